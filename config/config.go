@@ -1,0 +1,332 @@
+// Package config turns environment variables into one typed Config.
+//
+// Everything the service can be tuned with lives here, with dev defaults in code,
+// so a newcomer can run it with no .env at all while production refuses to start
+// with those same defaults (see Validate).
+package config
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// DevJWTSecret is the signing key used when JWT_SECRET is unset. It is public (it is
+// in this file), which is why Validate refuses it outside dev and test.
+const DevJWTSecret = "dev-only-insecure-jwt-secret-change-me-please"
+
+// Secret is a string that never prints: fmt, slog and JSON all show it masked, so a
+// Config can be logged at startup without leaking keys.
+type Secret string
+
+// String masks the value.
+func (s Secret) String() string {
+	if s == "" {
+		return ""
+	}
+	return "***"
+}
+
+// LogValue masks the value in slog output.
+func (s Secret) LogValue() slog.Value { return slog.StringValue(s.String()) }
+
+// MarshalText masks the value in JSON and text encodings.
+func (s Secret) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+// Reveal returns the real value; call it only where the secret is used.
+func (s Secret) Reveal() string { return string(s) }
+
+// Config is the whole runtime configuration.
+type Config struct {
+	AppEnv         string // dev, test or production
+	HTTPAddr       string
+	MySQLDSN       Secret // may hold a password
+	RedisAddr      string
+	RedisDB        int
+	RedisPassword  Secret
+	RedisKeyPrefix string
+	JWTSecret      Secret
+	WeChatAppID    string
+	WeChatSecret   Secret
+	WeChatAPIBase  string
+	UploadDir      string
+	Timezone       string
+	Location       *time.Location
+	AutoMigrate    bool
+	DemoSeed       bool // serve: run seed-demo after migrating (dev.sh sets it)
+
+	AccessTokenTTL  time.Duration
+	RefreshTokenTTL time.Duration
+	ShutdownTimeout time.Duration
+
+	Booking    BookingRules
+	Complaints ComplaintRules
+	Points     PointsRules
+	Templates  SubscribeTemplates
+}
+
+// BookingRules are the rules residents expect from product.md, as configuration.
+type BookingRules struct {
+	GateEnabled       bool          // BOOKING_GATE: Redis capacity gate in front of MySQL
+	FreeCancelBefore  time.Duration // cancelling later than this before start is a no-show
+	NoShowLimit       int           // this many no-shows ...
+	NoShowWindow      time.Duration // ... within this window ...
+	SuspendFor        time.Duration // ... suspend new bookings for this long
+	ChildMinAgeMonths int           // childcare age band (default 18-36 months)
+	ChildMaxAgeMonths int
+	ReconcileEvery    time.Duration
+}
+
+// ComplaintRules is the 10-30-24 clock.
+type ComplaintRules struct {
+	AcceptWithin   time.Duration
+	ContactWithin  time.Duration
+	ResolveWithin  time.Duration
+	AutoCloseAfter time.Duration
+	DailyLimit     int
+	ContentCheck   bool // run msgSecCheck on complaint text
+}
+
+// PointsRules govern food-waste points.
+type PointsRules struct {
+	GramsPerPoint int
+	DailyCap      int
+	CodeTTL       time.Duration
+	ClockSkew     time.Duration
+}
+
+// SubscribeTemplates are the WeChat subscribe-message template ids per event.
+type SubscribeTemplates struct {
+	BookingResult   string
+	BookingReminder string
+	ComplaintUpdate string
+	RedemptionReady string
+}
+
+// Load reads the configuration through getenv (os.Getenv in main, a map in tests).
+func Load(getenv func(string) string) (Config, error) {
+	e := envReader{get: getenv}
+	c := Config{
+		AppEnv:          e.str("APP_ENV", "dev"),
+		HTTPAddr:        e.str("HTTP_ADDR", ":8080"),
+		MySQLDSN:        Secret(e.str("MYSQL_DSN", "root:@tcp(127.0.0.1:3306)/nantian?parseTime=true&loc=UTC&charset=utf8mb4")),
+		RedisAddr:       e.str("REDIS_ADDR", "127.0.0.1:6379"),
+		RedisDB:         e.int("REDIS_DB", 0),
+		RedisPassword:   Secret(e.str("REDIS_PASSWORD", "")),
+		RedisKeyPrefix:  e.str("REDIS_KEY_PREFIX", "nantian:"),
+		JWTSecret:       Secret(e.str("JWT_SECRET", DevJWTSecret)),
+		WeChatAppID:     e.str("WECHAT_APPID", ""),
+		WeChatSecret:    Secret(e.str("WECHAT_SECRET", "")),
+		WeChatAPIBase:   strings.TrimRight(e.str("WECHAT_API_BASE", "https://api.weixin.qq.com"), "/"),
+		UploadDir:       e.str("UPLOAD_DIR", "./data/uploads"),
+		Timezone:        e.str("APP_TIMEZONE", "Asia/Shanghai"),
+		AutoMigrate:     e.bool("AUTO_MIGRATE", true),
+		DemoSeed:        e.bool("DEMO_SEED", false),
+		AccessTokenTTL:  e.dur("ACCESS_TOKEN_TTL", 2*time.Hour),
+		RefreshTokenTTL: e.dur("REFRESH_TOKEN_TTL", 30*24*time.Hour),
+		ShutdownTimeout: e.dur("SHUTDOWN_TIMEOUT", 20*time.Second),
+		Booking: BookingRules{
+			GateEnabled:       e.bool("BOOKING_GATE", true),
+			FreeCancelBefore:  e.dur("BOOKING_FREE_CANCEL_BEFORE", 2*time.Hour),
+			NoShowLimit:       e.int("BOOKING_NO_SHOW_LIMIT", 3),
+			NoShowWindow:      e.dur("BOOKING_NO_SHOW_WINDOW", 90*24*time.Hour),
+			SuspendFor:        e.dur("BOOKING_SUSPEND_FOR", 30*24*time.Hour),
+			ChildMinAgeMonths: e.int("CHILDCARE_MIN_AGE_MONTHS", 18),
+			ChildMaxAgeMonths: e.int("CHILDCARE_MAX_AGE_MONTHS", 36),
+			ReconcileEvery:    e.dur("BOOKING_RECONCILE_EVERY", 5*time.Second),
+		},
+		Complaints: ComplaintRules{
+			AcceptWithin:   e.dur("COMPLAINT_ACCEPT_WITHIN", 10*time.Minute),
+			ContactWithin:  e.dur("COMPLAINT_CONTACT_WITHIN", 30*time.Minute),
+			ResolveWithin:  e.dur("COMPLAINT_RESOLVE_WITHIN", 24*time.Hour),
+			AutoCloseAfter: e.dur("COMPLAINT_AUTO_CLOSE_AFTER", 7*24*time.Hour),
+			DailyLimit:     e.int("COMPLAINT_DAILY_LIMIT", 10),
+			ContentCheck:   e.bool("COMPLAINT_CONTENT_CHECK", true),
+		},
+		Points: PointsRules{
+			GramsPerPoint: e.int("POINTS_GRAMS_PER_POINT", 100),
+			DailyCap:      e.int("POINTS_DAILY_CAP", 20),
+			CodeTTL:       e.dur("POINTS_CODE_TTL", 60*time.Second),
+			ClockSkew:     e.dur("DEVICE_CLOCK_SKEW", 300*time.Second),
+		},
+		Templates: SubscribeTemplates{
+			BookingResult:   e.str("WECHAT_TPL_BOOKING_RESULT", "tpl-booking-result"),
+			BookingReminder: e.str("WECHAT_TPL_BOOKING_REMINDER", "tpl-booking-reminder"),
+			ComplaintUpdate: e.str("WECHAT_TPL_COMPLAINT_UPDATE", "tpl-complaint-update"),
+			RedemptionReady: e.str("WECHAT_TPL_REDEMPTION_READY", "tpl-redemption-ready"),
+		},
+	}
+	if len(e.errs) > 0 {
+		return Config{}, errors.Join(e.errs...)
+	}
+	loc, err := time.LoadLocation(c.Timezone)
+	if err != nil {
+		return Config{}, fmt.Errorf("APP_TIMEZONE %q: %w", c.Timezone, err)
+	}
+	c.Location = loc
+	return c, c.Validate()
+}
+
+// Validate checks the values make sense, and that production does not run on dev
+// defaults: a guessable JWT key or a fake WeChat would let anyone log in as anyone.
+func (c Config) Validate() error {
+	var errs []error
+	switch c.AppEnv {
+	case "dev", "test", "production":
+	default:
+		errs = append(errs, fmt.Errorf("APP_ENV must be dev, test or production, got %q", c.AppEnv))
+	}
+	if c.MySQLDSN == "" {
+		errs = append(errs, errors.New("MYSQL_DSN is required"))
+	}
+	if c.RedisAddr == "" {
+		errs = append(errs, errors.New("REDIS_ADDR is required"))
+	}
+	if len(c.JWTSecret) < 32 {
+		errs = append(errs, errors.New("JWT_SECRET must be at least 32 bytes"))
+	}
+	u, err := url.Parse(c.WeChatAPIBase)
+	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
+		errs = append(errs, fmt.Errorf("WECHAT_API_BASE %q is not an http(s) URL", c.WeChatAPIBase))
+	}
+	if c.AppEnv == "production" {
+		if c.JWTSecret == DevJWTSecret {
+			errs = append(errs, errors.New("JWT_SECRET is the dev default; set a random secret of at least 32 bytes"))
+		}
+		if c.WeChatAppID == "" || c.WeChatSecret == "" {
+			errs = append(errs, errors.New("WECHAT_APPID and WECHAT_SECRET are required in production"))
+		}
+		if u != nil && u.Scheme != "https" {
+			errs = append(errs, errors.New("WECHAT_API_BASE must be https in production (a mock WeChat is for dev and tests)"))
+		}
+	}
+	if c.Booking.NoShowLimit < 1 || c.Booking.ChildMinAgeMonths < 0 || c.Booking.ChildMaxAgeMonths < c.Booking.ChildMinAgeMonths {
+		errs = append(errs, errors.New("booking rules out of range"))
+	}
+	if c.Points.GramsPerPoint < 1 || c.Points.DailyCap < 0 {
+		errs = append(errs, errors.New("points rules out of range"))
+	}
+	return errors.Join(errs...)
+}
+
+// LogValue lets `slog.Info("config", "config", cfg)` print the config with every
+// secret masked.
+func (c Config) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.String("app_env", c.AppEnv),
+		slog.String("http_addr", c.HTTPAddr),
+		slog.String("mysql_dsn", MaskDSN(string(c.MySQLDSN))),
+		slog.String("redis_addr", c.RedisAddr),
+		slog.Int("redis_db", c.RedisDB),
+		slog.String("redis_key_prefix", c.RedisKeyPrefix),
+		slog.Any("jwt_secret", c.JWTSecret),
+		slog.String("wechat_appid", c.WeChatAppID),
+		slog.Any("wechat_secret", c.WeChatSecret),
+		slog.String("wechat_api_base", c.WeChatAPIBase),
+		slog.String("upload_dir", c.UploadDir),
+		slog.String("timezone", c.Timezone),
+		slog.Bool("auto_migrate", c.AutoMigrate),
+		slog.Bool("booking_gate", c.Booking.GateEnabled),
+	)
+}
+
+// MaskDSN hides the password of a go-sql-driver DSN ("user:pass@tcp(...)/db").
+func MaskDSN(dsn string) string {
+	at := strings.LastIndex(dsn, "@")
+	if at < 0 {
+		return dsn
+	}
+	cred := dsn[:at]
+	if i := strings.Index(cred, ":"); i >= 0 && i < len(cred)-1 {
+		return cred[:i] + ":***" + dsn[at:]
+	}
+	return dsn
+}
+
+// LoadDotEnv reads KEY=VALUE lines from path into the process environment, without
+// overriding variables that are already set. A missing file is not an error: .env
+// is a dev convenience only.
+func LoadDotEnv(path string) error {
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("open %s: %w", path, err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		k, v, ok := strings.Cut(line, "=")
+		if !ok {
+			continue
+		}
+		k = strings.TrimSpace(strings.TrimPrefix(k, "export "))
+		v = strings.Trim(strings.TrimSpace(v), `"'`)
+		if _, set := os.LookupEnv(k); !set {
+			os.Setenv(k, v)
+		}
+	}
+	return sc.Err()
+}
+
+type envReader struct {
+	get  func(string) string
+	errs []error
+}
+
+func (e *envReader) str(key, def string) string {
+	if v := strings.TrimSpace(e.get(key)); v != "" {
+		return v
+	}
+	return def
+}
+
+func (e *envReader) int(key string, def int) int {
+	v := strings.TrimSpace(e.get(key))
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		e.errs = append(e.errs, fmt.Errorf("%s: %q is not an integer", key, v))
+		return def
+	}
+	return n
+}
+
+func (e *envReader) bool(key string, def bool) bool {
+	v := strings.TrimSpace(e.get(key))
+	if v == "" {
+		return def
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		e.errs = append(e.errs, fmt.Errorf("%s: %q is not a boolean", key, v))
+		return def
+	}
+	return b
+}
+
+func (e *envReader) dur(key string, def time.Duration) time.Duration {
+	v := strings.TrimSpace(e.get(key))
+	if v == "" {
+		return def
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < 0 {
+		e.errs = append(e.errs, fmt.Errorf("%s: %q is not a duration like 90s or 2h", key, v))
+		return def
+	}
+	return d
+}

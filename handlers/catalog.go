@@ -1,0 +1,157 @@
+package handlers
+
+import (
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+
+	"nantian/models"
+)
+
+// CatalogHandler serves programs and sessions to residents and staff.
+type CatalogHandler struct {
+	Catalog *models.Catalog
+	// AfterCapacityChange lets the booking engine resize its gate and promote the
+	// waiting list when staff change a session's capacity. May be nil.
+	AfterCapacityChange func(c *gin.Context, s models.Session) error
+}
+
+// ListPrograms lists programs by ?kind= and ?audience=.
+func (h *CatalogHandler) ListPrograms(c *gin.Context) {
+	kind, audience := c.Query("kind"), c.Query("audience")
+	switch kind {
+	case "", models.KindNightSchool, models.KindChildcare, models.KindActivity:
+	default:
+		Abort(c, http.StatusBadRequest, "invalid_request", "kind: 必须是 night_school|childcare|activity 之一")
+		return
+	}
+	switch audience {
+	case "", models.AudienceElderly, models.AudienceChildren, models.AudienceYouth, models.AudienceAll:
+	default:
+		Abort(c, http.StatusBadRequest, "invalid_request", "audience: 必须是 elderly|children|youth|all 之一")
+		return
+	}
+	page, ok := ParsePage(c)
+	if !ok {
+		return
+	}
+	items, err := h.Catalog.ListPrograms(c.Request.Context(), models.ProgramFilter{Kind: kind, Audience: audience, Page: page})
+	if err != nil {
+		Fail(c, err)
+		return
+	}
+	var last int64
+	if len(items) > 0 {
+		last = items[len(items)-1].ID
+	}
+	c.JSON(http.StatusOK, List[models.Program]{Items: items, NextCursor: models.NextCursor(len(items), page.Limit, last)})
+}
+
+// GetProgram returns a program with its upcoming sessions.
+func (h *CatalogHandler) GetProgram(c *gin.Context) {
+	id, ok := PathID(c, "id")
+	if !ok {
+		return
+	}
+	p, err := h.Catalog.ProgramWithSessions(c.Request.Context(), id)
+	if err != nil {
+		Fail(c, err)
+		return
+	}
+	if p.Sessions == nil {
+		p.Sessions = []models.Session{}
+	}
+	c.JSON(http.StatusOK, p)
+}
+
+// GetSession returns one session.
+func (h *CatalogHandler) GetSession(c *gin.Context) {
+	id, ok := PathID(c, "id")
+	if !ok {
+		return
+	}
+	s, err := h.Catalog.GetSession(c.Request.Context(), id)
+	if err != nil {
+		Fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, s)
+}
+
+// CreateProgram (staff) publishes a program.
+func (h *CatalogHandler) CreateProgram(c *gin.Context) {
+	var in models.ProgramInput
+	if !BindJSON(c, &in) {
+		return
+	}
+	p, err := h.Catalog.CreateProgram(c.Request.Context(), in)
+	if err != nil {
+		Fail(c, err)
+		return
+	}
+	c.JSON(http.StatusCreated, p)
+}
+
+// PatchProgram (staff) edits a program.
+func (h *CatalogHandler) PatchProgram(c *gin.Context) {
+	id, ok := PathID(c, "id")
+	if !ok {
+		return
+	}
+	var in models.ProgramPatch
+	if !BindJSON(c, &in) {
+		return
+	}
+	p, err := h.Catalog.PatchProgram(c.Request.Context(), id, in)
+	if err != nil {
+		Fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, p)
+}
+
+// CreateSession (staff) adds a session to a program.
+func (h *CatalogHandler) CreateSession(c *gin.Context) {
+	id, ok := PathID(c, "id")
+	if !ok {
+		return
+	}
+	var in models.SessionInput
+	if !BindJSON(c, &in) {
+		return
+	}
+	s, err := h.Catalog.CreateSession(c.Request.Context(), id, in)
+	if err != nil {
+		Fail(c, err)
+		return
+	}
+	c.JSON(http.StatusCreated, s)
+}
+
+// PatchSession (staff) changes times, venue or capacity (never below live bookings).
+func (h *CatalogHandler) PatchSession(c *gin.Context) {
+	id, ok := PathID(c, "id")
+	if !ok {
+		return
+	}
+	var in models.SessionPatch
+	if !BindJSON(c, &in) {
+		return
+	}
+	s, err := h.Catalog.PatchSession(c.Request.Context(), id, in)
+	if err != nil {
+		Fail(c, err)
+		return
+	}
+	if in.Capacity != nil && h.AfterCapacityChange != nil {
+		if err := h.AfterCapacityChange(c, s); err != nil {
+			Fail(c, err)
+			return
+		}
+		if s, err = h.Catalog.GetSession(c.Request.Context(), id); err != nil {
+			Fail(c, err)
+			return
+		}
+	}
+	c.JSON(http.StatusOK, s)
+}

@@ -1,0 +1,227 @@
+// Package handlers is the HTTP layer: bind a request, validate it, call models, map
+// errors to the contract's envelope, respond. No SQL and no business rules here.
+package handlers
+
+import (
+	"context"
+	"database/sql/driver"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"reflect"
+	"strconv"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+	"github.com/gin-gonic/gin/binding"
+	"github.com/go-playground/validator/v10"
+	"github.com/go-sql-driver/mysql"
+	"github.com/redis/go-redis/v9"
+
+	"nantian/models"
+)
+
+// ErrorBody is the contract's error envelope.
+type ErrorBody struct {
+	Error ErrorDetail `json:"error"`
+}
+
+// ErrorDetail is the inside of the envelope.
+type ErrorDetail struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+var kindStatus = map[models.Kind]int{
+	models.KindInvalid:      http.StatusBadRequest,
+	models.KindUnauthorized: http.StatusUnauthorized,
+	models.KindForbidden:    http.StatusForbidden,
+	models.KindNotFound:     http.StatusNotFound,
+	models.KindConflict:     http.StatusConflict,
+	models.KindTooLarge:     http.StatusRequestEntityTooLarge,
+	models.KindRule:         http.StatusUnprocessableEntity,
+	models.KindTooMany:      http.StatusTooManyRequests,
+	models.KindUnavailable:  http.StatusServiceUnavailable,
+}
+
+// Abort writes an error envelope and stops the handler chain.
+func Abort(c *gin.Context, status int, code, message string) {
+	c.AbortWithStatusJSON(status, ErrorBody{ErrorDetail{Code: code, Message: message}})
+}
+
+// Fail maps err to the envelope: domain errors keep their code; a dependency that
+// is down is 503 `unavailable`; anything else is a 500 whose details go only to
+// the log, never to the client.
+func Fail(c *gin.Context, err error) {
+	if e, ok := models.AsError(err); ok {
+		status := kindStatus[e.Kind]
+		if status == 0 {
+			status = http.StatusInternalServerError
+		}
+		if status >= 500 {
+			slog.WarnContext(c.Request.Context(), "request failed", "request_id", RequestID(c), "err", err)
+		}
+		Abort(c, status, e.Code, e.Message)
+		return
+	}
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		Abort(c, http.StatusRequestEntityTooLarge, "payload_too_large", fmt.Sprintf("请求体不能超过 %d 字节", mbe.Limit))
+		return
+	}
+	if IsUnavailable(err) {
+		slog.WarnContext(c.Request.Context(), "dependency unavailable", "request_id", RequestID(c), "err", err)
+		Abort(c, http.StatusServiceUnavailable, "unavailable", "服务暂时不可用，请稍后再试")
+		return
+	}
+	slog.ErrorContext(c.Request.Context(), "internal error", "request_id", RequestID(c), "err", err)
+	Abort(c, http.StatusInternalServerError, "internal", "服务器内部错误")
+}
+
+// IsUnavailable reports errors that mean MySQL or Redis could not be reached in
+// time, as opposed to a bug: these answer 503 so clients retry.
+func IsUnavailable(err error) bool {
+	var ne net.Error
+	var me *mysql.MySQLError
+	switch {
+	case errors.Is(err, context.DeadlineExceeded),
+		errors.Is(err, driver.ErrBadConn),
+		errors.Is(err, mysql.ErrInvalidConn),
+		errors.Is(err, redis.ErrClosed),
+		errors.As(err, &ne):
+		return true
+	case errors.As(err, &me):
+		// 1040 too many connections, 1205 lock wait timeout, 1213 deadlock after retries.
+		return me.Number == 1040 || me.Number == 1205 || me.Number == 1213
+	}
+	return false
+}
+
+func init() {
+	// Validation messages name the JSON field, not the Go one.
+	if v, ok := binding.Validator.Engine().(*validator.Validate); ok {
+		v.RegisterTagNameFunc(func(f reflect.StructField) string {
+			name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+			if name == "-" {
+				return ""
+			}
+			return name
+		})
+	}
+}
+
+// BindJSON decodes and validates the body into v. On failure it answers 400
+// `invalid_request` naming the field (or 413 for an oversize body) and returns false.
+func BindJSON(c *gin.Context, v any) bool {
+	err := c.ShouldBindWith(v, binding.JSON)
+	if err == nil {
+		return true
+	}
+	Abort(c, statusOf(err), codeOf(err), bindMessage(err))
+	return false
+}
+
+func statusOf(err error) int {
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		return http.StatusRequestEntityTooLarge
+	}
+	return http.StatusBadRequest
+}
+
+func codeOf(err error) string {
+	if statusOf(err) == http.StatusRequestEntityTooLarge {
+		return "payload_too_large"
+	}
+	return "invalid_request"
+}
+
+func bindMessage(err error) string {
+	var ve validator.ValidationErrors
+	var se *json.SyntaxError
+	var te *json.UnmarshalTypeError
+	var mbe *http.MaxBytesError
+	switch {
+	case errors.As(err, &ve):
+		msgs := make([]string, 0, len(ve))
+		for _, fe := range ve {
+			msgs = append(msgs, fieldMessage(fe))
+		}
+		return strings.Join(msgs, "; ")
+	case errors.As(err, &mbe):
+		return fmt.Sprintf("请求体不能超过 %d 字节", mbe.Limit)
+	case errors.Is(err, io.EOF):
+		return "请求体不能为空，需要 JSON"
+	case errors.As(err, &se):
+		return "JSON 格式错误（位置 " + strconv.FormatInt(se.Offset, 10) + "）"
+	case errors.As(err, &te):
+		return te.Field + ": 类型应为 " + te.Type.String()
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return "JSON 不完整"
+	}
+	msg := err.Error()
+	if len(msg) > 200 {
+		msg = msg[:200]
+	}
+	return "请求无效: " + msg
+}
+
+func fieldMessage(fe validator.FieldError) string {
+	field := fe.Field()
+	switch fe.Tag() {
+	case "required":
+		return field + ": 必填"
+	case "max":
+		return field + ": 不能超过 " + fe.Param()
+	case "min":
+		return field + ": 不能小于 " + fe.Param()
+	case "oneof":
+		return field + ": 必须是 " + strings.ReplaceAll(fe.Param(), " ", "|") + " 之一"
+	case "gt", "gte", "lt", "lte":
+		return field + ": 超出范围 (" + fe.Tag() + " " + fe.Param() + ")"
+	case "dive", "len":
+		return field + ": 长度或内容无效"
+	}
+	return field + ": 无效 (" + fe.Tag() + ")"
+}
+
+// PathID reads a positive integer path parameter, answering 404 for anything else
+// (an id that cannot exist is simply not found).
+func PathID(c *gin.Context, name string) (int64, bool) {
+	id, err := strconv.ParseInt(c.Param(name), 10, 64)
+	if err != nil || id <= 0 {
+		Abort(c, http.StatusNotFound, "not_found", "资源不存在")
+		return 0, false
+	}
+	return id, true
+}
+
+// ParsePage reads ?limit= (default 20, max 100) and ?cursor=.
+func ParsePage(c *gin.Context) (models.Page, bool) {
+	p := models.Page{Limit: 20}
+	if s := c.Query("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > 100 {
+			Abort(c, http.StatusBadRequest, "invalid_request", "limit: 必须是 1 到 100 的整数")
+			return p, false
+		}
+		p.Limit = n
+	}
+	after, err := models.DecodeCursor(c.Query("cursor"))
+	if err != nil {
+		Fail(c, err)
+		return p, false
+	}
+	p.AfterID = after
+	return p, true
+}
+
+// List is the contract's list shape.
+type List[T any] struct {
+	Items      []T    `json:"items"`
+	NextCursor string `json:"next_cursor"`
+}

@@ -1,0 +1,155 @@
+package handlers
+
+import (
+	"net/http"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+
+	"nantian/models"
+)
+
+// MeHandler serves the caller's own profile, phone, subscriptions and children.
+type MeHandler struct {
+	Users    *models.Users
+	Children *models.Children
+	WeChat   WeChatAuth
+}
+
+// Get returns the caller's profile.
+func (h *MeHandler) Get(c *gin.Context) {
+	u, err := h.Users.Get(c.Request.Context(), Caller(c).UserID)
+	if err != nil {
+		Fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, u)
+}
+
+// Patch changes profile fields; role and phone are not among them.
+func (h *MeHandler) Patch(c *gin.Context) {
+	var p models.ProfilePatch
+	if !BindJSON(c, &p) {
+		return
+	}
+	u, err := h.Users.UpdateProfile(c.Request.Context(), Caller(c).UserID, p)
+	if err != nil {
+		Fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, u)
+}
+
+type phoneRequest struct {
+	Code string `json:"code" binding:"required,max=128"`
+}
+
+// Phone exchanges a getPhoneNumber code for the verified number.
+func (h *MeHandler) Phone(c *gin.Context) {
+	var req phoneRequest
+	if !BindJSON(c, &req) {
+		return
+	}
+	ctx := c.Request.Context()
+	phone, err := h.WeChat.PhoneNumber(ctx, req.Code)
+	if err != nil {
+		failWeChat(c, err)
+		return
+	}
+	u, err := h.Users.SetVerifiedPhone(ctx, Caller(c).UserID, phone)
+	if err != nil {
+		Fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, u)
+}
+
+type subscriptionsRequest struct {
+	TemplateIDs []string `json:"template_ids" binding:"required,min=1,max=20,dive,required,max=64"`
+}
+
+// Subscriptions records the one-time subscribe-message grants the user accepted.
+func (h *MeHandler) Subscriptions(c *gin.Context) {
+	var req subscriptionsRequest
+	if !BindJSON(c, &req) {
+		return
+	}
+	for i := range req.TemplateIDs {
+		req.TemplateIDs[i] = strings.TrimSpace(req.TemplateIDs[i])
+	}
+	grants, err := h.Users.AddSubscriptionGrants(c.Request.Context(), Caller(c).UserID, req.TemplateIDs)
+	if err != nil {
+		Fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"grants": grants})
+}
+
+// ListChildren lists the caller's children.
+func (h *MeHandler) ListChildren(c *gin.Context) {
+	kids, err := h.Children.List(c.Request.Context(), Caller(c).UserID)
+	if err != nil {
+		Fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, List[models.Child]{Items: kids})
+}
+
+// CreateChild stores a child; guardian_consent: true is required.
+func (h *MeHandler) CreateChild(c *gin.Context) {
+	var in models.ChildInput
+	if !BindJSON(c, &in) {
+		return
+	}
+	kid, err := h.Children.Create(c.Request.Context(), Caller(c).UserID, in)
+	if err != nil {
+		Fail(c, err)
+		return
+	}
+	c.JSON(http.StatusCreated, kid)
+}
+
+// GetChild returns one of the caller's children; anyone else's is 404.
+func (h *MeHandler) GetChild(c *gin.Context) {
+	id, ok := PathID(c, "id")
+	if !ok {
+		return
+	}
+	kid, err := h.Children.Get(c.Request.Context(), Caller(c).UserID, id)
+	if err != nil {
+		Fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, kid)
+}
+
+// PatchChild changes one of the caller's children.
+func (h *MeHandler) PatchChild(c *gin.Context) {
+	id, ok := PathID(c, "id")
+	if !ok {
+		return
+	}
+	var p models.ChildPatch
+	if !BindJSON(c, &p) {
+		return
+	}
+	kid, err := h.Children.Update(c.Request.Context(), Caller(c).UserID, id, p)
+	if err != nil {
+		Fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, kid)
+}
+
+// DeleteChild erases one of the caller's children.
+func (h *MeHandler) DeleteChild(c *gin.Context) {
+	id, ok := PathID(c, "id")
+	if !ok {
+		return
+	}
+	if err := h.Children.Delete(c.Request.Context(), Caller(c).UserID, id); err != nil {
+		Fail(c, err)
+		return
+	}
+	c.Status(http.StatusNoContent)
+}

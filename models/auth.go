@@ -1,0 +1,320 @@
+package models
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+)
+
+// Auth errors.
+var (
+	ErrRefreshReused  = &Error{KindUnauthorized, "refresh_token_reused", "刷新令牌已被使用，请重新登录"}
+	ErrRefreshInvalid = &Error{KindUnauthorized, "unauthorized", "刷新令牌无效或已过期"}
+)
+
+const jwtIssuer = "nantian"
+
+// TokenPair is what a login or a refresh hands the mini-program.
+type TokenPair struct {
+	AccessToken  string `json:"access_token"`
+	RefreshToken string `json:"refresh_token"`
+	TokenType    string `json:"token_type"`
+	ExpiresIn    int    `json:"expires_in"`
+}
+
+// Claims are the access token's claims: sub is the user id, sid the login.
+type Claims struct {
+	Role string `json:"role"`
+	SID  string `json:"sid"`
+	jwt.RegisteredClaims
+}
+
+// Principal is the caller as the API sees them on this request.
+type Principal struct {
+	UserID  int64
+	Role    string
+	LoginID string
+}
+
+// Tokens issues and checks tokens. Access tokens are HS256 JWTs living AccessTTL;
+// refresh tokens are random, stored only as SHA-256, and rotate on every use.
+type Tokens struct {
+	DB         *sql.DB
+	Secret     []byte
+	AccessTTL  time.Duration
+	RefreshTTL time.Duration
+	Now        Clock
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		panic(fmt.Errorf("crypto/rand: %w", err)) // the OS RNG failing is not recoverable
+	}
+	return hex.EncodeToString(b)
+}
+
+func hashToken(t string) string {
+	h := sha256.Sum256([]byte(t))
+	return hex.EncodeToString(h[:])
+}
+
+// NewLogin starts a login for the user and returns its first token pair.
+func (t *Tokens) NewLogin(ctx context.Context, userID int64, role string) (TokenPair, error) {
+	loginID := randomHex(16)
+	refresh := randomHex(32)
+	now := t.Now()
+	err := inTx(ctx, t.DB, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO logins (id, user_id, created_at) VALUES (?, ?, ?)`, loginID, userID, now); err != nil {
+			return fmt.Errorf("insert login: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO refresh_tokens (token_hash, login_id, expires_at, created_at) VALUES (?, ?, ?, ?)`,
+			hashToken(refresh), loginID, now.Add(t.RefreshTTL), now); err != nil {
+			return fmt.Errorf("insert refresh token: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return TokenPair{}, err
+	}
+	return t.pair(userID, role, loginID, refresh)
+}
+
+func (t *Tokens) pair(userID int64, role, loginID, refresh string) (TokenPair, error) {
+	access, err := t.SignAccess(userID, role, loginID)
+	if err != nil {
+		return TokenPair{}, err
+	}
+	return TokenPair{AccessToken: access, RefreshToken: refresh, TokenType: "Bearer", ExpiresIn: int(t.AccessTTL.Seconds())}, nil
+}
+
+// SignAccess signs an access token.
+func (t *Tokens) SignAccess(userID int64, role, loginID string) (string, error) {
+	now := t.Now()
+	claims := Claims{
+		Role: role,
+		SID:  loginID,
+		RegisteredClaims: jwt.RegisteredClaims{
+			Issuer:    jwtIssuer,
+			Subject:   strconv.FormatInt(userID, 10),
+			IssuedAt:  jwt.NewNumericDate(now),
+			ExpiresAt: jwt.NewNumericDate(now.Add(t.AccessTTL)),
+		},
+	}
+	s, err := jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString(t.Secret)
+	if err != nil {
+		return "", fmt.Errorf("sign access token: %w", err)
+	}
+	return s, nil
+}
+
+// ParseAccess verifies an access token: HS256 only (no "none", no RS/HS confusion),
+// exp required, our issuer. Any failure is ErrUnauthorized.
+func (t *Tokens) ParseAccess(token string) (Claims, int64, error) {
+	var c Claims
+	_, err := jwt.ParseWithClaims(token, &c, func(*jwt.Token) (any, error) { return t.Secret, nil },
+		jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
+		jwt.WithExpirationRequired(),
+		jwt.WithIssuedAt(),
+		jwt.WithIssuer(jwtIssuer),
+		jwt.WithTimeFunc(t.Now),
+	)
+	if err != nil {
+		return Claims{}, 0, ErrUnauthorized
+	}
+	uid, err := strconv.ParseInt(c.Subject, 10, 64)
+	if err != nil || uid <= 0 || c.SID == "" {
+		return Claims{}, 0, ErrUnauthorized
+	}
+	return c, uid, nil
+}
+
+// Refresh spends a refresh token and returns a new pair. Presenting a token that
+// was already spent means it leaked (or a client bug): the whole login is revoked
+// and ErrRefreshReused returned, so the thief's copy dies with the owner's.
+func (t *Tokens) Refresh(ctx context.Context, refresh string) (TokenPair, Principal, error) {
+	if refresh == "" || len(refresh) > 128 {
+		return TokenPair{}, Principal{}, ErrRefreshInvalid
+	}
+	now := t.Now()
+	next := randomHex(32)
+	var p Principal
+	var reused bool
+	err := inTx(ctx, t.DB, func(tx *sql.Tx) error {
+		var expires time.Time
+		var used, revoked sql.NullTime
+		err := tx.QueryRowContext(ctx, `SELECT r.login_id, r.expires_at, r.used_at, l.revoked_at, l.user_id, u.role
+			FROM refresh_tokens r JOIN logins l ON l.id = r.login_id JOIN users u ON u.id = l.user_id
+			WHERE r.token_hash = ? FOR UPDATE`, hashToken(refresh)).Scan(&p.LoginID, &expires, &used, &revoked, &p.UserID, &p.Role)
+		if errors.Is(err, sql.ErrNoRows) {
+			return ErrRefreshInvalid
+		}
+		if err != nil {
+			return fmt.Errorf("load refresh token: %w", err)
+		}
+		if revoked.Valid {
+			return ErrRefreshInvalid
+		}
+		if used.Valid {
+			if _, err := tx.ExecContext(ctx, `UPDATE logins SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL`, now, p.LoginID); err != nil {
+				return fmt.Errorf("revoke login: %w", err)
+			}
+			reused = true
+			return nil // commit the revocation
+		}
+		if !expires.After(now) {
+			return ErrRefreshInvalid
+		}
+		res, err := tx.ExecContext(ctx, `UPDATE refresh_tokens SET used_at = ? WHERE token_hash = ? AND used_at IS NULL`, now, hashToken(refresh))
+		if err != nil {
+			return fmt.Errorf("spend refresh token: %w", err)
+		}
+		if n, _ := res.RowsAffected(); n != 1 {
+			return ErrRefreshInvalid
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO refresh_tokens (token_hash, login_id, expires_at, created_at) VALUES (?, ?, ?, ?)`,
+			hashToken(next), p.LoginID, now.Add(t.RefreshTTL), now); err != nil {
+			return fmt.Errorf("insert refresh token: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return TokenPair{}, Principal{}, err
+	}
+	if reused {
+		return TokenPair{}, p, ErrRefreshReused
+	}
+	pair, err := t.pair(p.UserID, p.Role, p.LoginID, next)
+	return pair, p, err
+}
+
+// Revoke ends a login: its refresh tokens stop working, and so do its access tokens
+// once the AuthCache entry is invalidated.
+func (t *Tokens) Revoke(ctx context.Context, loginID string) error {
+	if _, err := t.DB.ExecContext(ctx, `UPDATE logins SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL`, t.Now(), loginID); err != nil {
+		return fmt.Errorf("revoke login: %w", err)
+	}
+	return nil
+}
+
+// AuthCache resolves a verified access token to the caller's current role and
+// login state. It reads MySQL at most once per login per TTL and keeps the answer
+// in process memory, so an authenticated request costs no database or Redis round
+// trip; role changes and revocations evict entries at once on this instance and,
+// through Redis pub/sub (see Listen), on every other instance. If pub/sub is
+// down the TTL bounds how stale another instance can be.
+type AuthCache struct {
+	DB    *sql.DB
+	Redis *Redis
+	TTL   time.Duration
+	Now   Clock
+
+	mu      sync.Mutex
+	entries map[string]authEntry
+}
+
+type authEntry struct {
+	userID  int64
+	role    string
+	revoked bool
+	loaded  time.Time
+}
+
+// Principal returns the caller for a login, or ErrUnauthorized when the login was
+// revoked or the user is gone; ErrUnavailable when MySQL cannot be asked.
+func (a *AuthCache) Principal(ctx context.Context, userID int64, loginID string) (Principal, error) {
+	now := time.Now()
+	a.mu.Lock()
+	e, ok := a.entries[loginID]
+	a.mu.Unlock()
+	if !ok || now.Sub(e.loaded) > a.TTL {
+		var role string
+		var revoked sql.NullTime
+		err := a.DB.QueryRowContext(ctx, `SELECT u.role, l.revoked_at FROM logins l JOIN users u ON u.id = l.user_id
+			WHERE l.id = ? AND l.user_id = ?`, loginID, userID).Scan(&role, &revoked)
+		if errors.Is(err, sql.ErrNoRows) {
+			return Principal{}, ErrUnauthorized
+		}
+		if err != nil {
+			return Principal{}, fmt.Errorf("%w: load principal: %w", ErrUnavailable, err)
+		}
+		e = authEntry{userID: userID, role: role, revoked: revoked.Valid, loaded: now}
+		a.mu.Lock()
+		if a.entries == nil {
+			a.entries = map[string]authEntry{}
+		}
+		if len(a.entries) > 100_000 { // bound memory; entries reload cheaply
+			clear(a.entries)
+		}
+		a.entries[loginID] = e
+		a.mu.Unlock()
+	}
+	if e.revoked || e.userID != userID {
+		return Principal{}, ErrUnauthorized
+	}
+	return Principal{UserID: userID, Role: e.role, LoginID: loginID}, nil
+}
+
+func (a *AuthCache) channel() string { return a.Redis.Key("auth", "invalidate") }
+
+// InvalidateUser drops every cached login of the user here and announces it.
+func (a *AuthCache) InvalidateUser(ctx context.Context, userID int64) {
+	a.evict("user:" + strconv.FormatInt(userID, 10))
+	a.publish(ctx, "user:"+strconv.FormatInt(userID, 10))
+}
+
+// InvalidateLogin drops one cached login here and announces it.
+func (a *AuthCache) InvalidateLogin(ctx context.Context, loginID string) {
+	a.evict("login:" + loginID)
+	a.publish(ctx, "login:"+loginID)
+}
+
+func (a *AuthCache) publish(ctx context.Context, msg string) {
+	if err := a.Redis.Client.Publish(ctx, a.channel(), msg).Err(); err != nil {
+		slog.WarnContext(ctx, "auth cache invalidation not broadcast; other instances catch up within the TTL", "err", err)
+	}
+}
+
+func (a *AuthCache) evict(msg string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	switch {
+	case strings.HasPrefix(msg, "login:"):
+		delete(a.entries, strings.TrimPrefix(msg, "login:"))
+	case strings.HasPrefix(msg, "user:"):
+		id, err := strconv.ParseInt(strings.TrimPrefix(msg, "user:"), 10, 64)
+		if err != nil {
+			return
+		}
+		for k, e := range a.entries {
+			if e.userID == id {
+				delete(a.entries, k)
+			}
+		}
+	}
+}
+
+// Listen applies other instances' invalidations until ctx ends. go-redis
+// resubscribes by itself after a Redis outage; messages missed meanwhile are covered
+// by the TTL.
+func (a *AuthCache) Listen(ctx context.Context) {
+	sub := a.Redis.Client.Subscribe(ctx, a.channel())
+	go func() {
+		<-ctx.Done()
+		sub.Close()
+	}()
+	for msg := range sub.Channel() {
+		a.evict(msg.Payload)
+	}
+}

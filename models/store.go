@@ -1,0 +1,56 @@
+package models
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Redis is the shared go-redis client plus the deployment's key prefix; every key
+// goes through Key so several deployments or test runs can share one Redis.
+type Redis struct {
+	Client redis.UniversalClient
+	Prefix string
+}
+
+// Key joins parts with ':' behind the prefix.
+func (r *Redis) Key(parts ...string) string {
+	return r.Prefix + strings.Join(parts, ":")
+}
+
+// Clock returns the current time. Stores take one so tests can move time.
+type Clock func() time.Time
+
+// SystemClock is the real clock, in UTC with millisecond precision like the columns.
+func SystemClock() time.Time { return time.Now().UTC().Truncate(time.Millisecond) }
+
+// inTx runs fn in a transaction, committing when it returns nil.
+func inTx(ctx context.Context, db *sql.DB, fn func(tx *sql.Tx) error) error {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	if err := fn(tx); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
+
+// InTx is inTx for other packages.
+func InTx(ctx context.Context, db *sql.DB, fn func(tx *sql.Tx) error) error { return inTx(ctx, db, fn) }
+
+// nullTime turns a *time.Time into a value the driver stores as NULL or a DATETIME.
+func nullTime(t *time.Time) any {
+	if t == nil {
+		return nil
+	}
+	return t.UTC()
+}

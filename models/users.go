@@ -1,0 +1,201 @@
+package models
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Roles. Staff run the center; admins also manage roles.
+const (
+	RoleResident = "resident"
+	RoleStaff    = "staff"
+	RoleAdmin    = "admin"
+)
+
+// ValidRole reports whether r is one of the three roles.
+func ValidRole(r string) bool { return r == RoleResident || r == RoleStaff || r == RoleAdmin }
+
+// IsStaff reports whether a role may use staff routes.
+func IsStaff(role string) bool { return role == RoleStaff || role == RoleAdmin }
+
+// User is a resident or staff member. OpenID is nil for walk-in residents staff
+// registered at the desk.
+type User struct {
+	ID              int64      `json:"id"`
+	OpenID          *string    `json:"-"`
+	UnionID         *string    `json:"-"`
+	Role            string     `json:"role"`
+	Nickname        string     `json:"nickname"`
+	RealName        string     `json:"real_name"`
+	BirthDate       *Date      `json:"birth_date"`
+	Estate          string     `json:"estate"`
+	Building        string     `json:"building"`
+	Room            string     `json:"room"`
+	Phone           *string    `json:"phone"`
+	PhoneVerifiedAt *time.Time `json:"phone_verified_at"`
+	CreatedAt       time.Time  `json:"created_at"`
+}
+
+// Users stores users.
+type Users struct {
+	DB  *sql.DB
+	Now Clock
+}
+
+const userColumns = `id, openid, unionid, role, nickname, real_name, birth_date, estate, building, room, phone, phone_verified_at, created_at`
+
+func scanUser(row interface{ Scan(...any) error }) (User, error) {
+	var u User
+	var birth sql.NullTime
+	err := row.Scan(&u.ID, &u.OpenID, &u.UnionID, &u.Role, &u.Nickname, &u.RealName, &birth,
+		&u.Estate, &u.Building, &u.Room, &u.Phone, &u.PhoneVerifiedAt, &u.CreatedAt)
+	if birth.Valid {
+		d := DateOf(birth.Time)
+		u.BirthDate = &d
+	}
+	return u, err
+}
+
+// Get returns the user with id, or ErrNotFound.
+func (s *Users) Get(ctx context.Context, id int64) (User, error) {
+	u, err := scanUser(s.DB.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return User{}, ErrNotFound
+	}
+	if err != nil {
+		return User{}, fmt.Errorf("get user %d: %w", id, err)
+	}
+	return u, nil
+}
+
+// UpsertWeChat finds or creates the user for a WeChat openid. It is one INSERT ...
+// ON DUPLICATE KEY UPDATE on the openid unique key, so two concurrent first logins
+// of the same person create one user. A unionid, once known, is kept.
+func (s *Users) UpsertWeChat(ctx context.Context, openid, unionid string) (User, error) {
+	now := s.Now()
+	var union any
+	if unionid != "" {
+		union = unionid
+	}
+	const q = `INSERT INTO users (openid, unionid, role, created_at, updated_at) VALUES (?, ?, 'resident', ?, ?)
+		ON DUPLICATE KEY UPDATE unionid = COALESCE(VALUES(unionid), unionid)`
+	if _, err := s.DB.ExecContext(ctx, q, openid, union, now, now); err != nil {
+		return User{}, fmt.Errorf("upsert user: %w", err)
+	}
+	u, err := scanUser(s.DB.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE openid = ?`, openid))
+	if err != nil {
+		return User{}, fmt.Errorf("load user by openid: %w", err)
+	}
+	return u, nil
+}
+
+// SetRole changes a user's role. The caller must also invalidate cached principals
+// (AuthCache.InvalidateUser) so the change applies on the next request.
+func (s *Users) SetRole(ctx context.Context, id int64, role string) (User, error) {
+	if !ValidRole(role) {
+		return User{}, Invalid("role", "must be resident, staff or admin")
+	}
+	res, err := s.DB.ExecContext(ctx, `UPDATE users SET role = ?, updated_at = ? WHERE id = ?`, role, s.Now(), id)
+	if err != nil {
+		return User{}, fmt.Errorf("set role: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		if _, err := s.Get(ctx, id); err != nil {
+			return User{}, err
+		}
+	}
+	return s.Get(ctx, id)
+}
+
+// ProfilePatch holds the fields a user may change about themselves; nil means
+// unchanged. Role, openid and phone are deliberately absent.
+type ProfilePatch struct {
+	Nickname  *string `json:"nickname" binding:"omitempty,max=64"`
+	RealName  *string `json:"real_name" binding:"omitempty,max=64"`
+	BirthDate *Date   `json:"birth_date"`
+	Estate    *string `json:"estate" binding:"omitempty,max=32"`
+	Building  *string `json:"building" binding:"omitempty,max=32"`
+	Room      *string `json:"room" binding:"omitempty,max=32"`
+}
+
+// UpdateProfile applies a patch and returns the updated user.
+func (s *Users) UpdateProfile(ctx context.Context, id int64, p ProfilePatch) (User, error) {
+	sets := []string{"updated_at = ?"}
+	args := []any{s.Now()}
+	add := func(col string, v any) { sets = append(sets, col+" = ?"); args = append(args, v) }
+	if p.Nickname != nil {
+		add("nickname", strings.TrimSpace(*p.Nickname))
+	}
+	if p.RealName != nil {
+		add("real_name", strings.TrimSpace(*p.RealName))
+	}
+	if p.BirthDate != nil {
+		if p.BirthDate.Time().After(s.Now()) {
+			return User{}, Invalid("birth_date", "不能晚于今天")
+		}
+		add("birth_date", p.BirthDate.Time())
+	}
+	if p.Estate != nil {
+		add("estate", strings.TrimSpace(*p.Estate))
+	}
+	if p.Building != nil {
+		add("building", strings.TrimSpace(*p.Building))
+	}
+	if p.Room != nil {
+		add("room", strings.TrimSpace(*p.Room))
+	}
+	args = append(args, id)
+	if _, err := s.DB.ExecContext(ctx, `UPDATE users SET `+strings.Join(sets, ", ")+` WHERE id = ?`, args...); err != nil {
+		return User{}, fmt.Errorf("update profile: %w", err)
+	}
+	return s.Get(ctx, id)
+}
+
+// SetVerifiedPhone stores a phone number WeChat vouched for.
+func (s *Users) SetVerifiedPhone(ctx context.Context, id int64, phone string) (User, error) {
+	now := s.Now()
+	if _, err := s.DB.ExecContext(ctx, `UPDATE users SET phone = ?, phone_verified_at = ?, updated_at = ? WHERE id = ?`, phone, now, now, id); err != nil {
+		return User{}, fmt.Errorf("set phone: %w", err)
+	}
+	return s.Get(ctx, id)
+}
+
+// EnsureOpenID returns the user for openid, creating a resident if needed; used by
+// the grant-role command to set up staff before their first login.
+func (s *Users) EnsureOpenID(ctx context.Context, openid string) (User, error) {
+	return s.UpsertWeChat(ctx, openid, "")
+}
+
+// AddSubscriptionGrants records one-time subscribe-message grants: each accepted
+// template allows exactly one message, so the count goes up by one per acceptance.
+func (s *Users) AddSubscriptionGrants(ctx context.Context, userID int64, templateIDs []string) (map[string]int, error) {
+	now := s.Now()
+	out := map[string]int{}
+	err := inTx(ctx, s.DB, func(tx *sql.Tx) error {
+		for _, t := range templateIDs {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO subscription_grants (user_id, template_id, remaining, updated_at) VALUES (?, ?, 1, ?)
+				ON DUPLICATE KEY UPDATE remaining = remaining + 1, updated_at = VALUES(updated_at)`, userID, t, now); err != nil {
+				return fmt.Errorf("add grant: %w", err)
+			}
+		}
+		rows, err := tx.QueryContext(ctx, `SELECT template_id, remaining FROM subscription_grants WHERE user_id = ?`, userID)
+		if err != nil {
+			return fmt.Errorf("list grants: %w", err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var t string
+			var n int
+			if err := rows.Scan(&t, &n); err != nil {
+				return fmt.Errorf("scan grant: %w", err)
+			}
+			out[t] = n
+		}
+		return rows.Err()
+	})
+	return out, err
+}

@@ -1,0 +1,164 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"nantian/config"
+	"nantian/models"
+)
+
+func loadConfig(getenv func(string) string) (config.Config, error) {
+	cfg, err := config.Load(getenv)
+	if err != nil {
+		return cfg, fmt.Errorf("configuration: %w", err)
+	}
+	return cfg, nil
+}
+
+func newLogger(w io.Writer) *slog.Logger {
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: slog.LevelInfo}))
+}
+
+// cmdServe runs the API until ctx ends, then lets in-flight requests finish.
+func cmdServe(ctx context.Context, getenv func(string) string, stdout, stderr io.Writer) error {
+	cfg, err := loadConfig(getenv)
+	if err != nil {
+		return err
+	}
+	logger := newLogger(stdout)
+	slog.SetDefault(logger)
+	logger.Info("starting", "config", cfg)
+	if cfg.AutoMigrate {
+		if err := models.Migrate(ctx, cfg.MySQLDSN.Reveal()); err != nil {
+			return err
+		}
+	}
+	a, err := newApp(ctx, cfg, logger)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	if cfg.DemoSeed {
+		n, err := models.SeedDemo(ctx, a.catalog)
+		if err != nil {
+			return err
+		}
+		logger.Info("demo catalogue loaded", "programs_created", n)
+	}
+	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("listen %s: %w", cfg.HTTPAddr, err)
+	}
+	return a.Serve(ctx, ln)
+}
+
+// Serve serves on ln until ctx ends, runs the background workers meanwhile, and
+// shuts down gracefully: the listener closes, in-flight requests get
+// ShutdownTimeout to finish, then workers stop.
+func (a *app) Serve(ctx context.Context, ln net.Listener) error {
+	srv := &http.Server{
+		Handler:           a.handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       60 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		ErrorLog:          slog.NewLogLogger(a.logger.Handler(), slog.LevelWarn),
+	}
+	workCtx, stopWorkers := context.WithCancel(context.WithoutCancel(ctx))
+	done := a.startWorkers(workCtx)
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	a.logger.Info("listening", "addr", ln.Addr().String())
+	var serveErr error
+	select {
+	case serveErr = <-errc:
+	case <-ctx.Done():
+		a.logger.Info("shutting down")
+		sctx, cancel := context.WithTimeout(context.Background(), a.cfg.ShutdownTimeout)
+		serveErr = srv.Shutdown(sctx)
+		cancel()
+	}
+	stopWorkers()
+	<-done
+	if errors.Is(serveErr, http.ErrServerClosed) {
+		serveErr = nil
+	}
+	return serveErr
+}
+
+func cmdMigrate(ctx context.Context, getenv func(string) string, stdout, _ io.Writer) error {
+	cfg, err := loadConfig(getenv)
+	if err != nil {
+		return err
+	}
+	if err := models.Migrate(ctx, cfg.MySQLDSN.Reveal()); err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, "migrations applied")
+	return nil
+}
+
+func cmdSeedDemo(ctx context.Context, getenv func(string) string, stdout, _ io.Writer) error {
+	cfg, err := loadConfig(getenv)
+	if err != nil {
+		return err
+	}
+	if err := models.Migrate(ctx, cfg.MySQLDSN.Reveal()); err != nil {
+		return err
+	}
+	a, err := newApp(ctx, cfg, newLogger(io.Discard))
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	n, err := models.SeedDemo(ctx, a.catalog)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "demo catalogue: %d programs created\n", n)
+	return nil
+}
+
+func cmdGrantRole(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("grant-role", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	openid := fs.String("openid", "", "the user's WeChat openid")
+	role := fs.String("role", "", "resident, staff or admin")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *openid == "" || !models.ValidRole(*role) {
+		fs.Usage()
+		return errors.New("grant-role needs --openid and --role resident|staff|admin")
+	}
+	cfg, err := loadConfig(getenv)
+	if err != nil {
+		return err
+	}
+	if err := models.Migrate(ctx, cfg.MySQLDSN.Reveal()); err != nil {
+		return err
+	}
+	a, err := newApp(ctx, cfg, newLogger(io.Discard))
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	u, err := a.users.EnsureOpenID(ctx, *openid)
+	if err != nil {
+		return err
+	}
+	if _, err := a.users.SetRole(ctx, u.ID, *role); err != nil {
+		return err
+	}
+	a.authCache.InvalidateUser(ctx, u.ID)
+	fmt.Fprintf(stdout, "user %d (%s) is now %s\n", u.ID, *openid, *role)
+	return nil
+}

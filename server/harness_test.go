@@ -1,0 +1,369 @@
+package main
+
+// The test harness: every API test runs the real app (router, stores, workers)
+// in-process against a throwaway MariaDB database, a unique Redis key prefix and the
+// fake WeChat server, and checks every response against openapi.yaml.
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/getkin/kin-openapi/openapi3filter"
+	"github.com/getkin/kin-openapi/routers"
+	"github.com/getkin/kin-openapi/routers/gorillamux"
+
+	"nantian"
+	"nantian/config"
+	"nantian/models"
+	"nantian/models/testdb"
+	"nantian/scripts/fakewechat"
+)
+
+// Shared by every test in the package (set up once in TestMain).
+var (
+	testDSN    string
+	fakeWX     *fakewechat.Server
+	fakeWXURL  string
+	specRouter routers.Router
+	codeSeq    atomic.Int64
+)
+
+const (
+	testAppID  = "wxtestappid"
+	testSecret = "test-wechat-secret-value"
+)
+
+func TestMain(m *testing.M) {
+	os.Exit(testMain(m))
+}
+
+func testMain(m *testing.M) int {
+	ctx := context.Background()
+	dsn, drop, err := testdb.CreateDatabase(ctx)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer drop()
+	if err := models.Migrate(ctx, dsn); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	testDSN = dsn
+	fakeWX = fakewechat.New(fakewechat.Options{AppID: testAppID, Secret: testSecret})
+	ts := httptest.NewServer(fakeWX)
+	defer ts.Close()
+	fakeWXURL = ts.URL
+
+	loader := openapi3.NewLoader()
+	doc, err := loader.LoadFromData(nantian.OpenAPI)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "openapi.yaml:", err)
+		return 1
+	}
+	if err := doc.Validate(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, "openapi.yaml invalid:", err)
+		return 1
+	}
+	doc.Servers = nil
+	if specRouter, err = gorillamux.NewRouter(doc); err != nil {
+		fmt.Fprintln(os.Stderr, "openapi router:", err)
+		return 1
+	}
+	return m.Run()
+}
+
+// testEnv builds the environment for an app; tests override entries.
+func testEnv(prefix string, overrides map[string]string) func(string) string {
+	env := map[string]string{
+		"APP_ENV":          "test",
+		"MYSQL_DSN":        testDSN,
+		"REDIS_ADDR":       testdb.RedisAddr(),
+		"REDIS_KEY_PREFIX": prefix,
+		"JWT_SECRET":       "test-jwt-secret-at-least-32-bytes-long!!",
+		"WECHAT_APPID":     testAppID,
+		"WECHAT_SECRET":    testSecret,
+		"WECHAT_API_BASE":  fakeWXURL,
+		"UPLOAD_DIR":       os.TempDir(),
+	}
+	for k, v := range overrides {
+		env[k] = v
+	}
+	return func(k string) string { return env[k] }
+}
+
+// testApp is one running instance of the service.
+type testApp struct {
+	t      *testing.T
+	app    *app
+	srv    *httptest.Server
+	URL    string
+	prefix string
+}
+
+// newTestApp starts an app with its own Redis prefix (shared database). Pass
+// env overrides such as {"BOOKING_GATE": "false"}.
+func newTestApp(t *testing.T, overrides ...map[string]string) *testApp {
+	t.Helper()
+	prefix := testdb.RedisPrefix()
+	var ov map[string]string
+	if len(overrides) > 0 {
+		ov = overrides[0]
+	}
+	return newTestAppWithPrefix(t, prefix, ov)
+}
+
+// newTestAppWithPrefix starts an app on a given Redis prefix, so two apps can act
+// as two replicas of one deployment.
+func newTestAppWithPrefix(t *testing.T, prefix string, overrides map[string]string) *testApp {
+	t.Helper()
+	cfg, err := config.Load(testEnv(prefix, overrides))
+	if err != nil {
+		t.Fatalf("config: %v", err)
+	}
+	logger := slog.New(slog.NewJSONHandler(io.Discard, nil))
+	if os.Getenv("TEST_LOG") != "" {
+		logger = slog.New(slog.NewJSONHandler(os.Stderr, nil))
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	a, err := newApp(ctx, cfg, logger)
+	if err != nil {
+		cancel()
+		t.Fatalf("newApp: %v", err)
+	}
+	done := a.startWorkers(ctx)
+	srv := httptest.NewServer(a.handler)
+	ta := &testApp{t: t, app: a, srv: srv, URL: srv.URL, prefix: prefix}
+	t.Cleanup(func() {
+		srv.Close()
+		cancel()
+		<-done
+		_ = testdb.DeletePrefix(context.Background(), a.rdb, prefix)
+		a.Close()
+	})
+	return ta
+}
+
+// response is a decoded API answer.
+type response struct {
+	Status int
+	Header http.Header
+	Body   []byte
+}
+
+// JSON decodes the body into a map.
+func (r response) JSON(t *testing.T) map[string]any {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal(r.Body, &m); err != nil {
+		t.Fatalf("body is not a JSON object: %v: %s", err, r.Body)
+	}
+	return m
+}
+
+// Decode decodes the body into v.
+func (r response) Decode(t *testing.T, v any) {
+	t.Helper()
+	if err := json.Unmarshal(r.Body, v); err != nil {
+		t.Fatalf("decode body: %v: %s", err, r.Body)
+	}
+}
+
+// ErrorCode returns error.code of an error envelope ("" if not an envelope).
+func (r response) ErrorCode() string {
+	var e struct {
+		Error struct{ Code string } `json:"error"`
+	}
+	_ = json.Unmarshal(r.Body, &e)
+	return e.Error.Code
+}
+
+// do sends a request. body may be nil, a string or []byte (sent as is) or any
+// value (sent as JSON). Every response is checked against openapi.yaml.
+func (a *testApp) do(method, path, token string, body any, headers ...string) response {
+	a.t.Helper()
+	return doRequest(a.t, a.URL, method, path, token, body, headers...)
+}
+
+func doRequest(t testing.TB, base, method, path, token string, body any, headers ...string) response {
+	t.Helper()
+	var rd io.Reader
+	var raw []byte
+	switch b := body.(type) {
+	case nil:
+	case string:
+		raw = []byte(b)
+	case []byte:
+		raw = b
+	default:
+		var err error
+		if raw, err = json.Marshal(b); err != nil {
+			t.Fatalf("marshal: %v", err)
+		}
+	}
+	if raw != nil {
+		rd = bytes.NewReader(raw)
+	}
+	req, err := http.NewRequest(method, base+path, rd)
+	if err != nil {
+		t.Fatalf("request: %v", err)
+	}
+	if raw != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer res.Body.Close()
+	out, err := io.ReadAll(res.Body)
+	if err != nil {
+		t.Fatalf("read body: %v", err)
+	}
+	r := response{Status: res.StatusCode, Header: res.Header, Body: out}
+	if r.Header.Get("X-Request-Id") == "" {
+		t.Errorf("%s %s: no X-Request-Id", method, path)
+	}
+	checkSpec(t, req, r)
+	return r
+}
+
+// checkSpec validates a response against openapi.yaml: the route must be
+// documented and the body must match the schema for its status.
+func checkSpec(t testing.TB, req *http.Request, r response) {
+	t.Helper()
+	if r.Status == http.StatusNotFound && strings.Contains(string(r.Body), `"接口不存在"`) {
+		return // the router's own 404 for an undocumented path is the point of such tests
+	}
+	if r.Status == http.StatusMethodNotAllowed {
+		return
+	}
+	u := *req.URL
+	vreq, _ := http.NewRequest(req.Method, u.String(), nil)
+	vreq.Header = req.Header.Clone()
+	route, params, err := specRouter.FindRoute(vreq)
+	if err != nil {
+		t.Errorf("%s %s: not in openapi.yaml: %v", req.Method, req.URL.Path, err)
+		return
+	}
+	in := &openapi3filter.ResponseValidationInput{
+		RequestValidationInput: &openapi3filter.RequestValidationInput{
+			Request: vreq, PathParams: params, Route: route,
+			Options: &openapi3filter.Options{AuthenticationFunc: openapi3filter.NoopAuthenticationFunc},
+		},
+		Status: r.Status,
+		Header: r.Header,
+		Options: &openapi3filter.Options{
+			IncludeResponseStatus: true,
+			MultiError:            true,
+		},
+	}
+	in.SetBodyBytes(r.Body)
+	if err := openapi3filter.ValidateResponse(context.Background(), in); err != nil {
+		msg := err.Error()
+		if len(msg) > 1500 {
+			msg = msg[:1500]
+		}
+		t.Errorf("%s %s -> %d does not match openapi.yaml: %s\nbody: %.500s", req.Method, req.URL.Path, r.Status, msg, r.Body)
+	}
+}
+
+// login signs a new user in through the fake WeChat and returns the access token
+// and the user id. name picks the openid ("openid-"+name).
+func (a *testApp) login(name string) (string, int64) {
+	a.t.Helper()
+	pair := a.loginPair(name)
+	return pair.AccessToken, pair.UserID
+}
+
+type loginResult struct {
+	AccessToken  string
+	RefreshToken string
+	UserID       int64
+}
+
+func (a *testApp) loginPair(name string) loginResult {
+	a.t.Helper()
+	code := fmt.Sprintf("%s:%d", name, codeSeq.Add(1))
+	r := a.do("POST", "/api/v1/auth/wechat", "", map[string]string{"code": code})
+	if r.Status != http.StatusOK {
+		a.t.Fatalf("login %s: %d %s", name, r.Status, r.Body)
+	}
+	var out struct {
+		AccessToken  string `json:"access_token"`
+		RefreshToken string `json:"refresh_token"`
+		User         struct {
+			ID int64 `json:"id"`
+		} `json:"user"`
+	}
+	r.Decode(a.t, &out)
+	return loginResult{out.AccessToken, out.RefreshToken, out.User.ID}
+}
+
+// uniqueName makes an openid-safe unique user name for this test.
+func uniqueName(t testing.TB, base string) string {
+	return fmt.Sprintf("%s-%s-%d-%d", base, strings.ReplaceAll(t.Name(), "/", "_"), time.Now().UnixNano()%1e6, codeSeq.Add(1))
+}
+
+// resident logs in a new resident.
+func (a *testApp) resident(base string) (string, int64) {
+	a.t.Helper()
+	return a.login(uniqueName(a.t, base))
+}
+
+// staff logs in a new user and makes them staff (or admin) directly in the store.
+func (a *testApp) staff(base string, role ...string) (string, int64) {
+	a.t.Helper()
+	r := models.RoleStaff
+	if len(role) > 0 {
+		r = role[0]
+	}
+	tok, id := a.resident(base)
+	if _, err := a.app.users.SetRole(context.Background(), id, r); err != nil {
+		a.t.Fatalf("set role: %v", err)
+	}
+	a.app.authCache.InvalidateUser(context.Background(), id)
+	return tok, id
+}
+
+// createProgram makes a program through the staff API and returns its id.
+func (a *testApp) createProgram(staffToken string, body map[string]any) int64 {
+	a.t.Helper()
+	r := a.do("POST", "/api/v1/staff/programs", staffToken, body)
+	if r.Status != http.StatusCreated {
+		a.t.Fatalf("create program: %d %s", r.Status, r.Body)
+	}
+	return int64(r.JSON(a.t)["id"].(float64))
+}
+
+// createSession makes a session through the staff API and returns its id.
+func (a *testApp) createSession(staffToken string, programID int64, startsIn time.Duration, capacity int) int64 {
+	a.t.Helper()
+	start := time.Now().Add(startsIn).Truncate(time.Second)
+	r := a.do("POST", fmt.Sprintf("/api/v1/staff/programs/%d/sessions", programID), staffToken, map[string]any{
+		"starts_at": start.Format(time.RFC3339), "ends_at": start.Add(2 * time.Hour).Format(time.RFC3339),
+		"venue": "党群服务中心", "capacity": capacity,
+	})
+	if r.Status != http.StatusCreated {
+		a.t.Fatalf("create session: %d %s", r.Status, r.Body)
+	}
+	return int64(r.JSON(a.t)["id"].(float64))
+}

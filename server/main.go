@@ -1,0 +1,54 @@
+// Command nantian is the 南天社区 resident mini-program backend.
+//
+// Usage: nantian [serve|migrate|seed-demo|grant-role --openid OPENID --role ROLE]
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "nantian:", err)
+		os.Exit(1)
+	}
+}
+
+// usage is printed for an unknown subcommand.
+const usage = `usage: nantian [command]
+  serve                                    run the API (default); migrates first unless AUTO_MIGRATE=false
+  migrate                                  apply pending database migrations and exit
+  seed-demo                                load the 南天社区 demo catalogue (idempotent)
+  grant-role --openid OPENID --role ROLE   make a user resident, staff or admin (creates it if needed)
+`
+
+// run is main without the process: tests call it with their own args, environment
+// and output, and stop it by cancelling ctx.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	cmd := "serve"
+	if len(args) > 0 {
+		cmd, args = args[0], args[1:]
+	}
+	switch cmd {
+	case "serve":
+		return cmdServe(ctx, getenv, stdout, stderr)
+	case "migrate":
+		return cmdMigrate(ctx, getenv, stdout, stderr)
+	case "seed-demo":
+		return cmdSeedDemo(ctx, getenv, stdout, stderr)
+	case "grant-role":
+		return cmdGrantRole(ctx, args, getenv, stdout, stderr)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	fmt.Fprint(stderr, usage)
+	return fmt.Errorf("unknown command %q", cmd)
+}
