@@ -36,6 +36,8 @@ type app struct {
 	tokens    *models.Tokens
 	authCache *models.AuthCache
 
+	// --- area fields ---
+
 	handler http.Handler
 	// workers run for the life of Serve; each returns when its ctx ends.
 	workers []func(ctx context.Context)
