@@ -3,10 +3,12 @@ package models
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
 
+	"github.com/go-sql-driver/mysql"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -54,3 +56,29 @@ func nullTime(t *time.Time) any {
 	}
 	return t.UTC()
 }
+
+// retryDeadlock runs fn again when InnoDB picked it as a deadlock victim (1213) or
+// timed out on a lock (1205): both roll the statement back, and concurrent upserts
+// on one unique key can hit them under load. Other errors return at once.
+func retryDeadlock(ctx context.Context, fn func() error) error {
+	var err error
+	for attempt := 0; attempt < 4; attempt++ {
+		if err = fn(); err == nil || !isRetryable(err) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Duration(attempt+1) * 5 * time.Millisecond):
+		}
+	}
+	return err
+}
+
+func isRetryable(err error) bool {
+	var me *mysql.MySQLError
+	return errors.As(err, &me) && (me.Number == 1213 || me.Number == 1205)
+}
+
+// RetryDeadlock is retryDeadlock for other packages.
+func RetryDeadlock(ctx context.Context, fn func() error) error { return retryDeadlock(ctx, fn) }

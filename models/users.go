@@ -83,7 +83,11 @@ func (s *Users) UpsertWeChat(ctx context.Context, openid, unionid string) (User,
 	}
 	const q = `INSERT INTO users (openid, unionid, role, created_at, updated_at) VALUES (?, ?, 'resident', ?, ?)
 		ON DUPLICATE KEY UPDATE unionid = COALESCE(VALUES(unionid), unionid)`
-	if _, err := s.DB.ExecContext(ctx, q, openid, union, now, now); err != nil {
+	err := retryDeadlock(ctx, func() error {
+		_, err := s.DB.ExecContext(ctx, q, openid, union, now, now)
+		return err
+	})
+	if err != nil {
 		return User{}, fmt.Errorf("upsert user: %w", err)
 	}
 	u, err := scanUser(s.DB.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE openid = ?`, openid))

@@ -129,6 +129,13 @@ func newTestApp(t *testing.T, overrides ...map[string]string) *testApp {
 // as two replicas of one deployment.
 func newTestAppWithPrefix(t *testing.T, prefix string, overrides map[string]string) *testApp {
 	t.Helper()
+	return startTestApp(t, prefix, overrides, nil)
+}
+
+// startTestApp starts an app; logs go to logTo when given (else nowhere, or stderr
+// with TEST_LOG=1).
+func startTestApp(t *testing.T, prefix string, overrides map[string]string, logTo io.Writer) *testApp {
+	t.Helper()
 	cfg, err := config.Load(testEnv(prefix, overrides))
 	if err != nil {
 		t.Fatalf("config: %v", err)
@@ -136,6 +143,9 @@ func newTestAppWithPrefix(t *testing.T, prefix string, overrides map[string]stri
 	logger := slog.New(slog.NewJSONHandler(io.Discard, nil))
 	if os.Getenv("TEST_LOG") != "" {
 		logger = slog.New(slog.NewJSONHandler(os.Stderr, nil))
+	}
+	if logTo != nil {
+		logger = slog.New(slog.NewJSONHandler(logTo, nil))
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	a, err := newApp(ctx, cfg, logger)
@@ -320,7 +330,7 @@ func (a *testApp) loginPair(name string) loginResult {
 
 // uniqueName makes an openid-safe unique user name for this test.
 func uniqueName(t testing.TB, base string) string {
-	return fmt.Sprintf("%s-%s-%d-%d", base, strings.ReplaceAll(t.Name(), "/", "_"), time.Now().UnixNano()%1e6, codeSeq.Add(1))
+	return fmt.Sprintf("%s-%x-%d", base, time.Now().UnixNano()%1e9, codeSeq.Add(1))
 }
 
 // resident logs in a new resident.

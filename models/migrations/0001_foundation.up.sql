@@ -3,8 +3,8 @@
 
 CREATE TABLE users (
     id               BIGINT UNSIGNED NOT NULL AUTO_INCREMENT,
-    openid           VARCHAR(64)  NULL,
-    unionid          VARCHAR(64)  NULL,
+    openid           VARCHAR(128) NULL,
+    unionid          VARCHAR(128) NULL,
     role             VARCHAR(16)  NOT NULL DEFAULT 'resident',
     nickname         VARCHAR(64)  NOT NULL DEFAULT '',
     real_name        VARCHAR(64)  NOT NULL DEFAULT '',
