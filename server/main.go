@@ -27,6 +27,7 @@ const usage = `usage: nantian [command]
   migrate                                  apply pending database migrations and exit
   seed-demo                                load the 南天社区 demo catalogue (idempotent)
   grant-role --openid OPENID --role ROLE   make a user resident, staff or admin (creates it if needed)
+  healthcheck                              exit 0 when GET /healthz on HTTP_ADDR answers 200 (Docker HEALTHCHECK)
 `
 
 // run is main without the process: tests call it with their own args, environment
@@ -45,6 +46,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return cmdSeedDemo(ctx, getenv, stdout, stderr)
 	case "grant-role":
 		return cmdGrantRole(ctx, args, getenv, stdout, stderr)
+	case "healthcheck":
+		return cmdHealthcheck(ctx, getenv)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
