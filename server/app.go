@@ -35,6 +35,7 @@ type app struct {
 	catalog   *models.Catalog
 	tokens    *models.Tokens
 	authCache *models.AuthCache
+	audit     *models.Audit
 
 	// --- area fields ---
 
@@ -86,6 +87,7 @@ func newApp(ctx context.Context, cfg config.Config, logger *slog.Logger) (*app, 
 		DefaultChildMinAge: cfg.Booking.ChildMinAgeMonths, DefaultChildMaxAge: cfg.Booking.ChildMaxAgeMonths}
 	a.tokens = &models.Tokens{DB: db, Secret: []byte(cfg.JWTSecret.Reveal()), AccessTTL: cfg.AccessTokenTTL, RefreshTTL: cfg.RefreshTokenTTL, Now: now}
 	a.authCache = &models.AuthCache{DB: db, Redis: a.redis, TTL: 30 * time.Second, Now: now}
+	a.audit = &models.Audit{DB: db, Now: now}
 	a.workers = append(a.workers, a.authCache.Listen)
 	// --- area init: bookings ---
 	// --- area init: complaints ---

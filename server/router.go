@@ -35,6 +35,7 @@ func (a *app) routes() http.Handler {
 	me := &handlers.MeHandler{Users: a.users, Children: a.children, WeChat: a.wx}
 	catalog := &handlers.CatalogHandler{Catalog: a.catalog}
 	admin := &handlers.AdminHandler{Users: a.users, Cache: a.authCache}
+	audit := &handlers.AuditHandler{Audit: a.audit}
 
 	api := r.Group("/api/v1", handlers.BodyLimit(maxBodyBytes))
 	// Public.
@@ -61,7 +62,7 @@ func (a *app) routes() http.Handler {
 	// --- resident routes: points ---
 
 	// Staff and admins.
-	staff := user.Group("/staff", handlers.RequireStaff())
+	staff := user.Group("/staff", handlers.RequireStaff(), audit.Middleware())
 	staff.POST("/programs", catalog.CreateProgram)
 	staff.PATCH("/programs/:id", catalog.PatchProgram)
 	staff.POST("/programs/:id/sessions", catalog.CreateSession)
@@ -71,8 +72,9 @@ func (a *app) routes() http.Handler {
 	// --- staff routes: points ---
 
 	// Admins only.
-	adminG := user.Group("/admin", handlers.RequireAdmin())
+	adminG := user.Group("/admin", handlers.RequireAdmin(), audit.Middleware())
 	adminG.PUT("/users/:id/role", admin.SetRole)
+	adminG.GET("/audit", audit.List)
 
 	// --- device routes ---
 	return r

@@ -1,0 +1,189 @@
+package handlers
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"nantian/models"
+)
+
+// maxAuditBody bounds what one audit entry keeps of a request or response body.
+const maxAuditBody = 16 << 10
+
+// AuditHandler records staff actions and lets admins read them.
+type AuditHandler struct {
+	Audit *models.Audit
+}
+
+// Middleware records every state-changing staff or admin request (anything but
+// GET/HEAD/OPTIONS) after it ran: actor, route, path parameters, status, and the
+// JSON request and response bodies with phone numbers masked and secrets removed.
+// The response is the after-state the action produced. A failure to record is
+// logged, not returned: the action has already happened.
+func (h *AuditHandler) Middleware() gin.HandlerFunc {
+	return func(c *gin.Context) {
+		switch c.Request.Method {
+		case http.MethodGet, http.MethodHead, http.MethodOptions:
+			c.Next()
+			return
+		}
+		var reqBody []byte
+		if strings.HasPrefix(c.ContentType(), "application/json") && c.Request.Body != nil {
+			b, err := io.ReadAll(io.LimitReader(c.Request.Body, maxAuditBody+1))
+			rest := c.Request.Body
+			c.Request.Body = readCloser{io.MultiReader(bytes.NewReader(b), rest), rest}
+			if err == nil && len(b) <= maxAuditBody {
+				reqBody = b
+			}
+		}
+		w := &captureWriter{ResponseWriter: c.Writer}
+		c.Writer = w
+		c.Next()
+
+		p := Caller(c)
+		var target []string
+		for _, param := range c.Params {
+			target = append(target, param.Key+"="+param.Value)
+		}
+		entry := models.AuditEntry{
+			ActorID: p.UserID, ActorRole: p.Role,
+			Action:       c.Request.Method + " " + c.FullPath(),
+			Target:       strings.Join(target, "&"),
+			Status:       w.Status(),
+			RequestID:    RequestID(c),
+			RequestBody:  RedactJSON(reqBody),
+			ResponseBody: RedactJSON(w.captured()),
+		}
+		if err := h.Audit.Record(c.Request.Context(), entry); err != nil {
+			slog.WarnContext(c.Request.Context(), "audit entry not recorded", "request_id", RequestID(c), "action", entry.Action, "err", err)
+		}
+	}
+}
+
+type readCloser struct {
+	io.Reader
+	io.Closer
+}
+
+// captureWriter keeps the first maxAuditBody bytes of a JSON response.
+type captureWriter struct {
+	gin.ResponseWriter
+	buf      bytes.Buffer
+	overflow bool
+}
+
+func (w *captureWriter) Write(b []byte) (int, error) {
+	if !w.overflow {
+		if w.buf.Len()+len(b) > maxAuditBody {
+			w.overflow = true
+		} else {
+			w.buf.Write(b)
+		}
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *captureWriter) WriteString(s string) (int, error) { return w.Write([]byte(s)) }
+
+func (w *captureWriter) captured() []byte {
+	if w.overflow || !strings.HasPrefix(w.Header().Get("Content-Type"), "application/json") {
+		return nil
+	}
+	return w.buf.Bytes()
+}
+
+// RedactJSON masks phone numbers to their last four digits and removes secrets and
+// tokens from a JSON document, so audit entries never hold them. Non-JSON input
+// returns nil.
+func RedactJSON(b []byte) json.RawMessage {
+	if len(b) == 0 {
+		return nil
+	}
+	var v any
+	if err := json.Unmarshal(b, &v); err != nil {
+		return nil
+	}
+	out, err := json.Marshal(redact("", v))
+	if err != nil {
+		return nil
+	}
+	return out
+}
+
+func redact(key string, v any) any {
+	k := strings.ToLower(key)
+	switch x := v.(type) {
+	case map[string]any:
+		for kk, vv := range x {
+			x[kk] = redact(kk, vv)
+		}
+		return x
+	case []any:
+		for i := range x {
+			x[i] = redact(key, x[i])
+		}
+		return x
+	case string:
+		switch {
+		case strings.Contains(k, "phone"):
+			return MaskPhone(x)
+		case strings.Contains(k, "secret"), strings.Contains(k, "token"), strings.Contains(k, "password"):
+			return "***"
+		}
+	}
+	return v
+}
+
+// MaskPhone keeps the last four digits: 13812345678 → *******5678.
+func MaskPhone(p string) string {
+	r := []rune(p)
+	if len(r) <= 4 {
+		return strings.Repeat("*", len(r))
+	}
+	return strings.Repeat("*", len(r)-4) + string(r[len(r)-4:])
+}
+
+// List answers GET /admin/audit?actor_id=&action=&from=&to= (RFC 3339), newest first.
+func (h *AuditHandler) List(c *gin.Context) {
+	page, ok := ParsePage(c)
+	if !ok {
+		return
+	}
+	f := models.AuditFilter{Page: page, Action: c.Query("action")}
+	if s := c.Query("actor_id"); s != "" {
+		id, err := strconv.ParseInt(s, 10, 64)
+		if err != nil || id <= 0 {
+			Abort(c, http.StatusBadRequest, "invalid_request", "actor_id: 必须是正整数")
+			return
+		}
+		f.ActorID = id
+	}
+	for name, dst := range map[string]**time.Time{"from": &f.From, "to": &f.To} {
+		if s := c.Query(name); s != "" {
+			t, err := time.Parse(time.RFC3339, s)
+			if err != nil {
+				Abort(c, http.StatusBadRequest, "invalid_request", name+": 需要 RFC 3339 时间，例如 2024-03-05T19:00:00+08:00")
+				return
+			}
+			*dst = &t
+		}
+	}
+	items, err := h.Audit.List(c.Request.Context(), f)
+	if err != nil {
+		Fail(c, err)
+		return
+	}
+	next := ""
+	if len(items) == page.Limit {
+		next = models.EncodeCursor(items[len(items)-1].ID)
+	}
+	c.JSON(http.StatusOK, List[models.AuditEntry]{Items: items, NextCursor: next})
+}

@@ -1,0 +1,105 @@
+package models
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// AuditEntry is one staff or admin action.
+type AuditEntry struct {
+	ID           int64           `json:"id"`
+	ActorID      int64           `json:"actor_id"`
+	ActorRole    string          `json:"actor_role"`
+	Action       string          `json:"action"` // "POST /api/v1/staff/bookings/:id/confirm"
+	Target       string          `json:"target"` // path parameters, e.g. "id=42"
+	Status       int             `json:"status"`
+	RequestID    string          `json:"request_id"`
+	RequestBody  json.RawMessage `json:"request_body"`
+	ResponseBody json.RawMessage `json:"response_body"`
+	CreatedAt    time.Time       `json:"created_at"`
+}
+
+// AuditFilter narrows the audit list.
+type AuditFilter struct {
+	ActorID int64
+	Action  string // substring of the action
+	From    *time.Time
+	To      *time.Time
+	Page    Page
+}
+
+// Audit stores the audit log.
+type Audit struct {
+	DB  *sql.DB
+	Now Clock
+}
+
+// Record appends an entry. Bodies that are not JSON objects or arrays are dropped.
+func (a *Audit) Record(ctx context.Context, e AuditEntry) error {
+	jsonOrNil := func(b json.RawMessage) any {
+		if len(b) == 0 || !json.Valid(b) {
+			return nil
+		}
+		return []byte(b)
+	}
+	_, err := a.DB.ExecContext(ctx, `INSERT INTO audit_log (actor_id, actor_role, action, target, status, request_id, request_body, response_body, created_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, e.ActorID, e.ActorRole, e.Action, e.Target, e.Status, e.RequestID,
+		jsonOrNil(e.RequestBody), jsonOrNil(e.ResponseBody), a.Now())
+	if err != nil {
+		return fmt.Errorf("record audit entry: %w", err)
+	}
+	return nil
+}
+
+// List returns entries newest first.
+func (a *Audit) List(ctx context.Context, f AuditFilter) ([]AuditEntry, error) {
+	where := []string{"1 = 1"}
+	var args []any
+	if f.Page.AfterID > 0 {
+		where = append(where, "id < ?")
+		args = append(args, f.Page.AfterID)
+	}
+	if f.ActorID > 0 {
+		where = append(where, "actor_id = ?")
+		args = append(args, f.ActorID)
+	}
+	if f.Action != "" {
+		where = append(where, "action LIKE ?")
+		args = append(args, "%"+strings.NewReplacer("%", `\%`, "_", `\_`).Replace(f.Action)+"%")
+	}
+	if f.From != nil {
+		where = append(where, "created_at >= ?")
+		args = append(args, f.From.UTC())
+	}
+	if f.To != nil {
+		where = append(where, "created_at < ?")
+		args = append(args, f.To.UTC())
+	}
+	args = append(args, f.Page.Limit)
+	rows, err := a.DB.QueryContext(ctx, `SELECT id, actor_id, actor_role, action, target, status, request_id, request_body, response_body, created_at
+		FROM audit_log WHERE `+strings.Join(where, " AND ")+` ORDER BY id DESC LIMIT ?`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("list audit: %w", err)
+	}
+	defer rows.Close()
+	out := []AuditEntry{}
+	for rows.Next() {
+		var e AuditEntry
+		var req, res []byte
+		if err := rows.Scan(&e.ID, &e.ActorID, &e.ActorRole, &e.Action, &e.Target, &e.Status, &e.RequestID, &req, &res, &e.CreatedAt); err != nil {
+			return nil, fmt.Errorf("scan audit: %w", err)
+		}
+		if req != nil {
+			e.RequestBody = req
+		}
+		if res != nil {
+			e.ResponseBody = res
+		}
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
