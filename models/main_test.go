@@ -21,16 +21,12 @@ func TestMain(m *testing.M) { os.Exit(testMain(m)) }
 
 func testMain(m *testing.M) int {
 	ctx := context.Background()
-	dsn, drop, err := testdb.CreateDatabase(ctx)
+	dsn, drop, err := testdb.CreateMigrated(ctx, models.Migrate)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
 	defer drop()
-	if err := models.Migrate(ctx, dsn); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
 	if testDB, err = models.OpenDB(ctx, dsn); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1

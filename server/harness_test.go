@@ -51,16 +51,12 @@ func TestMain(m *testing.M) {
 
 func testMain(m *testing.M) int {
 	ctx := context.Background()
-	dsn, drop, err := testdb.CreateDatabase(ctx)
+	dsn, drop, err := testdb.CreateMigrated(ctx, models.Migrate)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
 	defer drop()
-	if err := models.Migrate(ctx, dsn); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
 	testDSN = dsn
 	fakeWX = fakewechat.New(fakewechat.Options{AppID: testAppID, Secret: testSecret})
 	ts := httptest.NewServer(fakeWX)

@@ -114,3 +114,17 @@ func DeletePrefix(ctx context.Context, rdb redis.UniversalClient, prefix string)
 	}
 	return nil
 }
+
+// CreateMigrated is CreateDatabase followed by every migration: what a test
+// package's TestMain wants.
+func CreateMigrated(ctx context.Context, migrate func(ctx context.Context, dsn string) error) (dsn string, drop func(), err error) {
+	dsn, drop, err = CreateDatabase(ctx)
+	if err != nil {
+		return "", nil, err
+	}
+	if err := migrate(ctx, dsn); err != nil {
+		drop()
+		return "", nil, fmt.Errorf("migrate test database: %w", err)
+	}
+	return dsn, drop, nil
+}
