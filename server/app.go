@@ -37,6 +37,8 @@ type app struct {
 	authCache *models.AuthCache
 
 	// --- area fields ---
+	complaints *models.Complaints
+	uploads    *models.Uploads
 
 	handler http.Handler
 	// workers run for the life of Serve; each returns when its ctx ends.
@@ -89,6 +91,7 @@ func newApp(ctx context.Context, cfg config.Config, logger *slog.Logger) (*app, 
 	a.workers = append(a.workers, a.authCache.Listen)
 	// --- area init: bookings ---
 	// --- area init: complaints ---
+	a.initComplaints()
 	// --- area init: points ---
 	// --- area init: notifications ---
 	a.handler = a.routes()

@@ -1,0 +1,65 @@
+package main
+
+import (
+	"context"
+	"time"
+
+	"nantian/models"
+)
+
+// complaintJobsEvery is how often the complaint housekeeping jobs run. Both are
+// guarded per row, so running on every instance at once is safe.
+const complaintJobsEvery = time.Minute
+
+// initComplaints builds the 民意速办 stores and registers their housekeeping worker.
+func (a *app) initComplaints() {
+	r := a.cfg.Complaints
+	a.complaints = &models.Complaints{DB: a.db, Now: models.SystemClock, Loc: a.cfg.Location,
+		AcceptWithin: r.AcceptWithin, ContactWithin: r.ContactWithin, ResolveWithin: r.ResolveWithin,
+		AutoCloseAfter: r.AutoCloseAfter, DailyLimit: r.DailyLimit}
+	a.uploads = &models.Uploads{DB: a.db, Dir: a.cfg.UploadDir, Now: models.SystemClock, OrphanAfter: r.OrphanUploadsAfter}
+	a.workers = append(a.workers, a.complaintJobs)
+}
+
+// complaintJobs closes resolved orders left unrated past the limit and deletes
+// uploads nobody attached, once a minute until ctx ends.
+func (a *app) complaintJobs(ctx context.Context) {
+	t := time.NewTicker(complaintJobsEvery)
+	defer t.Stop()
+	for {
+		a.runComplaintJobs(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// runComplaintJobs runs each job once, draining in batches.
+func (a *app) runComplaintJobs(ctx context.Context) {
+	for {
+		n, err := a.complaints.AutoClose(ctx, 100)
+		if err != nil {
+			if ctx.Err() == nil {
+				a.logger.Warn("complaint auto-close failed", "err", err)
+			}
+			break
+		}
+		if n < 100 {
+			break
+		}
+	}
+	for {
+		n, err := a.uploads.CleanOrphans(ctx, 100)
+		if err != nil {
+			if ctx.Err() == nil {
+				a.logger.Warn("orphan upload cleanup failed", "err", err)
+			}
+			break
+		}
+		if n < 100 {
+			break
+		}
+	}
+}
