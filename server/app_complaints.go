@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"log/slog"
 	"time"
 
 	"nantian/models"
@@ -18,16 +19,19 @@ func (a *app) initComplaints() {
 		AcceptWithin: r.AcceptWithin, ContactWithin: r.ContactWithin, ResolveWithin: r.ResolveWithin,
 		AutoCloseAfter: r.AutoCloseAfter, DailyLimit: r.DailyLimit}
 	a.uploads = &models.Uploads{DB: a.db, Dir: a.cfg.UploadDir, Now: models.SystemClock, OrphanAfter: r.OrphanUploadsAfter}
-	a.workers = append(a.workers, a.complaintJobs)
+	// The worker gets its own copies of the stores, so tests may swap the request
+	// stores' clocks while the worker runs.
+	jobs, orphans := *a.complaints, *a.uploads
+	a.workers = append(a.workers, func(ctx context.Context) { complaintJobs(ctx, a.logger, &jobs, &orphans) })
 }
 
 // complaintJobs closes resolved orders left unrated past the limit and deletes
 // uploads nobody attached, once a minute until ctx ends.
-func (a *app) complaintJobs(ctx context.Context) {
+func complaintJobs(ctx context.Context, logger *slog.Logger, complaints *models.Complaints, uploads *models.Uploads) {
 	t := time.NewTicker(complaintJobsEvery)
 	defer t.Stop()
 	for {
-		a.runComplaintJobs(ctx)
+		runComplaintJobs(ctx, logger, complaints, uploads)
 		select {
 		case <-ctx.Done():
 			return
@@ -37,12 +41,12 @@ func (a *app) complaintJobs(ctx context.Context) {
 }
 
 // runComplaintJobs runs each job once, draining in batches.
-func (a *app) runComplaintJobs(ctx context.Context) {
+func runComplaintJobs(ctx context.Context, logger *slog.Logger, complaints *models.Complaints, uploads *models.Uploads) {
 	for {
-		n, err := a.complaints.AutoClose(ctx, 100)
+		n, err := complaints.AutoClose(ctx, 100)
 		if err != nil {
 			if ctx.Err() == nil {
-				a.logger.Warn("complaint auto-close failed", "err", err)
+				logger.Warn("complaint auto-close failed", "err", err)
 			}
 			break
 		}
@@ -51,10 +55,10 @@ func (a *app) runComplaintJobs(ctx context.Context) {
 		}
 	}
 	for {
-		n, err := a.uploads.CleanOrphans(ctx, 100)
+		n, err := uploads.CleanOrphans(ctx, 100)
 		if err != nil {
 			if ctx.Err() == nil {
-				a.logger.Warn("orphan upload cleanup failed", "err", err)
+				logger.Warn("orphan upload cleanup failed", "err", err)
 			}
 			break
 		}
