@@ -91,6 +91,8 @@ type ComplaintRules struct {
 	AutoCloseAfter time.Duration
 	DailyLimit     int
 	ContentCheck   bool // run msgSecCheck on complaint text
+	// OrphanUploadsAfter: photos attached to no complaint are deleted after this.
+	OrphanUploadsAfter time.Duration
 }
 
 // PointsRules govern food-waste points.
@@ -142,12 +144,13 @@ func Load(getenv func(string) string) (Config, error) {
 			ReconcileEvery:    e.dur("BOOKING_RECONCILE_EVERY", 5*time.Second),
 		},
 		Complaints: ComplaintRules{
-			AcceptWithin:   e.dur("COMPLAINT_ACCEPT_WITHIN", 10*time.Minute),
-			ContactWithin:  e.dur("COMPLAINT_CONTACT_WITHIN", 30*time.Minute),
-			ResolveWithin:  e.dur("COMPLAINT_RESOLVE_WITHIN", 24*time.Hour),
-			AutoCloseAfter: e.dur("COMPLAINT_AUTO_CLOSE_AFTER", 7*24*time.Hour),
-			DailyLimit:     e.int("COMPLAINT_DAILY_LIMIT", 10),
-			ContentCheck:   e.bool("COMPLAINT_CONTENT_CHECK", true),
+			AcceptWithin:       e.dur("COMPLAINT_ACCEPT_WITHIN", 10*time.Minute),
+			ContactWithin:      e.dur("COMPLAINT_CONTACT_WITHIN", 30*time.Minute),
+			ResolveWithin:      e.dur("COMPLAINT_RESOLVE_WITHIN", 24*time.Hour),
+			AutoCloseAfter:     e.dur("COMPLAINT_AUTO_CLOSE_AFTER", 7*24*time.Hour),
+			DailyLimit:         e.int("COMPLAINT_DAILY_LIMIT", 10),
+			ContentCheck:       e.bool("COMPLAINT_CONTENT_CHECK", true),
+			OrphanUploadsAfter: e.dur("UPLOAD_ORPHAN_AFTER", 24*time.Hour),
 		},
 		Points: PointsRules{
 			GramsPerPoint: e.int("POINTS_GRAMS_PER_POINT", 100),

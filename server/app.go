@@ -38,6 +38,8 @@ type app struct {
 	audit     *models.Audit
 
 	// --- area fields ---
+	complaints *models.Complaints
+	uploads    *models.Uploads
 
 	handler http.Handler
 	// workers run for the life of Serve; each returns when its ctx ends.
@@ -91,6 +93,7 @@ func newApp(ctx context.Context, cfg config.Config, logger *slog.Logger) (*app, 
 	a.workers = append(a.workers, a.authCache.Listen)
 	// --- area init: bookings ---
 	// --- area init: complaints ---
+	a.initComplaints()
 	// --- area init: points ---
 	// --- area init: notifications ---
 	a.handler = a.routes()

@@ -59,6 +59,16 @@ func (a *app) routes() http.Handler {
 	user.DELETE("/me/children/:id", me.DeleteChild)
 	// --- resident routes: bookings ---
 	// --- resident routes: complaints ---
+	uploadsH := &handlers.UploadsHandler{Uploads: a.uploads}
+	complaintsH := &handlers.ComplaintsHandler{Complaints: a.complaints, Users: a.users, Checker: a.wx, CheckContent: a.cfg.Complaints.ContentCheck}
+	// Uploads bypass the 1 MiB JSON limit of the api group with their own.
+	r.POST("/api/v1/uploads", handlers.BodyLimit(handlers.UploadBodyLimit), authn.Required(), uploadsH.Create)
+	user.GET("/uploads/:id", uploadsH.Get)
+	user.POST("/complaints", complaintsH.Create)
+	user.GET("/complaints", complaintsH.List)
+	user.GET("/complaints/:id", complaintsH.Get)
+	user.POST("/complaints/:id/rating", complaintsH.Rate)
+	user.POST("/complaints/:id/reopen", complaintsH.Reopen)
 	// --- resident routes: points ---
 
 	// Staff and admins.
@@ -69,6 +79,12 @@ func (a *app) routes() http.Handler {
 	staff.PATCH("/sessions/:id", catalog.PatchSession)
 	// --- staff routes: bookings ---
 	// --- staff routes: complaints ---
+	staffComplaints := &handlers.StaffComplaintsHandler{Complaints: a.complaints, Loc: a.cfg.Location}
+	staff.GET("/complaints", staffComplaints.List)
+	staff.GET("/complaints/stats", staffComplaints.Stats)
+	staff.POST("/complaints/:id/accept", staffComplaints.Accept)
+	staff.POST("/complaints/:id/contact", staffComplaints.Contact)
+	staff.POST("/complaints/:id/resolve", staffComplaints.Resolve)
 	// --- staff routes: points ---
 
 	// Admins only.

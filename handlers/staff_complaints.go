@@ -1,0 +1,200 @@
+package handlers
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"nantian/models"
+)
+
+// StaffComplaintsHandler serves the staff side of 民意速办: the work queue, the
+// 10-30-24 steps and the statistics.
+type StaffComplaintsHandler struct {
+	Complaints *models.Complaints
+	Loc        *time.Location
+}
+
+// parseDay reads ?name=YYYY-MM-DD.
+func parseDay(c *gin.Context, name string) (models.Date, bool, bool) {
+	s := c.Query(name)
+	if s == "" {
+		return models.Date{}, false, true
+	}
+	d, err := models.ParseDate(s)
+	if err != nil {
+		Abort(c, http.StatusBadRequest, "invalid_request", name+": 日期格式应为 YYYY-MM-DD")
+		return models.Date{}, false, false
+	}
+	return d, true, true
+}
+
+// localMidnight is the start of the local day d in loc.
+func localMidnight(d models.Date, loc *time.Location) time.Time {
+	t := d.Time()
+	return time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, loc).UTC()
+}
+
+// List is the work queue: ?status=&category=&estate=&overdue=true&needs_review=true
+// &from=&to= (dates of receipt, inclusive), newest first with cursor paging.
+func (h *StaffComplaintsHandler) List(c *gin.Context) {
+	f := models.ComplaintFilter{Status: c.Query("status"), Category: c.Query("category"), Estate: c.Query("estate")}
+	if f.Status != "" && !models.ValidComplaintStatus(f.Status) {
+		Abort(c, http.StatusBadRequest, "invalid_request", "status: 无效的状态")
+		return
+	}
+	if f.Category != "" && !models.ValidComplaintCategory(f.Category) {
+		Abort(c, http.StatusBadRequest, "invalid_request", "category: 无效的类别")
+		return
+	}
+	for _, b := range []struct {
+		name string
+		dst  *bool
+	}{{"overdue", &f.Overdue}, {"needs_review", &f.NeedsReview}} {
+		switch c.Query(b.name) {
+		case "", "false":
+		case "true":
+			*b.dst = true
+		default:
+			Abort(c, http.StatusBadRequest, "invalid_request", b.name+": 必须是 true 或 false")
+			return
+		}
+	}
+	from, hasFrom, ok := parseDay(c, "from")
+	if !ok {
+		return
+	}
+	to, hasTo, ok := parseDay(c, "to")
+	if !ok {
+		return
+	}
+	if hasFrom {
+		t := localMidnight(from, h.Loc)
+		f.From = &t
+	}
+	if hasTo {
+		t := localMidnight(to, h.Loc).Add(24 * time.Hour)
+		f.To = &t
+	}
+	if f.From != nil && f.To != nil && !f.From.Before(*f.To) {
+		Abort(c, http.StatusBadRequest, "invalid_request", "from: 不能晚于 to")
+		return
+	}
+	page, ok := ParsePage(c)
+	if !ok {
+		return
+	}
+	f.Page = page
+	items, err := h.Complaints.List(c.Request.Context(), f)
+	if err != nil {
+		Fail(c, err)
+		return
+	}
+	respondComplaints(c, items, page)
+}
+
+type stepRequest struct {
+	Note string `json:"note" binding:"max=1000"`
+}
+
+// bindOptional binds a JSON body when there is one; an empty body is allowed.
+func bindOptional(c *gin.Context, v any) bool {
+	if c.Request.ContentLength == 0 {
+		return true
+	}
+	return BindJSON(c, v)
+}
+
+// Accept takes a submitted or reopened order (optional {"note"}).
+func (h *StaffComplaintsHandler) Accept(c *gin.Context) {
+	id, ok := PathID(c, "id")
+	if !ok {
+		return
+	}
+	var req stepRequest
+	if !bindOptional(c, &req) {
+		return
+	}
+	out, err := h.Complaints.Accept(c.Request.Context(), id, Caller(c), req.Note)
+	if err != nil {
+		Fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, out)
+}
+
+type contactRequest struct {
+	Note string `json:"note" binding:"required,max=1000"`
+}
+
+// Contact records that the resident was reached ({"note"} required).
+func (h *StaffComplaintsHandler) Contact(c *gin.Context) {
+	id, ok := PathID(c, "id")
+	if !ok {
+		return
+	}
+	var req contactRequest
+	if !BindJSON(c, &req) {
+		return
+	}
+	out, err := h.Complaints.Contact(c.Request.Context(), id, Caller(c), req.Note)
+	if err != nil {
+		Fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, out)
+}
+
+// Resolve records the resolution ({"resolution", "mediation_agreement", "photo_ids"}).
+func (h *StaffComplaintsHandler) Resolve(c *gin.Context) {
+	id, ok := PathID(c, "id")
+	if !ok {
+		return
+	}
+	var in models.ResolveInput
+	if !BindJSON(c, &in) {
+		return
+	}
+	out, err := h.Complaints.Resolve(c.Request.Context(), id, Caller(c), in)
+	if err != nil {
+		Fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, out)
+}
+
+// Stats answers ?from=&to= (local dates, inclusive). Without them: the twelve
+// calendar months up to today.
+func (h *StaffComplaintsHandler) Stats(c *gin.Context) {
+	from, hasFrom, ok := parseDay(c, "from")
+	if !ok {
+		return
+	}
+	to, hasTo, ok := parseDay(c, "to")
+	if !ok {
+		return
+	}
+	today := h.Complaints.Now().In(h.Loc)
+	if !hasTo {
+		to = models.DateOf(today)
+	}
+	if !hasFrom {
+		t := to.Time()
+		from = models.DateOf(time.Date(t.Year(), t.Month()-11, 1, 0, 0, 0, 0, time.UTC))
+	}
+	if to.Time().Before(from.Time()) {
+		Abort(c, http.StatusBadRequest, "invalid_request", "from: 不能晚于 to")
+		return
+	}
+	if to.Time().Sub(from.Time()) > 5*366*24*time.Hour {
+		Abort(c, http.StatusBadRequest, "invalid_request", "to: 统计区间不能超过 5 年")
+		return
+	}
+	st, err := h.Complaints.Stats(c.Request.Context(), from, to)
+	if err != nil {
+		Fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, st)
+}

@@ -1,0 +1,385 @@
+package models
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"database/sql"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"image"
+	_ "image/jpeg" // DecodeConfig proves a JPEG really is one
+	_ "image/png"  // and a PNG
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+)
+
+// MaxUploadBytes is the largest photo accepted (5 MiB).
+const MaxUploadBytes = 5 << 20
+
+// Upload errors.
+var (
+	ErrUploadTooLarge = &Error{KindTooLarge, "payload_too_large", "图片不能超过 5 MiB"}
+	ErrUploadEmpty    = Invalid("file", "文件为空")
+	ErrUploadType     = Invalid("file", "仅支持 JPEG、PNG 或 WebP 图片")
+)
+
+// Upload is a stored photo. The file lives under the upload directory with a random
+// name; only its owner, staff, and the filer of the complaint it is attached to
+// may read it.
+type Upload struct {
+	ID          int64     `json:"id"`
+	UserID      int64     `json:"-"`
+	FileName    string    `json:"-"`
+	ContentType string    `json:"content_type"`
+	Size        int64     `json:"size"`
+	ComplaintID *int64    `json:"-"`
+	URL         string    `json:"url"`
+	CreatedAt   time.Time `json:"created_at"`
+}
+
+// Uploads stores photos on disk (Dir, which must be shared storage when several
+// instances run) and their metadata in MySQL.
+type Uploads struct {
+	DB  *sql.DB
+	Dir string
+	Now Clock
+	// OrphanAfter: uploads attached to nothing for this long are deleted.
+	OrphanAfter time.Duration
+}
+
+func uploadURL(id int64) string { return "/api/v1/uploads/" + strconv.FormatInt(id, 10) }
+
+// Save stores the photo read from r for userID. The type comes from the bytes
+// (magic numbers, then a real decode of the header for JPEG and PNG), never from
+// the file name or the client's Content-Type. r is streamed to disk, never held in
+// memory: reading stops one byte past MaxUploadBytes and the upload is refused
+// with ErrUploadTooLarge. JPEG metadata segments (EXIF with GPS position, XMP,
+// IPTC) are dropped before the file is kept.
+func (s *Uploads) Save(ctx context.Context, userID int64, r io.Reader) (Upload, error) {
+	head := make([]byte, 512)
+	n, err := io.ReadFull(r, head)
+	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
+		return Upload{}, fmt.Errorf("read upload: %w", err)
+	}
+	head = head[:n]
+	if n == 0 {
+		return Upload{}, ErrUploadEmpty
+	}
+	ctype := http.DetectContentType(head)
+	var ext string
+	switch ctype {
+	case "image/jpeg":
+		ext = ".jpg"
+	case "image/png":
+		ext = ".png"
+	case "image/webp":
+		ext = ".webp"
+	default:
+		return Upload{}, ErrUploadType
+	}
+	if err := os.MkdirAll(s.Dir, 0o750); err != nil {
+		return Upload{}, fmt.Errorf("upload dir: %w", err)
+	}
+	tmp, err := os.CreateTemp(s.Dir, ".incoming-*")
+	if err != nil {
+		return Upload{}, fmt.Errorf("create temp upload: %w", err)
+	}
+	tmpName := tmp.Name()
+	keep := false
+	defer func() {
+		if !keep {
+			tmp.Close()
+			os.Remove(tmpName)
+		}
+	}()
+	written, err := io.Copy(tmp, io.MultiReader(bytes.NewReader(head), io.LimitReader(r, MaxUploadBytes+1-int64(n))))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return Upload{}, ErrUploadTooLarge
+		}
+		return Upload{}, fmt.Errorf("write upload: %w", err)
+	}
+	if written > MaxUploadBytes {
+		return Upload{}, ErrUploadTooLarge
+	}
+	if _, err := tmp.Seek(0, io.SeekStart); err != nil {
+		return Upload{}, fmt.Errorf("rewind upload: %w", err)
+	}
+	if err := validateImage(tmp, ctype, written); err != nil {
+		return Upload{}, err
+	}
+	name := randomHex(16) + ext
+	final := filepath.Join(s.Dir, name)
+	size := written
+	if ctype == "image/jpeg" {
+		if _, err := tmp.Seek(0, io.SeekStart); err != nil {
+			return Upload{}, fmt.Errorf("rewind upload: %w", err)
+		}
+		out, err := os.OpenFile(final, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o640)
+		if err != nil {
+			return Upload{}, fmt.Errorf("create upload: %w", err)
+		}
+		size, err = StripJPEGMetadata(out, bufio.NewReader(tmp))
+		if cerr := out.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			os.Remove(final)
+			if errors.Is(err, errBadJPEG) {
+				return Upload{}, ErrUploadType
+			}
+			return Upload{}, fmt.Errorf("strip jpeg metadata: %w", err)
+		}
+	} else {
+		if err := tmp.Close(); err != nil {
+			return Upload{}, fmt.Errorf("close upload: %w", err)
+		}
+		if err := os.Rename(tmpName, final); err != nil {
+			return Upload{}, fmt.Errorf("store upload: %w", err)
+		}
+		keep = true
+	}
+	now := s.Now()
+	res, err := s.DB.ExecContext(ctx, `INSERT INTO uploads (user_id, file_name, content_type, size, created_at) VALUES (?, ?, ?, ?, ?)`,
+		userID, name, ctype, size, now)
+	if err != nil {
+		os.Remove(final)
+		return Upload{}, fmt.Errorf("insert upload: %w", err)
+	}
+	id, _ := res.LastInsertId()
+	return Upload{ID: id, UserID: userID, FileName: name, ContentType: ctype, Size: size, URL: uploadURL(id), CreatedAt: now}, nil
+}
+
+// validateImage checks the bytes are a well-formed header of the sniffed type, so
+// a file that merely starts with a magic number is refused.
+func validateImage(f *os.File, ctype string, size int64) error {
+	switch ctype {
+	case "image/jpeg", "image/png":
+		cfg, _, err := image.DecodeConfig(bufio.NewReader(f))
+		if err != nil || cfg.Width <= 0 || cfg.Height <= 0 {
+			return ErrUploadType
+		}
+	case "image/webp":
+		// RIFF <len> WEBP <chunk>: the RIFF length must match the file and the
+		// first chunk must be one of the three WebP bitstream kinds.
+		var h [16]byte
+		if _, err := io.ReadFull(f, h[:]); err != nil {
+			return ErrUploadType
+		}
+		riffLen := int64(binary.LittleEndian.Uint32(h[4:8]))
+		chunk := string(h[12:16])
+		if riffLen+8 != size || (chunk != "VP8 " && chunk != "VP8L" && chunk != "VP8X") {
+			return ErrUploadType
+		}
+	}
+	return nil
+}
+
+var errBadJPEG = errors.New("malformed jpeg")
+
+// StripJPEGMetadata copies a JPEG from r to w without its APP1 (EXIF, including GPS
+// location, and XMP) and APP13 (IPTC) segments; everything from the start of scan
+// on is copied unchanged. It returns the bytes written.
+func StripJPEGMetadata(w io.Writer, r *bufio.Reader) (int64, error) {
+	var written int64
+	put := func(b []byte) error {
+		n, err := w.Write(b)
+		written += int64(n)
+		return err
+	}
+	var soi [2]byte
+	if _, err := io.ReadFull(r, soi[:]); err != nil || soi[0] != 0xFF || soi[1] != 0xD8 {
+		return written, errBadJPEG
+	}
+	if err := put(soi[:]); err != nil {
+		return written, err
+	}
+	for {
+		b, err := r.ReadByte()
+		if err != nil || b != 0xFF {
+			return written, errBadJPEG
+		}
+		marker := byte(0xFF)
+		for marker == 0xFF { // fill bytes
+			if marker, err = r.ReadByte(); err != nil {
+				return written, errBadJPEG
+			}
+		}
+		// Markers without a length: TEM and RSTn.
+		if marker == 0x01 || (marker >= 0xD0 && marker <= 0xD7) {
+			if err := put([]byte{0xFF, marker}); err != nil {
+				return written, err
+			}
+			continue
+		}
+		if marker == 0xD9 { // EOI before any scan
+			return written, put([]byte{0xFF, marker})
+		}
+		var lb [2]byte
+		if _, err := io.ReadFull(r, lb[:]); err != nil {
+			return written, errBadJPEG
+		}
+		segLen := int(binary.BigEndian.Uint16(lb[:]))
+		if segLen < 2 {
+			return written, errBadJPEG
+		}
+		if marker == 0xE1 || marker == 0xED {
+			if _, err := r.Discard(segLen - 2); err != nil {
+				return written, errBadJPEG
+			}
+			continue
+		}
+		if err := put([]byte{0xFF, marker, lb[0], lb[1]}); err != nil {
+			return written, err
+		}
+		n, err := io.CopyN(w, r, int64(segLen-2))
+		written += n
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				return written, errBadJPEG
+			}
+			return written, err
+		}
+		if marker == 0xDA { // start of scan: the rest is image data
+			n, err := io.Copy(w, r)
+			written += n
+			return written, err
+		}
+	}
+}
+
+// Get returns an upload if the caller may see it: its owner, staff, or the filer
+// of the complaint it is attached to (signed agreements staff photographed).
+// Anyone else gets ErrNotFound, as if it did not exist.
+func (s *Uploads) Get(ctx context.Context, id int64, p Principal) (Upload, error) {
+	var u Upload
+	var complaintOwner sql.NullInt64
+	err := s.DB.QueryRowContext(ctx, `SELECT u.id, u.user_id, u.file_name, u.content_type, u.size, u.complaint_id, u.created_at, c.user_id
+		FROM uploads u LEFT JOIN complaints c ON c.id = u.complaint_id WHERE u.id = ?`, id).
+		Scan(&u.ID, &u.UserID, &u.FileName, &u.ContentType, &u.Size, &u.ComplaintID, &u.CreatedAt, &complaintOwner)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Upload{}, ErrNotFound
+	}
+	if err != nil {
+		return Upload{}, fmt.Errorf("get upload %d: %w", id, err)
+	}
+	if !IsStaff(p.Role) && u.UserID != p.UserID && !(complaintOwner.Valid && complaintOwner.Int64 == p.UserID) {
+		return Upload{}, ErrNotFound
+	}
+	u.URL = uploadURL(u.ID)
+	return u, nil
+}
+
+// Open opens the stored file of an upload returned by Get.
+func (s *Uploads) Open(u Upload) (*os.File, error) {
+	f, err := os.Open(filepath.Join(s.Dir, filepath.Base(u.FileName)))
+	if err != nil {
+		return nil, fmt.Errorf("open upload %d: %w", u.ID, err)
+	}
+	return f, nil
+}
+
+// attachUploads ties photo ids to a complaint inside tx. Every id must belong to
+// ownerID and be unattached; otherwise nothing is attached and the field is
+// reported invalid. The guarded UPDATE also loses cleanly against the orphan
+// cleaner deleting the same row.
+func attachUploads(ctx context.Context, tx *sql.Tx, ids []int64, ownerID, complaintID int64, purpose, field string) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	seen := map[int64]bool{}
+	args := []any{complaintID, purpose, ownerID}
+	marks := ""
+	for _, id := range ids {
+		if seen[id] {
+			return Invalid(field, "照片 %d 重复", id)
+		}
+		seen[id] = true
+		if marks != "" {
+			marks += ","
+		}
+		marks += "?"
+		args = append(args, id)
+	}
+	res, err := tx.ExecContext(ctx, `UPDATE uploads SET complaint_id = ?, purpose = ?
+		WHERE user_id = ? AND complaint_id IS NULL AND id IN (`+marks+`)`, args...)
+	if err != nil {
+		return fmt.Errorf("attach uploads: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n != int64(len(ids)) {
+		return Invalid(field, "照片不存在、不属于你或已被使用")
+	}
+	return nil
+}
+
+// CleanOrphans deletes uploads attached to nothing for longer than OrphanAfter,
+// rows and files, at most limit per call, and returns how many it removed. Each
+// row is removed by a guarded DELETE (still unattached), so several instances can
+// run it at once and a photo attached meanwhile is kept; only the instance whose
+// DELETE won removes the file.
+func (s *Uploads) CleanOrphans(ctx context.Context, limit int) (int, error) {
+	cutoff := s.Now().Add(-s.OrphanAfter)
+	rows, err := s.DB.QueryContext(ctx, `SELECT id, file_name FROM uploads
+		WHERE complaint_id IS NULL AND created_at < ? ORDER BY id LIMIT ?`, cutoff, limit)
+	if err != nil {
+		return 0, fmt.Errorf("find orphan uploads: %w", err)
+	}
+	type orphan struct {
+		id   int64
+		name string
+	}
+	var found []orphan
+	for rows.Next() {
+		var o orphan
+		if err := rows.Scan(&o.id, &o.name); err != nil {
+			rows.Close()
+			return 0, fmt.Errorf("scan orphan upload: %w", err)
+		}
+		found = append(found, o)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return 0, fmt.Errorf("find orphan uploads: %w", err)
+	}
+	removed := 0
+	for _, o := range found {
+		res, err := s.DB.ExecContext(ctx, `DELETE FROM uploads WHERE id = ? AND complaint_id IS NULL AND created_at < ?`, o.id, cutoff)
+		if err != nil {
+			return removed, fmt.Errorf("delete orphan upload %d: %w", o.id, err)
+		}
+		if n, _ := res.RowsAffected(); n == 1 {
+			removed++
+			if err := os.Remove(filepath.Join(s.Dir, filepath.Base(o.name))); err != nil && !errors.Is(err, os.ErrNotExist) {
+				return removed, fmt.Errorf("remove orphan file %d: %w", o.id, err)
+			}
+		}
+	}
+	return removed, nil
+}
+
+// photoIDs returns the ids of uploads attached to a complaint for purpose.
+func photoIDs(ctx context.Context, q interface {
+	QueryContext(context.Context, string, ...any) (*sql.Rows, error)
+}, complaintID int64, purpose string) ([]int64, error) {
+	rows, err := q.QueryContext(ctx, `SELECT id FROM uploads WHERE complaint_id = ? AND purpose = ? ORDER BY id`, complaintID, purpose)
+	if err != nil {
+		return nil, fmt.Errorf("list photos: %w", err)
+	}
+	defer rows.Close()
+	ids := []int64{}
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return nil, fmt.Errorf("scan photo: %w", err)
+		}
+		ids = append(ids, id)
+	}
+	return ids, rows.Err()
+}
