@@ -37,6 +37,7 @@ type app struct {
 	authCache *models.AuthCache
 
 	// --- area fields ---
+	pts pointsArea // food-waste points (app_points.go)
 
 	handler http.Handler
 	// workers run for the life of Serve; each returns when its ctx ends.
@@ -90,6 +91,10 @@ func newApp(ctx context.Context, cfg config.Config, logger *slog.Logger) (*app, 
 	// --- area init: bookings ---
 	// --- area init: complaints ---
 	// --- area init: points ---
+	if err := a.initPoints(); err != nil {
+		a.Close()
+		return nil, fmt.Errorf("points: %w", err)
+	}
 	// --- area init: notifications ---
 	a.handler = a.routes()
 	return a, nil

@@ -59,6 +59,13 @@ func (a *app) routes() http.Handler {
 	// --- resident routes: bookings ---
 	// --- resident routes: complaints ---
 	// --- resident routes: points ---
+	pointsH := &handlers.PointsHandler{Points: a.pts.points}
+	user.POST("/points/code", pointsH.Code)
+	user.GET("/points", pointsH.Summary)
+	user.GET("/points/ledger", pointsH.Ledger)
+	user.GET("/rewards", pointsH.Rewards)
+	user.POST("/redemptions", pointsH.Redeem)
+	user.GET("/redemptions", pointsH.Redemptions)
 
 	// Staff and admins.
 	staff := user.Group("/staff", handlers.RequireStaff())
@@ -69,11 +76,28 @@ func (a *app) routes() http.Handler {
 	// --- staff routes: bookings ---
 	// --- staff routes: complaints ---
 	// --- staff routes: points ---
+	staffPts := &handlers.StaffPointsHandler{Devices: a.pts.devices, Points: a.pts.points}
+	staff.POST("/devices", staffPts.CreateDevice)
+	staff.GET("/devices", staffPts.ListDevices)
+	staff.POST("/devices/:id/disable", staffPts.DisableDevice)
+	staff.POST("/devices/:id/enable", staffPts.EnableDevice)
+	staff.POST("/devices/:id/rotate-secret", staffPts.RotateDevice)
+	staff.GET("/rewards", staffPts.ListRewards)
+	staff.POST("/rewards", staffPts.CreateReward)
+	staff.PATCH("/rewards/:id", staffPts.PatchReward)
+	staff.GET("/redemptions", staffPts.ListRedemptions)
+	staff.POST("/redemptions/:pickup_code/fulfil", staffPts.Fulfil)
+	staff.POST("/points/adjustments", staffPts.Adjust)
+	staff.GET("/points/stats", staffPts.Stats)
 
 	// Admins only.
 	adminG := user.Group("/admin", handlers.RequireAdmin())
 	adminG.PUT("/users/:id/role", admin.SetRole)
 
 	// --- device routes ---
+	// Bins are not users: no bearer token, their own HMAC auth, a small body limit
+	// (handlers.MaxDepositBody, on top of the group's).
+	devicesH := &handlers.DeviceHandler{Devices: a.pts.devices, Points: a.pts.points, Skew: a.cfg.Points.ClockSkew, Logger: a.logger}
+	api.POST("/devices/deposits", devicesH.Deposit)
 	return r
 }
