@@ -44,7 +44,10 @@ func TestDepositSignatureChecks(t *testing.T) {
 	}{
 		{"wrong secret", func(d *deposit) { d.secret = otherSecret }},
 		{"another device's id with its own secret mismatch", func(d *deposit) { d.deviceID = strconv.FormatInt(otherID, 10) }},
-		{"altered body", func(d *deposit) { d.signBody = d.body; d.body = bytes.Replace(d.body, []byte(`"weight_grams":200`), []byte(`"weight_grams":900`), 1) }},
+		{"altered body", func(d *deposit) {
+			d.signBody = d.body
+			d.body = bytes.Replace(d.body, []byte(`"weight_grams":200`), []byte(`"weight_grams":900`), 1)
+		}},
 		{"stale timestamp", func(d *deposit) { d.timestamp = strconv.FormatInt(time.Now().Unix()-302, 10) }},
 		{"future timestamp", func(d *deposit) { d.timestamp = strconv.FormatInt(time.Now().Unix()+302, 10) }},
 		{"replayed nonce", func(d *deposit) { d.nonce = ok.nonce }},
@@ -427,11 +430,11 @@ func TestDepositStatistics(t *testing.T) {
 		}
 	}
 	// 31 Jan 23:30 local is still January (UTC would say the same day; 1 Feb 00:30 local is Jan 31 in UTC).
-	dep(time.Date(2039, 1, 31, 23, 30, 0, 0, loc), d1, "南天一花园", u1, 1250, "ok")          // 12 pts
-	dep(time.Date(2039, 2, 1, 0, 30, 0, 0, loc), d1, "南天一花园", u1, 800, "ok")             // 8 pts, February locally
-	dep(time.Date(2039, 2, 3, 10, 0, 0, 0, loc), d1, "南天一花园", u2, 400, "contaminated")   // 0 pts
-	dep(time.Date(2039, 2, 3, 11, 0, 0, 0, loc), d2, "国城花园", u2, 2600, "ok")             // 20 pts (26 capped)
-	dep(time.Date(2039, 2, 3, 12, 0, 0, 0, loc), d2, "国城花园", u2, 500, "ok")              // 0 pts: cap reached
+	dep(time.Date(2039, 1, 31, 23, 30, 0, 0, loc), d1, "南天一花园", u1, 1250, "ok")        // 12 pts
+	dep(time.Date(2039, 2, 1, 0, 30, 0, 0, loc), d1, "南天一花园", u1, 800, "ok")           // 8 pts, February locally
+	dep(time.Date(2039, 2, 3, 10, 0, 0, 0, loc), d1, "南天一花园", u2, 400, "contaminated") // 0 pts
+	dep(time.Date(2039, 2, 3, 11, 0, 0, 0, loc), d2, "国城花园", u2, 2600, "ok")           // 20 pts (26 capped)
+	dep(time.Date(2039, 2, 3, 12, 0, 0, 0, loc), d2, "国城花园", u2, 500, "ok")            // 0 pts: cap reached
 
 	r := a.do("GET", "/api/v1/staff/points/stats?from=2039-01-01&to=2039-12-31", staffTok, nil)
 	if r.Status != 200 {
