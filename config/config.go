@@ -95,12 +95,24 @@ type ComplaintRules struct {
 	OrphanUploadsAfter time.Duration
 }
 
+// DevPointsDeviceKey encrypts device secrets and resident codes when
+// POINTS_DEVICE_KEY is unset. It is public (it is in this file), which is why
+// Validate refuses it in production.
+const DevPointsDeviceKey = "dev-only-insecure-points-device-key-change-me"
+
 // PointsRules govern food-waste points.
 type PointsRules struct {
 	GramsPerPoint int
 	DailyCap      int
 	CodeTTL       time.Duration
 	ClockSkew     time.Duration
+	// DeviceSecretKey (POINTS_DEVICE_KEY) encrypts bin HMAC secrets at rest and
+	// seals resident codes. Changing it invalidates every device secret (rotate them).
+	DeviceSecretKey Secret
+	MinWeightGrams  int           // lighter deposits are refused (422)
+	MaxWeightGrams  int           // heavier deposits are refused (422)
+	PickupWithin    time.Duration // unclaimed redemptions are cancelled and refunded after this
+	JobEvery        time.Duration // how often the expiry and unclaimed-redemption jobs run
 }
 
 // SubscribeTemplates are the WeChat subscribe-message template ids per event.
@@ -157,6 +169,12 @@ func Load(getenv func(string) string) (Config, error) {
 			DailyCap:      e.int("POINTS_DAILY_CAP", 20),
 			CodeTTL:       e.dur("POINTS_CODE_TTL", 60*time.Second),
 			ClockSkew:     e.dur("DEVICE_CLOCK_SKEW", 300*time.Second),
+
+			DeviceSecretKey: Secret(e.str("POINTS_DEVICE_KEY", DevPointsDeviceKey)),
+			MinWeightGrams:  e.int("POINTS_MIN_WEIGHT_GRAMS", 1),
+			MaxWeightGrams:  e.int("POINTS_MAX_WEIGHT_GRAMS", 20000),
+			PickupWithin:    e.dur("POINTS_PICKUP_WITHIN", 30*24*time.Hour),
+			JobEvery:        e.dur("POINTS_JOB_EVERY", time.Minute),
 		},
 		Templates: SubscribeTemplates{
 			BookingResult:   e.str("WECHAT_TPL_BOOKING_RESULT", "tpl-booking-result"),
@@ -212,8 +230,13 @@ func (c Config) Validate() error {
 	if c.Booking.NoShowLimit < 1 || c.Booking.ChildMinAgeMonths < 0 || c.Booking.ChildMaxAgeMonths < c.Booking.ChildMinAgeMonths {
 		errs = append(errs, errors.New("booking rules out of range"))
 	}
-	if c.Points.GramsPerPoint < 1 || c.Points.DailyCap < 0 {
+	if c.Points.GramsPerPoint < 1 || c.Points.DailyCap < 0 || c.Points.MinWeightGrams < 1 ||
+		c.Points.MaxWeightGrams < c.Points.MinWeightGrams || c.Points.ClockSkew <= 0 || c.Points.CodeTTL <= 0 ||
+		c.Points.PickupWithin <= 0 || c.Points.JobEvery <= 0 {
 		errs = append(errs, errors.New("points rules out of range"))
+	}
+	if c.AppEnv == "production" && (c.Points.DeviceSecretKey == DevPointsDeviceKey || len(c.Points.DeviceSecretKey) < 32) {
+		errs = append(errs, errors.New("POINTS_DEVICE_KEY must be set to a random secret of at least 32 bytes in production (the dev default is public)"))
 	}
 	return errors.Join(errs...)
 }

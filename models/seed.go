@@ -107,5 +107,8 @@ func SeedDemo(ctx context.Context, c *Catalog) (created int, err error) {
 		}
 	}
 	// --- seed: other areas ---
+	if err := SeedDemoRewards(ctx, c.DB, c.Now); err != nil {
+		return created, err
+	}
 	return created, nil
 }

@@ -40,6 +40,7 @@ type app struct {
 	// --- area fields ---
 	complaints *models.Complaints
 	uploads    *models.Uploads
+	pts        pointsArea // food-waste points (app_points.go)
 
 	handler http.Handler
 	// workers run for the life of Serve; each returns when its ctx ends.
@@ -95,6 +96,10 @@ func newApp(ctx context.Context, cfg config.Config, logger *slog.Logger) (*app, 
 	// --- area init: complaints ---
 	a.initComplaints()
 	// --- area init: points ---
+	if err := a.initPoints(); err != nil {
+		a.Close()
+		return nil, fmt.Errorf("points: %w", err)
+	}
 	// --- area init: notifications ---
 	a.handler = a.routes()
 	return a, nil

@@ -70,6 +70,13 @@ func (a *app) routes() http.Handler {
 	user.POST("/complaints/:id/rating", complaintsH.Rate)
 	user.POST("/complaints/:id/reopen", complaintsH.Reopen)
 	// --- resident routes: points ---
+	pointsH := &handlers.PointsHandler{Points: a.pts.points}
+	user.POST("/points/code", pointsH.Code)
+	user.GET("/points", pointsH.Summary)
+	user.GET("/points/ledger", pointsH.Ledger)
+	user.GET("/rewards", pointsH.Rewards)
+	user.POST("/redemptions", pointsH.Redeem)
+	user.GET("/redemptions", pointsH.Redemptions)
 
 	// Staff and admins.
 	staff := user.Group("/staff", handlers.RequireStaff(), audit.Middleware())
@@ -86,6 +93,19 @@ func (a *app) routes() http.Handler {
 	staff.POST("/complaints/:id/contact", staffComplaints.Contact)
 	staff.POST("/complaints/:id/resolve", staffComplaints.Resolve)
 	// --- staff routes: points ---
+	staffPts := &handlers.StaffPointsHandler{Devices: a.pts.devices, Points: a.pts.points}
+	staff.POST("/devices", staffPts.CreateDevice)
+	staff.GET("/devices", staffPts.ListDevices)
+	staff.POST("/devices/:id/disable", staffPts.DisableDevice)
+	staff.POST("/devices/:id/enable", staffPts.EnableDevice)
+	staff.POST("/devices/:id/rotate-secret", staffPts.RotateDevice)
+	staff.GET("/rewards", staffPts.ListRewards)
+	staff.POST("/rewards", staffPts.CreateReward)
+	staff.PATCH("/rewards/:id", staffPts.PatchReward)
+	staff.GET("/redemptions", staffPts.ListRedemptions)
+	staff.POST("/redemptions/:pickup_code/fulfil", staffPts.Fulfil)
+	staff.POST("/points/adjustments", staffPts.Adjust)
+	staff.GET("/points/stats", staffPts.Stats)
 
 	// Admins only.
 	adminG := user.Group("/admin", handlers.RequireAdmin(), audit.Middleware())
@@ -93,5 +113,9 @@ func (a *app) routes() http.Handler {
 	adminG.GET("/audit", audit.List)
 
 	// --- device routes ---
+	// Bins are not users: no bearer token, their own HMAC auth, a small body limit
+	// (handlers.MaxDepositBody, on top of the group's).
+	devicesH := &handlers.DeviceHandler{Devices: a.pts.devices, Points: a.pts.points, Skew: a.cfg.Points.ClockSkew, Logger: a.logger}
+	api.POST("/devices/deposits", devicesH.Deposit)
 	return r
 }

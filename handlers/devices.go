@@ -1,0 +1,76 @@
+package handlers
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/gin-gonic/gin/binding"
+
+	"nantian/models"
+)
+
+// MaxDepositBody caps a bin's event body; real events are ~250 bytes.
+const MaxDepositBody = 8 << 10
+
+// DeviceHandler serves the smart bins' webhook. It sits outside user auth: the
+// bin authenticates with its own HMAC signature (models.Devices.Authenticate).
+type DeviceHandler struct {
+	Devices *models.Devices
+	Points  *models.Points
+	Skew    time.Duration
+	Logger  *slog.Logger
+}
+
+// Deposit records a weighed deposit: headers parsed strictly, timestamp window,
+// device active, HMAC in constant time, nonce not seen (Redis; down → 503), then
+// the body decoded and the event credited once per event_id.
+func (h *DeviceHandler) Deposit(c *gin.Context) {
+	ctx := c.Request.Context()
+	hdr, reason, err := models.ParseDeviceAuth(c.GetHeader)
+	if err != nil {
+		h.refuse(c, hdr.DeviceID, reason, err)
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, MaxDepositBody))
+	if err != nil {
+		Fail(c, err)
+		return
+	}
+	dev, reason, err := h.Devices.Authenticate(ctx, hdr, body, h.Skew)
+	if err != nil {
+		h.refuse(c, hdr.DeviceID, reason, err)
+		return
+	}
+	var in models.DepositInput
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if err := dec.Decode(&in); err != nil {
+		Abort(c, http.StatusBadRequest, "invalid_request", bindMessage(err))
+		return
+	}
+	if err := binding.Validator.ValidateStruct(&in); err != nil {
+		Abort(c, http.StatusBadRequest, "invalid_request", bindMessage(err))
+		return
+	}
+	res, err := h.Points.RecordDeposit(ctx, dev, in)
+	if err != nil {
+		Fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, res)
+}
+
+// refuse answers an authentication failure (401, one message for all reasons)
+// and logs why, without the signature or any secret.
+func (h *DeviceHandler) refuse(c *gin.Context, deviceID int64, reason string, err error) {
+	var de *models.Error
+	if errors.As(err, &de) && de == models.ErrDeviceAuth {
+		h.Logger.WarnContext(c.Request.Context(), "device webhook refused", "request_id", RequestID(c), "device_id", deviceID, "reason", reason)
+	}
+	Fail(c, err)
+}

@@ -1,0 +1,125 @@
+package handlers
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+
+	"nantian/models"
+)
+
+// PointsStore is what the resident points handler uses.
+type PointsStore interface {
+	IssueCode(userID int64) models.ResidentCode
+	Summary(ctx context.Context, userID int64) (models.Summary, error)
+	Ledger(ctx context.Context, userID int64, page models.Page) ([]models.LedgerEntry, error)
+	ListRewards(ctx context.Context, activeOnly bool, page models.Page) ([]models.Reward, error)
+	Redeem(ctx context.Context, userID, rewardID int64) (models.Redemption, error)
+	ListRedemptions(ctx context.Context, f models.RedemptionFilter) ([]models.Redemption, error)
+}
+
+// PointsHandler serves a resident's points, rewards and redemptions.
+type PointsHandler struct {
+	Points PointsStore
+}
+
+// Code issues a 60-second code for the bin's scanner.
+func (h *PointsHandler) Code(c *gin.Context) {
+	c.JSON(http.StatusOK, h.Points.IssueCode(Caller(c).UserID))
+}
+
+// Summary is the balance, today's points and the daily cap.
+func (h *PointsHandler) Summary(c *gin.Context) {
+	s, err := h.Points.Summary(c.Request.Context(), Caller(c).UserID)
+	if err != nil {
+		Fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, s)
+}
+
+// Ledger lists the caller's entries, newest first.
+func (h *PointsHandler) Ledger(c *gin.Context) {
+	page, ok := ParsePage(c)
+	if !ok {
+		return
+	}
+	items, err := h.Points.Ledger(c.Request.Context(), Caller(c).UserID, page)
+	if err != nil {
+		Fail(c, err)
+		return
+	}
+	var last int64
+	if len(items) > 0 {
+		last = items[len(items)-1].ID
+	}
+	c.JSON(http.StatusOK, List[models.LedgerEntry]{Items: items, NextCursor: models.NextCursor(len(items), page.Limit, last)})
+}
+
+// Rewards lists the active rewards.
+func (h *PointsHandler) Rewards(c *gin.Context) {
+	page, ok := ParsePage(c)
+	if !ok {
+		return
+	}
+	items, err := h.Points.ListRewards(c.Request.Context(), true, page)
+	if err != nil {
+		Fail(c, err)
+		return
+	}
+	var last int64
+	if len(items) > 0 {
+		last = items[len(items)-1].ID
+	}
+	c.JSON(http.StatusOK, List[models.Reward]{Items: items, NextCursor: models.NextCursor(len(items), page.Limit, last)})
+}
+
+type redeemRequest struct {
+	RewardID int64 `json:"reward_id" binding:"required,gt=0"`
+}
+
+// Redeem exchanges points for a reward: 201 pending with a pickup code.
+func (h *PointsHandler) Redeem(c *gin.Context) {
+	var in redeemRequest
+	if !BindJSON(c, &in) {
+		return
+	}
+	r, err := h.Points.Redeem(c.Request.Context(), Caller(c).UserID, in.RewardID)
+	if err != nil {
+		Fail(c, err)
+		return
+	}
+	c.JSON(http.StatusCreated, r)
+}
+
+// Redemptions lists the caller's redemptions, newest first.
+func (h *PointsHandler) Redemptions(c *gin.Context) {
+	status := c.Query("status")
+	if !validRedemptionStatus(status) {
+		Abort(c, http.StatusBadRequest, "invalid_request", "status: 必须是 pending|fulfilled|cancelled 之一")
+		return
+	}
+	page, ok := ParsePage(c)
+	if !ok {
+		return
+	}
+	items, err := h.Points.ListRedemptions(c.Request.Context(), models.RedemptionFilter{UserID: Caller(c).UserID, Status: status, Page: page})
+	if err != nil {
+		Fail(c, err)
+		return
+	}
+	var last int64
+	if len(items) > 0 {
+		last = items[len(items)-1].ID
+	}
+	c.JSON(http.StatusOK, List[models.Redemption]{Items: items, NextCursor: models.NextCursor(len(items), page.Limit, last)})
+}
+
+func validRedemptionStatus(s string) bool {
+	switch s {
+	case "", models.RedemptionPending, models.RedemptionFulfilled, models.RedemptionCancelled:
+		return true
+	}
+	return false
+}

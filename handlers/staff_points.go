@@ -1,0 +1,235 @@
+package handlers
+
+import (
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"nantian/models"
+)
+
+// StaffPointsHandler serves staff: bins, rewards, pickups, adjustments, statistics.
+type StaffPointsHandler struct {
+	Devices *models.Devices
+	Points  *models.Points
+}
+
+// DeviceSecret is the one-time answer carrying a bin's secret.
+type DeviceSecret struct {
+	DeviceID int64  `json:"device_id"`
+	Secret   string `json:"secret"`
+	models.Device
+}
+
+// CreateDevice registers a bin: 201 with its secret, shown this once.
+func (h *StaffPointsHandler) CreateDevice(c *gin.Context) {
+	var in models.DeviceInput
+	if !BindJSON(c, &in) {
+		return
+	}
+	d, secret, err := h.Devices.Create(c.Request.Context(), Caller(c).UserID, in)
+	if err != nil {
+		Fail(c, err)
+		return
+	}
+	c.JSON(http.StatusCreated, DeviceSecret{DeviceID: d.ID, Secret: secret, Device: d})
+}
+
+// ListDevices lists bins, optionally of one ?estate=.
+func (h *StaffPointsHandler) ListDevices(c *gin.Context) {
+	page, ok := ParsePage(c)
+	if !ok {
+		return
+	}
+	items, err := h.Devices.List(c.Request.Context(), c.Query("estate"), page)
+	if err != nil {
+		Fail(c, err)
+		return
+	}
+	var last int64
+	if len(items) > 0 {
+		last = items[len(items)-1].ID
+	}
+	c.JSON(http.StatusOK, List[models.Device]{Items: items, NextCursor: models.NextCursor(len(items), page.Limit, last)})
+}
+
+func (h *StaffPointsHandler) setDeviceStatus(c *gin.Context, to string) {
+	id, ok := PathID(c, "id")
+	if !ok {
+		return
+	}
+	d, err := h.Devices.SetStatus(c.Request.Context(), id, to)
+	if err != nil {
+		Fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, d)
+}
+
+// DisableDevice stops a bin's events being accepted (401 from then on).
+func (h *StaffPointsHandler) DisableDevice(c *gin.Context) {
+	h.setDeviceStatus(c, models.DeviceDisabled)
+}
+
+// EnableDevice re-enables a disabled bin.
+func (h *StaffPointsHandler) EnableDevice(c *gin.Context) { h.setDeviceStatus(c, models.DeviceActive) }
+
+// RotateDevice issues a new secret; the old one stops working at once.
+func (h *StaffPointsHandler) RotateDevice(c *gin.Context) {
+	id, ok := PathID(c, "id")
+	if !ok {
+		return
+	}
+	d, secret, err := h.Devices.Rotate(c.Request.Context(), id)
+	if err != nil {
+		Fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, DeviceSecret{DeviceID: d.ID, Secret: secret, Device: d})
+}
+
+// CreateReward adds a reward.
+func (h *StaffPointsHandler) CreateReward(c *gin.Context) {
+	var in models.RewardInput
+	if !BindJSON(c, &in) {
+		return
+	}
+	r, err := h.Points.CreateReward(c.Request.Context(), in)
+	if err != nil {
+		Fail(c, err)
+		return
+	}
+	c.JSON(http.StatusCreated, r)
+}
+
+// PatchReward edits a reward (name, cost, stock, active).
+func (h *StaffPointsHandler) PatchReward(c *gin.Context) {
+	id, ok := PathID(c, "id")
+	if !ok {
+		return
+	}
+	var in models.RewardPatch
+	if !BindJSON(c, &in) {
+		return
+	}
+	r, err := h.Points.PatchReward(c.Request.Context(), id, in)
+	if err != nil {
+		Fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, r)
+}
+
+// ListRewards lists every reward, inactive ones too.
+func (h *StaffPointsHandler) ListRewards(c *gin.Context) {
+	page, ok := ParsePage(c)
+	if !ok {
+		return
+	}
+	items, err := h.Points.ListRewards(c.Request.Context(), false, page)
+	if err != nil {
+		Fail(c, err)
+		return
+	}
+	var last int64
+	if len(items) > 0 {
+		last = items[len(items)-1].ID
+	}
+	c.JSON(http.StatusOK, List[models.Reward]{Items: items, NextCursor: models.NextCursor(len(items), page.Limit, last)})
+}
+
+// ListRedemptions lists redemptions (?status=), newest first.
+func (h *StaffPointsHandler) ListRedemptions(c *gin.Context) {
+	status := c.Query("status")
+	if !validRedemptionStatus(status) {
+		Abort(c, http.StatusBadRequest, "invalid_request", "status: 必须是 pending|fulfilled|cancelled 之一")
+		return
+	}
+	page, ok := ParsePage(c)
+	if !ok {
+		return
+	}
+	items, err := h.Points.ListRedemptions(c.Request.Context(), models.RedemptionFilter{Status: status, Page: page})
+	if err != nil {
+		Fail(c, err)
+		return
+	}
+	var last int64
+	if len(items) > 0 {
+		last = items[len(items)-1].ID
+	}
+	c.JSON(http.StatusOK, List[models.Redemption]{Items: items, NextCursor: models.NextCursor(len(items), page.Limit, last)})
+}
+
+// Fulfil hands a reward over by its pickup code.
+func (h *StaffPointsHandler) Fulfil(c *gin.Context) {
+	code := strings.TrimSpace(c.Param("pickup_code"))
+	if len(code) != 8 {
+		Abort(c, http.StatusNotFound, "not_found", "资源不存在")
+		return
+	}
+	r, err := h.Points.Fulfil(c.Request.Context(), Caller(c).UserID, code)
+	if err != nil {
+		Fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, r)
+}
+
+// AdjustmentEntry is the staff view of an adjustment: who made it and why.
+type AdjustmentEntry struct {
+	models.LedgerEntry
+	UserID  int64 `json:"user_id"`
+	ActorID int64 `json:"actor_id"`
+}
+
+// Adjust records a signed correction with a reason and the staff id.
+func (h *StaffPointsHandler) Adjust(c *gin.Context) {
+	var in models.AdjustmentInput
+	if !BindJSON(c, &in) {
+		return
+	}
+	e, err := h.Points.Adjust(c.Request.Context(), Caller(c).UserID, in)
+	if err != nil {
+		Fail(c, err)
+		return
+	}
+	out := AdjustmentEntry{LedgerEntry: e, UserID: e.UserID}
+	if e.ActorID != nil {
+		out.ActorID = *e.ActorID
+	}
+	c.JSON(http.StatusCreated, out)
+}
+
+// Stats returns deposits, kilograms, participants and points by estate and month
+// for ?from=YYYY-MM-DD&to=YYYY-MM-DD (default: this year so far, APP_TIMEZONE).
+func (h *StaffPointsHandler) Stats(c *gin.Context) {
+	now := h.Points.Now().In(h.Points.Loc)
+	from := models.DateOf(time.Date(now.Year(), 1, 1, 0, 0, 0, 0, h.Points.Loc))
+	to := models.DateOf(now)
+	var err error
+	if s := c.Query("from"); s != "" {
+		if from, err = models.ParseDate(s); err != nil {
+			Abort(c, http.StatusBadRequest, "invalid_request", "from: 日期格式应为 YYYY-MM-DD")
+			return
+		}
+	}
+	if s := c.Query("to"); s != "" {
+		if to, err = models.ParseDate(s); err != nil {
+			Abort(c, http.StatusBadRequest, "invalid_request", "to: 日期格式应为 YYYY-MM-DD")
+			return
+		}
+	}
+	if to.Time().Before(from.Time()) {
+		Abort(c, http.StatusBadRequest, "invalid_request", "to: 不能早于 from")
+		return
+	}
+	st, err := models.DepositStats(c.Request.Context(), h.Points.DB, from, to)
+	if err != nil {
+		Fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, st)
+}

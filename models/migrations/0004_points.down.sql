@@ -1,0 +1,6 @@
+DROP TABLE IF EXISTS redemptions;
+DROP TABLE IF EXISTS rewards;
+DROP TABLE IF EXISTS points_ledger;
+DROP TABLE IF EXISTS points_accounts;
+DROP TABLE IF EXISTS bin_deposits;
+DROP TABLE IF EXISTS devices;
