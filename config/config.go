@@ -69,6 +69,8 @@ type Config struct {
 	Complaints ComplaintRules
 	Points     PointsRules
 	Templates  SubscribeTemplates
+	Notify     NotifyRules
+	RateLimits RateLimits
 }
 
 // BookingRules are the rules residents expect from product.md, as configuration.
@@ -107,6 +109,25 @@ type SubscribeTemplates struct {
 	BookingReminder string
 	ComplaintUpdate string
 	RedemptionReady string
+}
+
+// NotifyRules tune the outbox worker that sends subscribe messages.
+type NotifyRules struct {
+	WorkerEnabled bool          // NOTIFY_WORKER: run the sender in this instance
+	PollEvery     time.Duration // how often due rows are looked for
+	Batch         int           // rows claimed per poll
+	Lease         time.Duration // a claimed row is another worker's after this (must exceed a send's worst case)
+	BackoffBase   time.Duration // first retry delay; doubles per attempt ...
+	BackoffMax    time.Duration // ... up to this
+	MaxAttempts   int           // then the row is marked failed and its grant given back
+}
+
+// RateLimits are per-minute request allowances, enforced in Redis.
+type RateLimits struct {
+	LoginPerIP          int // RATE_LOGIN_PER_MIN: POST /auth/wechat per client IP
+	BookingPerUser      int // RATE_BOOKING_PER_MIN: booking creation per user
+	ComplaintPerUser    int // RATE_COMPLAINT_PER_MIN: complaint filing per user
+	DeviceWebhookPerDev int // RATE_DEVICE_PER_MIN: device webhook per device
 }
 
 // Load reads the configuration through getenv (os.Getenv in main, a map in tests).
@@ -161,6 +182,21 @@ func Load(getenv func(string) string) (Config, error) {
 			ComplaintUpdate: e.str("WECHAT_TPL_COMPLAINT_UPDATE", "tpl-complaint-update"),
 			RedemptionReady: e.str("WECHAT_TPL_REDEMPTION_READY", "tpl-redemption-ready"),
 		},
+		Notify: NotifyRules{
+			WorkerEnabled: e.bool("NOTIFY_WORKER", true),
+			PollEvery:     e.dur("NOTIFY_POLL_EVERY", 2*time.Second),
+			Batch:         e.int("NOTIFY_BATCH", 50),
+			Lease:         e.dur("NOTIFY_LEASE", 60*time.Second),
+			BackoffBase:   e.dur("NOTIFY_BACKOFF_BASE", 10*time.Second),
+			BackoffMax:    e.dur("NOTIFY_BACKOFF_MAX", time.Hour),
+			MaxAttempts:   e.int("NOTIFY_MAX_ATTEMPTS", 10),
+		},
+		RateLimits: RateLimits{
+			LoginPerIP:          e.int("RATE_LOGIN_PER_MIN", 30),
+			BookingPerUser:      e.int("RATE_BOOKING_PER_MIN", 20),
+			ComplaintPerUser:    e.int("RATE_COMPLAINT_PER_MIN", 10),
+			DeviceWebhookPerDev: e.int("RATE_DEVICE_PER_MIN", 120),
+		},
 	}
 	if len(e.errs) > 0 {
 		return Config{}, errors.Join(e.errs...)
@@ -211,6 +247,14 @@ func (c Config) Validate() error {
 	}
 	if c.Points.GramsPerPoint < 1 || c.Points.DailyCap < 0 {
 		errs = append(errs, errors.New("points rules out of range"))
+	}
+	if c.Notify.PollEvery <= 0 || c.Notify.Batch < 1 || c.Notify.Lease <= 0 || c.Notify.BackoffBase <= 0 ||
+		c.Notify.BackoffMax < c.Notify.BackoffBase || c.Notify.MaxAttempts < 1 {
+		errs = append(errs, errors.New("notify rules out of range (NOTIFY_*)"))
+	}
+	r := c.RateLimits
+	if r.LoginPerIP < 1 || r.BookingPerUser < 1 || r.ComplaintPerUser < 1 || r.DeviceWebhookPerDev < 1 {
+		errs = append(errs, errors.New("rate limits must be at least 1 per minute (RATE_*_PER_MIN)"))
 	}
 	return errors.Join(errs...)
 }

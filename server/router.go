@@ -8,6 +8,7 @@ import (
 
 	"nantian"
 	"nantian/handlers"
+	"nantian/models"
 )
 
 // maxBodyBytes caps JSON bodies; uploads set their own, larger limit.
@@ -36,9 +37,13 @@ func (a *app) routes() http.Handler {
 	catalog := &handlers.CatalogHandler{Catalog: a.catalog}
 	admin := &handlers.AdminHandler{Users: a.users, Cache: a.authCache}
 
+	// Rate limits (issue 7): login per IP here; handlers.RateLimit with ByUser /
+	// ByParam / ByHeader and a.cfg.RateLimits for booking, complaints and devices.
+	limits := handlers.NewRateLimiter(a.redis, a.logger)
+
 	api := r.Group("/api/v1", handlers.BodyLimit(maxBodyBytes))
 	// Public.
-	api.POST("/auth/wechat", authH.Login)
+	api.POST("/auth/wechat", handlers.RateLimit(limits, "login", handlers.ByIP, handlers.PerMinute(a.cfg.RateLimits.LoginPerIP)), authH.Login)
 	api.POST("/auth/refresh", authH.Refresh)
 	api.GET("/programs", catalog.ListPrograms)
 	api.GET("/programs/:id", catalog.GetProgram)
@@ -69,6 +74,13 @@ func (a *app) routes() http.Handler {
 	// --- staff routes: bookings ---
 	// --- staff routes: complaints ---
 	// --- staff routes: points ---
+
+	// --- staff routes: imports ---
+	// History import: up to 5,000 CSV rows, so it sits outside the api group's
+	// 1 MiB body limit (limits nest, the smaller wins) with its own 5 MiB.
+	importsH := &handlers.ImportsHandler{Imports: &models.Imports{DB: a.db, Now: models.SystemClock}, Loc: a.cfg.Location}
+	importG := r.Group("/api/v1/staff", handlers.BodyLimit(handlers.MaxImportBytes), authn.Required(), handlers.RequireStaff())
+	importG.POST("/imports/sessions", importsH.Sessions)
 
 	// Admins only.
 	adminG := user.Group("/admin", handlers.RequireAdmin())
