@@ -1,6 +1,7 @@
 package models
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"database/sql"
@@ -9,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -73,10 +75,11 @@ type OutboxWorker struct {
 
 // ClaimedNotification is a row this worker holds the lease on and must send.
 type ClaimedNotification struct {
-	ID       int64
-	Token    string
-	Attempts int
-	Message  wechat.Message
+	ID         int64
+	Token      string
+	Attempts   int
+	LeaseUntil time.Time // after this the row may be another worker's
+	Message    wechat.Message
 }
 
 // Run polls for due rows until ctx ends. A full batch is followed at once by the
@@ -152,6 +155,11 @@ func (w *OutboxWorker) Claim(ctx context.Context) ([]ClaimedNotification, int, e
 	if err != nil {
 		return nil, 0, err
 	}
+	// Grants are locked in (user, template) order, the same in every claimer, so
+	// two workers consuming grants of the same users cannot deadlock.
+	slices.SortFunc(rows, func(x, y outboxRow) int {
+		return cmp.Or(cmp.Compare(x.userID, y.userID), cmp.Compare(x.templateKey, y.templateKey), cmp.Compare(x.id, y.id))
+	})
 	for _, r := range rows {
 		c, ok, err := w.claimRow(ctx, tx, now, r)
 		if err != nil {
@@ -241,7 +249,7 @@ func (w *OutboxWorker) claimRow(ctx context.Context, tx *sql.Tx, now time.Time, 
 		data[k] = wechat.TrimField(k, v)
 	}
 	return ClaimedNotification{
-		ID: r.id, Token: token, Attempts: r.attempts + 1,
+		ID: r.id, Token: token, Attempts: r.attempts + 1, LeaseUntil: now.Add(w.Lease),
 		Message: wechat.Message{ToUser: openid.String, TemplateID: templateID, Page: r.page, Data: data},
 	}, true, nil
 }
@@ -273,8 +281,15 @@ func refundGrant(ctx context.Context, tx *sql.Tx, now time.Time, userID int64, t
 // user holds no grant at WeChat, so ours is given back and the row is not retried);
 // otherwise back to pending with exponential backoff, or failed (grant given back)
 // once MaxAttempts sends have failed. The outcome is written only while the claim
-// is still ours (status 'sending' and our claim_token).
+// is still ours (status 'sending' and our claim_token); a claim whose lease has
+// already run out is not sent at all.
 func (w *OutboxWorker) Deliver(ctx context.Context, c ClaimedNotification) {
+	if !w.Now().Before(c.LeaseUntil) {
+		// This worker stalled (GC pause, stopped VM) past its lease: another worker
+		// may already be sending the row, so sending too would be a duplicate.
+		w.Logger.WarnContext(ctx, "outbox: lease ran out before sending; leaving the row to the next claim", "outbox_id", c.ID)
+		return
+	}
 	sendErr := w.Sender.SendSubscribe(ctx, c.Message)
 	// Record the outcome even if ctx ended during the send (shutdown).
 	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
