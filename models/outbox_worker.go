@@ -1,7 +1,6 @@
 package models
 
 import (
-	"cmp"
 	"context"
 	"crypto/rand"
 	"database/sql"
@@ -10,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -54,9 +52,10 @@ type SubscribeSender interface {
 // hurts a resident more than a duplicate one. WeChat offers no idempotency key for
 // subscribe messages, so the window cannot be closed from our side.
 //
-// Several instances may run the worker at once: rows are claimed with
-// SELECT ... FOR UPDATE SKIP LOCKED, so each due row goes to one claimant, and the
-// claim_token fences a worker whose lease ran out (it can no longer finish the row).
+// Several instances may run the worker at once: each row is claimed with
+// SELECT ... FOR UPDATE SKIP LOCKED on its primary key plus the due condition, so
+// it goes to one claimant, and the claim_token fences a worker whose lease ran out
+// (it can no longer finish the row, and does not send once its lease is over).
 type OutboxWorker struct {
 	DB     *sql.DB
 	Sender SubscribeSender
@@ -134,71 +133,105 @@ type outboxRow struct {
 }
 
 // Claim takes up to Batch due rows: pending rows whose next_attempt_at has come and
-// sending rows whose lease ran out. In the same transaction each row either gets
-// its final status (skipped: no openid or no grant; failed: unknown template or out
-// of attempts) or consumes one grant (unless it already holds one from an earlier
-// attempt) and moves to 'sending' under a new lease. It returns the rows to send and
-// how many were settled without sending.
+// sending rows whose lease ran out. Each row is claimed in its own short
+// transaction that either gives it its final status (skipped: no openid or no
+// grant; failed: unknown template or out of attempts) or consumes one grant (unless
+// it holds one from an earlier attempt) and moves it to 'sending' under a new lease.
+// It returns the rows to send and how many were settled without sending.
+//
+// Why one row per transaction, found by a plain read and then locked by primary key
+// with FOR UPDATE SKIP LOCKED: a locking scan over the due index keeps locks on the
+// index entries of rows it skipped, and a claimer that then waits for a grant lock
+// deadlocks with the claimer that owns those rows (MariaDB reported exactly that
+// under the two-worker test). Locking one row by primary key, then its grant, in
+// every path (claim, outcome, refund) leaves no cycle; a row another worker holds
+// or has just claimed is skipped, never waited for.
 func (w *OutboxWorker) Claim(ctx context.Context) ([]ClaimedNotification, int, error) {
 	now := w.Now()
-	var claimed []ClaimedNotification
-	settled := 0
-	// READ COMMITTED: no gap locks, so claiming never blocks EnqueueNotification
-	// inserts in the changes' own transactions.
-	tx, err := w.DB.BeginTx(ctx, &sql.TxOptions{Isolation: sql.LevelReadCommitted})
-	if err != nil {
-		return nil, 0, fmt.Errorf("outbox claim: begin: %w", err)
-	}
-	defer tx.Rollback() //nolint:errcheck // after Commit this is a no-op
-
-	rows, err := w.dueRows(ctx, tx, now)
+	ids, err := w.dueIDs(ctx, now)
 	if err != nil {
 		return nil, 0, err
 	}
-	// Grants are locked in (user, template) order, the same in every claimer, so
-	// two workers consuming grants of the same users cannot deadlock.
-	slices.SortFunc(rows, func(x, y outboxRow) int {
-		return cmp.Or(cmp.Compare(x.userID, y.userID), cmp.Compare(x.templateKey, y.templateKey), cmp.Compare(x.id, y.id))
-	})
-	for _, r := range rows {
-		c, ok, err := w.claimRow(ctx, tx, now, r)
+	var claimed []ClaimedNotification
+	settled := 0
+	for _, id := range ids {
+		c, state, err := w.claimOne(ctx, now, id)
 		if err != nil {
-			return nil, 0, err
+			return claimed, settled, err
 		}
-		if ok {
+		switch state {
+		case claimSend:
 			claimed = append(claimed, c)
-		} else {
+		case claimSettled:
 			settled++
 		}
-	}
-	if err := tx.Commit(); err != nil {
-		return nil, 0, fmt.Errorf("outbox claim: commit: %w", err)
 	}
 	return claimed, settled, nil
 }
 
-// dueRows locks the batch; rows another worker holds are skipped, not waited for.
-func (w *OutboxWorker) dueRows(ctx context.Context, tx *sql.Tx, now time.Time) ([]outboxRow, error) {
-	q, err := tx.QueryContext(ctx, `SELECT id, user_id, template_key, template_id, grant_consumed, page, payload, status, attempts
-		FROM outbox
+type claimState int
+
+const (
+	claimTaken   claimState = iota // another worker has it
+	claimSend                      // ours: send it
+	claimSettled                   // given a final status without sending
+)
+
+// dueIDs lists candidate rows without locking anything; claimOne decides.
+func (w *OutboxWorker) dueIDs(ctx context.Context, now time.Time) ([]int64, error) {
+	q, err := w.DB.QueryContext(ctx, `SELECT id FROM outbox
 		WHERE (status = 'pending' AND next_attempt_at <= ?) OR (status = 'sending' AND claimed_until <= ?)
-		ORDER BY id LIMIT ? FOR UPDATE SKIP LOCKED`, now, now, w.Batch)
+		ORDER BY id LIMIT ?`, now, now, w.Batch)
 	if err != nil {
-		return nil, fmt.Errorf("outbox claim: select: %w", err)
+		return nil, fmt.Errorf("outbox: due rows: %w", err)
 	}
 	defer q.Close()
-	var out []outboxRow
+	var ids []int64
 	for q.Next() {
-		var r outboxRow
-		if err := q.Scan(&r.id, &r.userID, &r.templateKey, &r.templateID, &r.grantConsumed, &r.page, &r.payload, &r.status, &r.attempts); err != nil {
-			return nil, fmt.Errorf("outbox claim: scan: %w", err)
+		var id int64
+		if err := q.Scan(&id); err != nil {
+			return nil, fmt.Errorf("outbox: scan due row: %w", err)
 		}
-		out = append(out, r)
+		ids = append(ids, id)
 	}
 	if err := q.Err(); err != nil {
-		return nil, fmt.Errorf("outbox claim: rows: %w", err)
+		return nil, fmt.Errorf("outbox: due rows: %w", err)
 	}
-	return out, nil
+	return ids, nil
+}
+
+// claimOne locks row id if it is still due and no one else holds it, and decides it.
+func (w *OutboxWorker) claimOne(ctx context.Context, now time.Time, id int64) (ClaimedNotification, claimState, error) {
+	// READ COMMITTED: the row is re-read as last committed, and no gap locks
+	// block EnqueueNotification inserts in the changes' own transactions.
+	tx, err := w.DB.BeginTx(ctx, &sql.TxOptions{Isolation: sql.LevelReadCommitted})
+	if err != nil {
+		return ClaimedNotification{}, claimTaken, fmt.Errorf("outbox claim: begin: %w", err)
+	}
+	defer tx.Rollback() //nolint:errcheck // after Commit this is a no-op
+	var r outboxRow
+	err = tx.QueryRowContext(ctx, `SELECT id, user_id, template_key, template_id, grant_consumed, page, payload, status, attempts
+		FROM outbox
+		WHERE id = ? AND ((status = 'pending' AND next_attempt_at <= ?) OR (status = 'sending' AND claimed_until <= ?))
+		FOR UPDATE SKIP LOCKED`, id, now, now).
+		Scan(&r.id, &r.userID, &r.templateKey, &r.templateID, &r.grantConsumed, &r.page, &r.payload, &r.status, &r.attempts)
+	if errors.Is(err, sql.ErrNoRows) {
+		return ClaimedNotification{}, claimTaken, nil
+	}
+	if err != nil {
+		return ClaimedNotification{}, claimTaken, fmt.Errorf("outbox claim: lock %d: %w", id, err)
+	}
+	c, send, err := w.claimRow(ctx, tx, now, r)
+	if err != nil {
+		return ClaimedNotification{}, claimTaken, err
+	}
+	if err := tx.Commit(); err != nil {
+		return ClaimedNotification{}, claimTaken, fmt.Errorf("outbox claim: commit: %w", err)
+	}
+	if send {
+		return c, claimSend, nil
+	}
+	return ClaimedNotification{}, claimSettled, nil
 }
 
 // claimRow decides one locked row inside the claim transaction.
