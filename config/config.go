@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/url"
 	"os"
 	"strconv"
@@ -128,6 +129,11 @@ type RateLimits struct {
 	BookingPerUser      int // RATE_BOOKING_PER_MIN: booking creation per user
 	ComplaintPerUser    int // RATE_COMPLAINT_PER_MIN: complaint filing per user
 	DeviceWebhookPerDev int // RATE_DEVICE_PER_MIN: device webhook per device
+	// TRUSTED_PROXIES: comma-separated IPs/CIDRs of the load balancers whose
+	// X-Forwarded-For is believed. Empty (the default) believes none, so a client
+	// cannot pick its own IP to dodge the per-IP login limit; behind a load balancer
+	// set it, or every resident shares the balancer's IP and one allowance.
+	TrustedProxies []string
 }
 
 // Load reads the configuration through getenv (os.Getenv in main, a map in tests).
@@ -196,6 +202,7 @@ func Load(getenv func(string) string) (Config, error) {
 			BookingPerUser:      e.int("RATE_BOOKING_PER_MIN", 20),
 			ComplaintPerUser:    e.int("RATE_COMPLAINT_PER_MIN", 10),
 			DeviceWebhookPerDev: e.int("RATE_DEVICE_PER_MIN", 120),
+			TrustedProxies:      e.list("TRUSTED_PROXIES"),
 		},
 	}
 	if len(e.errs) > 0 {
@@ -255,6 +262,11 @@ func (c Config) Validate() error {
 	r := c.RateLimits
 	if r.LoginPerIP < 1 || r.BookingPerUser < 1 || r.ComplaintPerUser < 1 || r.DeviceWebhookPerDev < 1 {
 		errs = append(errs, errors.New("rate limits must be at least 1 per minute (RATE_*_PER_MIN)"))
+	}
+	for _, p := range r.TrustedProxies {
+		if _, _, err := net.ParseCIDR(p); err != nil && net.ParseIP(p) == nil {
+			errs = append(errs, fmt.Errorf("TRUSTED_PROXIES: %q is not an IP or CIDR", p))
+		}
 	}
 	return errors.Join(errs...)
 }
@@ -347,6 +359,16 @@ func (e *envReader) int(key string, def int) int {
 		return def
 	}
 	return n
+}
+
+func (e *envReader) list(key string) []string {
+	var out []string
+	for _, v := range strings.Split(e.get(key), ",") {
+		if v = strings.TrimSpace(v); v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
 }
 
 func (e *envReader) bool(key string, def bool) bool {

@@ -34,7 +34,7 @@ type RateLimiter struct {
 	// RedisPause is how long the limiter lets everything through after Redis failed
 	// before it tries Redis again.
 	RedisPause time.Duration
-	now        func() time.Time
+	Now        func() time.Time // the clock for the pause; tests move it
 
 	mu        sync.Mutex
 	downUntil time.Time
@@ -49,7 +49,7 @@ func NewRateLimiter(r *models.Redis, logger *slog.Logger) *RateLimiter {
 		redis:      r,
 		logger:     logger,
 		RedisPause: 5 * time.Second,
-		now:        time.Now,
+		Now:        time.Now,
 	}
 }
 
@@ -63,8 +63,8 @@ func PerMinute(n int) Limit { return redis_rate.PerMinute(n) }
 // limited by this rule (e.g. no device id: the handler rejects it anyway).
 type KeyFunc func(c *gin.Context) (key string, ok bool)
 
-// ByIP counts requests per client IP (gin's ClientIP: set trusted proxies in
-// production so X-Forwarded-For from the load balancer is believed, and only then).
+// ByIP counts requests per client IP: gin's ClientIP, which believes
+// X-Forwarded-For only from TRUSTED_PROXIES (see the router).
 func ByIP(c *gin.Context) (string, bool) { return c.ClientIP(), true }
 
 // ByUser counts requests per logged-in user; use it after Authenticator.Required.
@@ -139,7 +139,7 @@ type rateLimitedDetail struct {
 // allow asks Redis, unless Redis failed recently. An error means "let it through".
 func (l *RateLimiter) allow(ctx context.Context, name, key string, limit Limit) (*redis_rate.Result, error) {
 	l.mu.Lock()
-	if l.now().Before(l.downUntil) {
+	if l.Now().Before(l.downUntil) {
 		l.skipped++
 		l.mu.Unlock()
 		return nil, errRedisPaused
@@ -155,7 +155,7 @@ func (l *RateLimiter) allow(ctx context.Context, name, key string, limit Limit) 
 	l.mu.Lock()
 	skipped := l.skipped
 	l.skipped = 0
-	l.downUntil = l.now().Add(l.RedisPause)
+	l.downUntil = l.Now().Add(l.RedisPause)
 	l.mu.Unlock()
 	l.logger.WarnContext(ctx, "rate limiter: Redis unavailable, letting requests through unchecked",
 		"rule", name, "err", err, "pause", l.RedisPause.String(), "unchecked_since_last_warning", skipped)

@@ -19,6 +19,9 @@ func (a *app) routes() http.Handler {
 	gin.SetMode(gin.ReleaseMode)
 	r := gin.New()
 	r.HandleMethodNotAllowed = true
+	// ClientIP (per-IP rate limits, access log) believes X-Forwarded-For only from
+	// TRUSTED_PROXIES; config.Validate has checked the list parses.
+	_ = r.SetTrustedProxies(a.cfg.RateLimits.TrustedProxies)
 	r.ContextWithFallback = true
 	r.NoRoute(handlers.NoRoute)
 	r.NoMethod(handlers.NoMethod)
