@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"database/sql"
+	"database/sql/driver"
 	"encoding/csv"
 	"encoding/hex"
 	"errors"
@@ -302,25 +303,59 @@ type Imports struct {
 	Now Clock
 }
 
+// ErrImportInProgress answers an import that waited too long for another one.
+var ErrImportInProgress = &Error{KindConflict, "import_in_progress", "另一个导入正在进行，请稍后再试"}
+
+// importLockWait is how long an import waits for one already running.
+const importLockWait = 30 * time.Second
+
 // ImportSessions stores validated rows in one transaction: all or nothing. Rows
 // whose hash is already stored (an earlier import, or the same row twice in this
-// file) are skipped. If another import of an overlapping file commits first, the
-// unique row_hash stops this one and it is retried once, skipping what the other
-// one stored.
+// file) are skipped.
+//
+// Imports run one at a time per database (a MySQL named lock, held across the
+// commit, shared by every instance): otherwise two imports of overlapping files
+// could each create the same new program. The unique row_hash stays the last word:
+// should a row slip in anyway, the transaction fails and is retried once.
 func (s *Imports) ImportSessions(ctx context.Context, staffID int64, rows []ImportRow) (ImportResult, error) {
-	res, err := s.importOnce(ctx, staffID, rows)
+	conn, err := s.DB.Conn(ctx)
+	if err != nil {
+		return ImportResult{}, fmt.Errorf("import: connection: %w", err)
+	}
+	defer conn.Close()
+	var got sql.NullInt64
+	if err := conn.QueryRowContext(ctx, `SELECT GET_LOCK(CONCAT('nantian_import:', DATABASE()), ?)`, importLockWait.Seconds()).Scan(&got); err != nil {
+		return ImportResult{}, fmt.Errorf("import: lock: %w", err)
+	}
+	if got.Int64 != 1 {
+		return ImportResult{}, ErrImportInProgress
+	}
+	defer func() {
+		// A fresh context: the lock must go even if the request's ended; were this to
+		// fail, closing the connection releases it anyway.
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if _, err := conn.ExecContext(rctx, `DO RELEASE_LOCK(CONCAT('nantian_import:', DATABASE()))`); err != nil {
+			_ = conn.Raw(func(any) error { return driver.ErrBadConn })
+		}
+	}()
+	res, err := s.importOnce(ctx, conn, staffID, rows)
 	if isDuplicate(err) {
-		res, err = s.importOnce(ctx, staffID, rows)
+		res, err = s.importOnce(ctx, conn, staffID, rows)
 	}
 	return res, err
 }
 
 type programKey struct{ kind, title, category, audience, venue string }
 
-func (s *Imports) importOnce(ctx context.Context, staffID int64, rows []ImportRow) (ImportResult, error) {
+func (s *Imports) importOnce(ctx context.Context, conn *sql.Conn, staffID int64, rows []ImportRow) (ImportResult, error) {
 	var out ImportResult
 	now := s.Now()
-	err := inTx(ctx, s.DB, func(tx *sql.Tx) error {
+	tx, err := conn.BeginTx(ctx, nil)
+	if err != nil {
+		return out, fmt.Errorf("import: begin: %w", err)
+	}
+	err = func() error {
 		out = ImportResult{}
 		seen, err := existingHashes(ctx, tx, rows)
 		if err != nil {
@@ -368,8 +403,15 @@ func (s *Imports) importOnce(ctx context.Context, staffID int64, rows []ImportRo
 			out.Imported++
 		}
 		return nil
-	})
-	return out, err
+	}()
+	if err != nil {
+		_ = tx.Rollback()
+		return ImportResult{}, err
+	}
+	if err := tx.Commit(); err != nil {
+		return ImportResult{}, fmt.Errorf("import: commit: %w", err)
+	}
+	return out, nil
 }
 
 // existingHashes returns which of the rows' hashes are already stored.

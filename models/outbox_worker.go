@@ -107,17 +107,33 @@ func (w *OutboxWorker) Run(ctx context.Context) {
 	}
 }
 
-// RunOnce claims one batch of due rows and sends them; it returns how many rows it
-// claimed (rows settled at claim time, such as skipped ones, count too).
+// RunOnce works through one batch of due rows, claiming and sending them one at a
+// time, so a lease only ever has to cover a single send however slow WeChat is. It
+// returns how many rows it handled (sent, failed or settled without sending).
 func (w *OutboxWorker) RunOnce(ctx context.Context) (int, error) {
-	claimed, settled, err := w.Claim(ctx)
+	now := w.Now()
+	ids, err := w.dueIDs(ctx, now)
 	if err != nil {
 		return 0, err
 	}
-	for _, c := range claimed {
-		w.Deliver(ctx, c)
+	n := 0
+	for _, id := range ids {
+		if ctx.Err() != nil {
+			return n, nil
+		}
+		c, state, err := w.claimOne(ctx, w.Now(), id)
+		if err != nil {
+			return n, err
+		}
+		switch state {
+		case claimSend:
+			w.Deliver(ctx, c)
+			n++
+		case claimSettled:
+			n++
+		}
 	}
-	return len(claimed) + settled, nil
+	return n, nil
 }
 
 type outboxRow struct {
@@ -132,8 +148,10 @@ type outboxRow struct {
 	attempts      int
 }
 
-// Claim takes up to Batch due rows: pending rows whose next_attempt_at has come and
-// sending rows whose lease ran out. Each row is claimed in its own short
+// Claim takes up to Batch due rows without sending them (RunOnce interleaves claim
+// and send; Claim exists for callers that send later, such as the crash test):
+// pending rows whose next_attempt_at has come and sending rows whose lease ran out.
+// Each row is claimed in its own short
 // transaction that either gives it its final status (skipped: no openid or no
 // grant; failed: unknown template or out of attempts) or consumes one grant (unless
 // it holds one from an earlier attempt) and moves it to 'sending' under a new lease.

@@ -2,11 +2,13 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"mime/multipart"
 	"net/http"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -267,5 +269,55 @@ func TestImportMultipartAndAccess(t *testing.T) {
 	}
 	if n, att, _ := importedSessions(t, a, tag); n != 1 || att != 12 {
 		t.Fatalf("multipart stored %d sessions, %d attendances", n, att)
+	}
+}
+
+// Many staff importing the same file at once (several instances, double clicks):
+// every row is stored once and no program is created twice.
+func TestImportConcurrentSameFile(t *testing.T) {
+	a := newTestApp(t)
+	staffTok, _ := a.staff("importer")
+	tag := fmt.Sprintf("C%d", time.Now().UnixNano())
+	var b strings.Builder
+	b.WriteString(importHeader)
+	for i := 0; i < 50; i++ {
+		fmt.Fprintf(&b, "activity,活动%d-%s,all,,活动室,2024-07-%02d 09:00,2024-07-%02d 10:00,10,%d,0\n", i%5, tag, i%28+1, i%28+1, i%10)
+	}
+	csv := b.String()
+	const clients = 20
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	total, created := 0, 0
+	for i := 0; i < clients; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := doRequest(t, a.URL, "POST", importPath, staffTok, csv, "Content-Type", "text/csv")
+			var got importCounts
+			if err := json.Unmarshal(r.Body, &got); err != nil || (r.Status != http.StatusOK && r.Status != http.StatusCreated) {
+				t.Errorf("import: %d %s", r.Status, r.Body)
+				return
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			total += got.Imported
+			if r.Status == http.StatusCreated {
+				created++
+			}
+		}()
+	}
+	wg.Wait()
+	if total != 50 || created != 1 {
+		t.Fatalf("responses say %d imported by %d requests, want 50 by 1", total, created)
+	}
+	if n, _, _ := importedSessions(t, a, tag); n != 50 {
+		t.Fatalf("stored %d sessions, want 50", n)
+	}
+	var programs int
+	if err := a.app.db.QueryRow(`SELECT COUNT(*) FROM programs WHERE title LIKE ?`, "%"+tag+"%").Scan(&programs); err != nil {
+		t.Fatal(err)
+	}
+	if programs != 5 {
+		t.Fatalf("%d programs, want 5", programs)
 	}
 }
