@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/url"
 	"os"
 	"strconv"
@@ -69,6 +70,8 @@ type Config struct {
 	Complaints ComplaintRules
 	Points     PointsRules
 	Templates  SubscribeTemplates
+	Notify     NotifyRules
+	RateLimits RateLimits
 }
 
 // BookingRules are the rules residents expect from product.md, as configuration.
@@ -121,6 +124,30 @@ type SubscribeTemplates struct {
 	BookingReminder string
 	ComplaintUpdate string
 	RedemptionReady string
+}
+
+// NotifyRules tune the outbox worker that sends subscribe messages.
+type NotifyRules struct {
+	WorkerEnabled bool          // NOTIFY_WORKER: run the sender in this instance
+	PollEvery     time.Duration // how often due rows are looked for
+	Batch         int           // rows claimed per poll
+	Lease         time.Duration // a claimed row is another worker's after this (must exceed a send's worst case)
+	BackoffBase   time.Duration // first retry delay; doubles per attempt ...
+	BackoffMax    time.Duration // ... up to this
+	MaxAttempts   int           // then the row is marked failed and its grant given back
+}
+
+// RateLimits are per-minute request allowances, enforced in Redis.
+type RateLimits struct {
+	LoginPerIP          int // RATE_LOGIN_PER_MIN: POST /auth/wechat per client IP
+	BookingPerUser      int // RATE_BOOKING_PER_MIN: booking creation per user
+	ComplaintPerUser    int // RATE_COMPLAINT_PER_MIN: complaint filing per user
+	DeviceWebhookPerDev int // RATE_DEVICE_PER_MIN: device webhook per device
+	// TRUSTED_PROXIES: comma-separated IPs/CIDRs of the load balancers whose
+	// X-Forwarded-For is believed. Empty (the default) believes none, so a client
+	// cannot pick its own IP to dodge the per-IP login limit; behind a load balancer
+	// set it, or every resident shares the balancer's IP and one allowance.
+	TrustedProxies []string
 }
 
 // Load reads the configuration through getenv (os.Getenv in main, a map in tests).
@@ -182,6 +209,22 @@ func Load(getenv func(string) string) (Config, error) {
 			ComplaintUpdate: e.str("WECHAT_TPL_COMPLAINT_UPDATE", "tpl-complaint-update"),
 			RedemptionReady: e.str("WECHAT_TPL_REDEMPTION_READY", "tpl-redemption-ready"),
 		},
+		Notify: NotifyRules{
+			WorkerEnabled: e.bool("NOTIFY_WORKER", true),
+			PollEvery:     e.dur("NOTIFY_POLL_EVERY", 2*time.Second),
+			Batch:         e.int("NOTIFY_BATCH", 50),
+			Lease:         e.dur("NOTIFY_LEASE", 60*time.Second),
+			BackoffBase:   e.dur("NOTIFY_BACKOFF_BASE", 10*time.Second),
+			BackoffMax:    e.dur("NOTIFY_BACKOFF_MAX", time.Hour),
+			MaxAttempts:   e.int("NOTIFY_MAX_ATTEMPTS", 10),
+		},
+		RateLimits: RateLimits{
+			LoginPerIP:          e.int("RATE_LOGIN_PER_MIN", 30),
+			BookingPerUser:      e.int("RATE_BOOKING_PER_MIN", 20),
+			ComplaintPerUser:    e.int("RATE_COMPLAINT_PER_MIN", 10),
+			DeviceWebhookPerDev: e.int("RATE_DEVICE_PER_MIN", 120),
+			TrustedProxies:      e.list("TRUSTED_PROXIES"),
+		},
 	}
 	if len(e.errs) > 0 {
 		return Config{}, errors.Join(e.errs...)
@@ -237,6 +280,19 @@ func (c Config) Validate() error {
 	}
 	if c.AppEnv == "production" && (c.Points.DeviceSecretKey == DevPointsDeviceKey || len(c.Points.DeviceSecretKey) < 32) {
 		errs = append(errs, errors.New("POINTS_DEVICE_KEY must be set to a random secret of at least 32 bytes in production (the dev default is public)"))
+	}
+	if c.Notify.PollEvery <= 0 || c.Notify.Batch < 1 || c.Notify.Lease <= 0 || c.Notify.BackoffBase <= 0 ||
+		c.Notify.BackoffMax < c.Notify.BackoffBase || c.Notify.MaxAttempts < 1 {
+		errs = append(errs, errors.New("notify rules out of range (NOTIFY_*)"))
+	}
+	r := c.RateLimits
+	if r.LoginPerIP < 1 || r.BookingPerUser < 1 || r.ComplaintPerUser < 1 || r.DeviceWebhookPerDev < 1 {
+		errs = append(errs, errors.New("rate limits must be at least 1 per minute (RATE_*_PER_MIN)"))
+	}
+	for _, p := range r.TrustedProxies {
+		if _, _, err := net.ParseCIDR(p); err != nil && net.ParseIP(p) == nil {
+			errs = append(errs, fmt.Errorf("TRUSTED_PROXIES: %q is not an IP or CIDR", p))
+		}
 	}
 	return errors.Join(errs...)
 }
@@ -329,6 +385,16 @@ func (e *envReader) int(key string, def int) int {
 		return def
 	}
 	return n
+}
+
+func (e *envReader) list(key string) []string {
+	var out []string
+	for _, v := range strings.Split(e.get(key), ",") {
+		if v = strings.TrimSpace(v); v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
 }
 
 func (e *envReader) bool(key string, def bool) bool {

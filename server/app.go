@@ -40,7 +40,8 @@ type app struct {
 	// --- area fields ---
 	complaints *models.Complaints
 	uploads    *models.Uploads
-	pts        pointsArea // food-waste points (app_points.go)
+	pts        pointsArea           // food-waste points (app_points.go)
+	outbox     *models.OutboxWorker // notifications: the subscribe-message sender
 
 	handler http.Handler
 	// workers run for the life of Serve; each returns when its ctx ends.
@@ -101,6 +102,7 @@ func newApp(ctx context.Context, cfg config.Config, logger *slog.Logger) (*app, 
 		return nil, fmt.Errorf("points: %w", err)
 	}
 	// --- area init: notifications ---
+	a.initNotifications()
 	a.handler = a.routes()
 	return a, nil
 }

@@ -15,19 +15,6 @@ import (
 	"nantian/scripts/fakewechat"
 )
 
-// testClock is a settable clock for the complaint store.
-type testClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *testClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *testClock) Set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = t.UTC().Truncate(time.Millisecond)
-}
-
 // useClock makes the app's complaint store read time from a test clock starting at t.
 func (a *testApp) useClock(t time.Time) *testClock {
 	c := &testClock{}

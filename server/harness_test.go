@@ -15,6 +15,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -372,4 +373,31 @@ func (a *testApp) createSession(staffToken string, programID int64, startsIn tim
 		a.t.Fatalf("create session: %d %s", r.Status, r.Body)
 	}
 	return int64(r.JSON(a.t)["id"].(float64))
+}
+
+// testClock is a settable clock for stores and workers driven by hand.
+type testClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+// Now reads the clock.
+func (c *testClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+// Set moves the clock to t (UTC, millisecond precision like the columns).
+func (c *testClock) Set(t time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = t.UTC().Truncate(time.Millisecond)
+}
+
+// Advance moves the clock forward by d.
+func (c *testClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
 }

@@ -8,6 +8,7 @@ import (
 
 	"nantian"
 	"nantian/handlers"
+	"nantian/models"
 )
 
 // maxBodyBytes caps JSON bodies; uploads set their own, larger limit.
@@ -18,6 +19,9 @@ func (a *app) routes() http.Handler {
 	gin.SetMode(gin.ReleaseMode)
 	r := gin.New()
 	r.HandleMethodNotAllowed = true
+	// ClientIP (per-IP rate limits, access log) believes X-Forwarded-For only from
+	// TRUSTED_PROXIES; config.Validate has checked the list parses.
+	_ = r.SetTrustedProxies(a.cfg.RateLimits.TrustedProxies)
 	r.ContextWithFallback = true
 	r.NoRoute(handlers.NoRoute)
 	r.NoMethod(handlers.NoMethod)
@@ -37,9 +41,13 @@ func (a *app) routes() http.Handler {
 	admin := &handlers.AdminHandler{Users: a.users, Cache: a.authCache}
 	audit := &handlers.AuditHandler{Audit: a.audit}
 
+	// Rate limits (issue 7): login per IP here; handlers.RateLimit with ByUser /
+	// ByParam / ByHeader and a.cfg.RateLimits for booking, complaints and devices.
+	limits := handlers.NewRateLimiter(a.redis, a.logger)
+
 	api := r.Group("/api/v1", handlers.BodyLimit(maxBodyBytes))
 	// Public.
-	api.POST("/auth/wechat", authH.Login)
+	api.POST("/auth/wechat", handlers.RateLimit(limits, "login", handlers.ByIP, handlers.PerMinute(a.cfg.RateLimits.LoginPerIP)), authH.Login)
 	api.POST("/auth/refresh", authH.Refresh)
 	api.GET("/programs", catalog.ListPrograms)
 	api.GET("/programs/:id", catalog.GetProgram)
@@ -106,6 +114,13 @@ func (a *app) routes() http.Handler {
 	staff.POST("/redemptions/:pickup_code/fulfil", staffPts.Fulfil)
 	staff.POST("/points/adjustments", staffPts.Adjust)
 	staff.GET("/points/stats", staffPts.Stats)
+
+	// --- staff routes: imports ---
+	// History import: up to 5,000 CSV rows, so it sits outside the api group's
+	// 1 MiB body limit (limits nest, the smaller wins) with its own 5 MiB.
+	importsH := &handlers.ImportsHandler{Imports: &models.Imports{DB: a.db, Now: models.SystemClock}, Loc: a.cfg.Location}
+	importG := r.Group("/api/v1/staff", handlers.BodyLimit(handlers.MaxImportBytes), authn.Required(), handlers.RequireStaff())
+	importG.POST("/imports/sessions", importsH.Sessions)
 
 	// Admins only.
 	adminG := user.Group("/admin", handlers.RequireAdmin(), audit.Middleware())

@@ -1,0 +1,200 @@
+package handlers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/go-redis/redis_rate/v10"
+	"github.com/redis/go-redis/v9"
+
+	"nantian/models"
+)
+
+// Rate limiting uses github.com/go-redis/redis_rate (GCRA in one Lua script, so the
+// count is shared by every instance and atomic) rather than a home-made counter.
+//
+// Redis down must not lock everyone out: a failed check lets the request through.
+// After a failure the limiter stops asking Redis for RedisPause (so requests do not
+// each wait for a dial timeout) and logs one warning per pause, not one per request.
+
+// RateLimiter checks requests against per-key allowances kept in Redis.
+type RateLimiter struct {
+	limiter *redis_rate.Limiter
+	redis   *models.Redis
+	logger  *slog.Logger
+	// RedisPause is how long the limiter lets everything through after Redis failed
+	// before it tries Redis again.
+	RedisPause time.Duration
+	Now        func() time.Time // the clock for the pause; tests move it
+
+	mu        sync.Mutex
+	downUntil time.Time
+	skipped   int // requests let through unchecked since the last warning
+}
+
+// NewRateLimiter builds a limiter on the shared Redis. Keys are
+// r.Key("rate", name, key), so they carry the deployment's prefix.
+func NewRateLimiter(r *models.Redis, logger *slog.Logger) *RateLimiter {
+	return &RateLimiter{
+		limiter:    redis_rate.NewLimiter(keyRewriter{r.Client}),
+		redis:      r,
+		logger:     logger,
+		RedisPause: 5 * time.Second,
+		Now:        time.Now,
+	}
+}
+
+// Limit is an allowance: Rate requests per Period, bursts up to Burst.
+type Limit = redis_rate.Limit
+
+// PerMinute allows n requests a minute, all of them at once if need be.
+func PerMinute(n int) Limit { return redis_rate.PerMinute(n) }
+
+// KeyFunc names who a request counts against; ok=false means the request is not
+// limited by this rule (e.g. no device id: the handler rejects it anyway).
+type KeyFunc func(c *gin.Context) (key string, ok bool)
+
+// ByIP counts requests per client IP: gin's ClientIP, which believes
+// X-Forwarded-For only from TRUSTED_PROXIES (see the router).
+func ByIP(c *gin.Context) (string, bool) { return c.ClientIP(), true }
+
+// ByUser counts requests per logged-in user; use it after Authenticator.Required.
+func ByUser(c *gin.Context) (string, bool) {
+	p, ok := principal(c)
+	if !ok {
+		return "", false
+	}
+	return strconv.FormatInt(p.UserID, 10), true
+}
+
+// ByHeader counts requests per value of a request header (e.g. a device id).
+func ByHeader(name string) KeyFunc {
+	return func(c *gin.Context) (string, bool) {
+		v := strings.TrimSpace(c.GetHeader(name))
+		if v == "" || len(v) > 128 {
+			return "", false
+		}
+		return v, true
+	}
+}
+
+// ByParam counts requests per value of a path parameter (e.g. /devices/:id/...).
+func ByParam(name string) KeyFunc {
+	return func(c *gin.Context) (string, bool) {
+		v := c.Param(name)
+		if v == "" || len(v) > 128 {
+			return "", false
+		}
+		return v, true
+	}
+}
+
+// RateLimit is middleware allowing limit requests per key under the rule name
+// ("login", "booking", ...). Over the limit it answers 429 rate_limited with
+// Retry-After (whole seconds) in the header and as error.retry_after.
+func RateLimit(l *RateLimiter, name string, key KeyFunc, limit Limit) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		k, ok := key(c)
+		if !ok {
+			c.Next()
+			return
+		}
+		res, err := l.allow(c.Request.Context(), name, k, limit)
+		if err != nil || res.Allowed > 0 {
+			c.Next()
+			return
+		}
+		secs := int(math.Ceil(res.RetryAfter.Seconds()))
+		if secs < 1 {
+			secs = 1
+		}
+		c.Header("Retry-After", strconv.Itoa(secs))
+		c.AbortWithStatusJSON(http.StatusTooManyRequests, rateLimitedBody{Error: rateLimitedDetail{
+			Code:       "rate_limited",
+			Message:    fmt.Sprintf("请求过于频繁，请 %d 秒后再试", secs),
+			RetryAfter: secs,
+		}})
+	}
+}
+
+type rateLimitedBody struct {
+	Error rateLimitedDetail `json:"error"`
+}
+
+type rateLimitedDetail struct {
+	Code       string `json:"code"`
+	Message    string `json:"message"`
+	RetryAfter int    `json:"retry_after"`
+}
+
+// allow asks Redis, unless Redis failed recently. An error means "let it through".
+func (l *RateLimiter) allow(ctx context.Context, name, key string, limit Limit) (*redis_rate.Result, error) {
+	l.mu.Lock()
+	if l.Now().Before(l.downUntil) {
+		l.skipped++
+		l.mu.Unlock()
+		return nil, errRedisPaused
+	}
+	l.mu.Unlock()
+	res, err := l.limiter.Allow(ctx, l.redis.Key("rate", name, key), limit)
+	if err == nil {
+		return res, nil
+	}
+	if ctx.Err() != nil {
+		return nil, err // the client left; not Redis's fault
+	}
+	l.mu.Lock()
+	skipped := l.skipped
+	l.skipped = 0
+	l.downUntil = l.Now().Add(l.RedisPause)
+	l.mu.Unlock()
+	l.logger.WarnContext(ctx, "rate limiter: Redis unavailable, letting requests through unchecked",
+		"rule", name, "err", err, "pause", l.RedisPause.String(), "unchecked_since_last_warning", skipped)
+	return nil, err
+}
+
+var errRedisPaused = errors.New("rate limiter paused after a Redis failure")
+
+// keyRewriter drops the "rate:" that redis_rate puts in front of every key: our keys
+// already come from models.Redis.Key, so they carry the deployment prefix, and a
+// bare "rate:" key would escape it.
+type keyRewriter struct {
+	redis.UniversalClient
+}
+
+func stripRatePrefix(keys []string) []string {
+	out := make([]string, len(keys))
+	for i, k := range keys {
+		out[i] = strings.TrimPrefix(k, "rate:")
+	}
+	return out
+}
+
+func (k keyRewriter) Eval(ctx context.Context, script string, keys []string, args ...any) *redis.Cmd {
+	return k.UniversalClient.Eval(ctx, script, stripRatePrefix(keys), args...)
+}
+
+func (k keyRewriter) EvalSha(ctx context.Context, sha1 string, keys []string, args ...any) *redis.Cmd {
+	return k.UniversalClient.EvalSha(ctx, sha1, stripRatePrefix(keys), args...)
+}
+
+func (k keyRewriter) EvalRO(ctx context.Context, script string, keys []string, args ...any) *redis.Cmd {
+	return k.UniversalClient.EvalRO(ctx, script, stripRatePrefix(keys), args...)
+}
+
+func (k keyRewriter) EvalShaRO(ctx context.Context, sha1 string, keys []string, args ...any) *redis.Cmd {
+	return k.UniversalClient.EvalShaRO(ctx, sha1, stripRatePrefix(keys), args...)
+}
+
+func (k keyRewriter) Del(ctx context.Context, keys ...string) *redis.IntCmd {
+	return k.UniversalClient.Del(ctx, stripRatePrefix(keys)...)
+}
