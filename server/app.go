@@ -37,6 +37,7 @@ type app struct {
 	authCache *models.AuthCache
 
 	// --- area fields ---
+	bookings *bookingsArea
 
 	handler http.Handler
 	// workers run for the life of Serve; each returns when its ctx ends.
@@ -88,6 +89,7 @@ func newApp(ctx context.Context, cfg config.Config, logger *slog.Logger) (*app, 
 	a.authCache = &models.AuthCache{DB: db, Redis: a.redis, TTL: 30 * time.Second, Now: now}
 	a.workers = append(a.workers, a.authCache.Listen)
 	// --- area init: bookings ---
+	a.initBookings()
 	// --- area init: complaints ---
 	// --- area init: points ---
 	// --- area init: notifications ---
