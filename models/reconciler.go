@@ -10,12 +10,12 @@ import (
 )
 
 // Reconciler is the booking engine's background job. Every pass it
-// 1. expires pending and waitlisted bookings whose session has started, freeing
-//    their places (no promotion: the session has begun);
-// 2. hands free places of upcoming sessions to their waiting lists (a crash
-//    between a free and its promotion, or a capacity raise on a dead instance);
-// 3. compares each upcoming session's gate with MySQL and rewrites a gate that
-//    disagrees twice in a row (once may be a booking between gate and commit).
+//  1. expires pending and waitlisted bookings whose session has started, freeing
+//     their places (no promotion: the session has begun);
+//  2. hands free places of upcoming sessions to their waiting lists (a crash
+//     between a free and its promotion, or a capacity raise on a dead instance);
+//  3. compares each upcoming session's gate with MySQL and rewrites a gate that
+//     disagrees twice in a row (once may be a booking between gate and commit).
 //
 // It is safe with several instances: a Redis lease lets one run a pass at a time,
 // and every session it touches is locked with SELECT ... FOR UPDATE SKIP LOCKED, so

@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
-	"net/http"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -77,8 +79,10 @@ func (a *testApp) assertCounts(sessionID int64) {
 }
 
 // crowd fires one booking per token at once and tallies statuses and codes.
-func (a *testApp) crowd(urls []string, toks []string, body func(i int) any) map[string]int {
+// after, if given, runs with the number of answers received so far after each one.
+func (a *testApp) crowd(urls []string, toks []string, body func(i int) any, after ...func(done int64)) map[string]int {
 	a.t.Helper()
+	var done atomic.Int64
 	var mu sync.Mutex
 	tally := map[string]int{}
 	var wg sync.WaitGroup
@@ -96,6 +100,10 @@ func (a *testApp) crowd(urls []string, toks []string, body func(i int) any) map[
 			mu.Lock()
 			tally[k]++
 			mu.Unlock()
+			n := done.Add(1)
+			for _, f := range after {
+				f(n)
+			}
 		}()
 	}
 	close(start)
@@ -130,4 +138,8 @@ func idOf(t *testing.T, r response) int64 {
 	return int64(r.JSON(t)["id"].(float64))
 }
 
-var _ = http.StatusOK
+// hashFor is the request hash handlers.Idempotent computes.
+func hashFor(method, path, body string) string {
+	sum := sha256.Sum256([]byte(method + " " + path + "\n" + body))
+	return hex.EncodeToString(sum[:])
+}
