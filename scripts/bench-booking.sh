@@ -3,7 +3,7 @@
 # scripts/bench for the flash crowd, all in one run, printed as ratios against
 # GET /healthz measured in the same run (absolute numbers depend on the machine).
 #
-#   scripts/bench-booking.sh            # DURATION=10s CONNS=64 THREADS=2 ROUNDS=3 FLASH_C=64
+#   scripts/bench-booking.sh            # DURATION=10s CONNS=64 THREADS=2 ROUNDS=3 FLASH_C=32
 #
 # Measures: GET /healthz (baseline), GET /api/v1/programs/{id} (catalogue),
 # POST /api/v1/bookings on a sold-out session, a flash crowd of 2,000 distinct
@@ -17,7 +17,7 @@ DURATION="${DURATION:-10s}"
 CONNS="${CONNS:-64}"
 THREADS="${THREADS:-2}"
 ROUNDS="${ROUNDS:-3}"
-FLASH_C="${FLASH_C:-64}"
+FLASH_C="${FLASH_C:-32}"
 RESIDENTS="${RESIDENTS:-2001}"   # 2,000 in the crowd + 1 who fills the sold-out session
 PORT="${BENCH_PORT:-18089}"
 
