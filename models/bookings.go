@@ -6,7 +6,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"log/slog"
 	"strconv"
 	"strings"
 	"sync"
@@ -1069,9 +1068,4 @@ func (b *Bookings) GateState(ctx context.Context, sessionID int64) (GateState, e
 		st.Participants = append(st.Participants, p)
 	}
 	return st, rows.Err()
-}
-
-// logDrift is how the engine reports gate trouble it repairs itself.
-func logDrift(ctx context.Context, msg string, args ...any) {
-	slog.WarnContext(ctx, msg, args...)
 }
