@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"encoding/json"
 	"net/http"
 
 	"github.com/gin-gonic/gin"
@@ -11,9 +12,19 @@ import (
 // CatalogHandler serves programs and sessions to residents and staff.
 type CatalogHandler struct {
 	Catalog *models.Catalog
-	// AfterCapacityChange lets the booking engine resize its gate and promote the
-	// waiting list when staff change a session's capacity. May be nil.
-	AfterCapacityChange func(c *gin.Context, s models.Session) error
+	// Cache keeps encoded program and session answers for a short TTL; writes here
+	// and in the booking engine invalidate it. May be nil (always read MySQL).
+	Cache *models.CatalogCache
+	// AfterSessionChange lets the booking engine resize or rebuild its gate and
+	// promote the waiting list when staff change a session (capacity or times).
+	// timesChanged says starts_at/ends_at moved. May be nil.
+	AfterSessionChange func(c *gin.Context, s models.Session, timesChanged bool) error
+}
+
+func (h *CatalogHandler) invalidate(programID int64) {
+	if h.Cache != nil {
+		h.Cache.Invalidate(programID)
+	}
 }
 
 // ListPrograms lists programs by ?kind= and ?audience=.
@@ -53,15 +64,28 @@ func (h *CatalogHandler) GetProgram(c *gin.Context) {
 	if !ok {
 		return
 	}
-	p, err := h.Catalog.ProgramWithSessions(c.Request.Context(), id)
+	load := func() ([]byte, error) {
+		p, err := h.Catalog.ProgramWithSessions(c.Request.Context(), id)
+		if err != nil {
+			return nil, err
+		}
+		if p.Sessions == nil {
+			p.Sessions = []models.Session{}
+		}
+		return json.Marshal(p)
+	}
+	var body []byte
+	var err error
+	if h.Cache != nil {
+		body, err = h.Cache.Program(id, load)
+	} else {
+		body, err = load()
+	}
 	if err != nil {
 		Fail(c, err)
 		return
 	}
-	if p.Sessions == nil {
-		p.Sessions = []models.Session{}
-	}
-	c.JSON(http.StatusOK, p)
+	c.Data(http.StatusOK, "application/json; charset=utf-8", body)
 }
 
 // GetSession returns one session.
@@ -70,12 +94,26 @@ func (h *CatalogHandler) GetSession(c *gin.Context) {
 	if !ok {
 		return
 	}
-	s, err := h.Catalog.GetSession(c.Request.Context(), id)
+	load := func() ([]byte, int64, error) {
+		s, err := h.Catalog.GetSession(c.Request.Context(), id)
+		if err != nil {
+			return nil, 0, err
+		}
+		b, err := json.Marshal(s)
+		return b, s.ProgramID, err
+	}
+	var body []byte
+	var err error
+	if h.Cache != nil {
+		body, err = h.Cache.Session(id, load)
+	} else {
+		body, _, err = load()
+	}
 	if err != nil {
 		Fail(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, s)
+	c.Data(http.StatusOK, "application/json; charset=utf-8", body)
 }
 
 // CreateProgram (staff) publishes a program.
@@ -107,6 +145,7 @@ func (h *CatalogHandler) PatchProgram(c *gin.Context) {
 		Fail(c, err)
 		return
 	}
+	h.invalidate(p.ID)
 	c.JSON(http.StatusOK, p)
 }
 
@@ -125,6 +164,7 @@ func (h *CatalogHandler) CreateSession(c *gin.Context) {
 		Fail(c, err)
 		return
 	}
+	h.invalidate(s.ProgramID)
 	c.JSON(http.StatusCreated, s)
 }
 
@@ -143,8 +183,9 @@ func (h *CatalogHandler) PatchSession(c *gin.Context) {
 		Fail(c, err)
 		return
 	}
-	if in.Capacity != nil && h.AfterCapacityChange != nil {
-		if err := h.AfterCapacityChange(c, s); err != nil {
+	h.invalidate(s.ProgramID)
+	if h.AfterSessionChange != nil {
+		if err := h.AfterSessionChange(c, s, in.StartsAt != nil || in.EndsAt != nil); err != nil {
 			Fail(c, err)
 			return
 		}

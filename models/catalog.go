@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -409,4 +410,115 @@ func (s *Catalog) PatchSession(ctx context.Context, id int64, p SessionPatch) (S
 		return Session{}, ErrCapacityBelowBooked
 	}
 	return s.GetSession(ctx, id)
+}
+
+// CatalogCache keeps encoded catalogue answers (a program with its sessions, one
+// session) in process memory for TTL, so a crowd refreshing a popular course does
+// not rebuild it from MySQL on every request. Every change on this instance that
+// moves a program's counts (a booking, a cancel, a capacity change) invalidates
+// the program at once; other instances' copies are at most TTL old. A load that
+// raced an invalidation is not stored (generation check), so a stale answer can
+// never outlive the TTL.
+type CatalogCache struct {
+	TTL time.Duration
+
+	mu       sync.RWMutex
+	gens     map[int64]uint64      // program id → generation, bumped on invalidation
+	programs map[int64]cachedEntry // program id → body
+	sessions map[int64]cachedEntry // session id → body
+	owners   map[int64]int64       // session id → program id
+}
+
+type cachedEntry struct {
+	body      []byte
+	programID int64
+	gen       uint64
+	loaded    time.Time
+}
+
+func (c *CatalogCache) lookup(m map[int64]cachedEntry, id int64) ([]byte, bool) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	e, ok := m[id]
+	if !ok || time.Since(e.loaded) >= c.TTL || c.gens[e.programID] != e.gen {
+		return nil, false
+	}
+	return e.body, true
+}
+
+func (c *CatalogCache) gen(programID int64) uint64 {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.gens[programID]
+}
+
+func (c *CatalogCache) store(which *map[int64]cachedEntry, id, programID int64, gen uint64, body []byte, loaded time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.gens[programID] != gen {
+		return // invalidated while loading
+	}
+	if *which == nil || len(*which) > 10_000 {
+		*which = map[int64]cachedEntry{}
+	}
+	(*which)[id] = cachedEntry{body: body, programID: programID, gen: gen, loaded: loaded}
+}
+
+// Program returns the cached body for a program, or runs load (which returns the
+// encoded body) and caches it.
+func (c *CatalogCache) Program(id int64, load func() ([]byte, error)) ([]byte, error) {
+	if b, ok := c.lookup(c.programs, id); ok {
+		return b, nil
+	}
+	g, t := c.gen(id), time.Now()
+	b, err := load()
+	if err != nil {
+		return nil, err
+	}
+	c.store(&c.programs, id, id, g, b, t)
+	return b, nil
+}
+
+// Session returns the cached body for a session; load returns the body and the
+// session's program (which invalidation goes by). The first load of a session only
+// learns its program (a session never moves to another program); later loads read
+// the generation before loading, like Program.
+func (c *CatalogCache) Session(id int64, load func() ([]byte, int64, error)) ([]byte, error) {
+	if b, ok := c.lookup(c.sessions, id); ok {
+		return b, nil
+	}
+	c.mu.RLock()
+	pid, known := c.owners[id]
+	c.mu.RUnlock()
+	var g uint64
+	if known {
+		g = c.gen(pid)
+	}
+	t := time.Now()
+	b, loadedPID, err := load()
+	if err != nil {
+		return nil, err
+	}
+	if !known {
+		c.mu.Lock()
+		if c.owners == nil || len(c.owners) > 100_000 {
+			c.owners = map[int64]int64{}
+		}
+		c.owners[id] = loadedPID
+		c.mu.Unlock()
+		return b, nil
+	}
+	c.store(&c.sessions, id, pid, g, b, t)
+	return b, nil
+}
+
+// Invalidate drops everything cached about a program and its sessions.
+func (c *CatalogCache) Invalidate(programID int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.gens == nil {
+		c.gens = map[int64]uint64{}
+	}
+	c.gens[programID]++
+	delete(c.programs, programID)
 }

@@ -42,6 +42,7 @@ type app struct {
 	uploads    *models.Uploads
 	pts        pointsArea           // food-waste points (app_points.go)
 	outbox     *models.OutboxWorker // notifications: the subscribe-message sender
+	bookings   *bookingsArea
 
 	handler http.Handler
 	// workers run for the life of Serve; each returns when its ctx ends.
@@ -94,6 +95,7 @@ func newApp(ctx context.Context, cfg config.Config, logger *slog.Logger) (*app, 
 	a.audit = &models.Audit{DB: db, Now: now}
 	a.workers = append(a.workers, a.authCache.Listen)
 	// --- area init: bookings ---
+	a.initBookings()
 	// --- area init: complaints ---
 	a.initComplaints()
 	// --- area init: points ---

@@ -37,7 +37,7 @@ func (a *app) routes() http.Handler {
 	authn := &handlers.Authenticator{Tokens: a.tokens, Cache: a.authCache}
 	authH := &handlers.AuthHandler{Users: a.users, Tokens: a.tokens, Cache: a.authCache, WeChat: a.wx}
 	me := &handlers.MeHandler{Users: a.users, Children: a.children, WeChat: a.wx}
-	catalog := &handlers.CatalogHandler{Catalog: a.catalog}
+	catalog := &handlers.CatalogHandler{Catalog: a.catalog, Cache: a.bookings.catalogCache, AfterSessionChange: a.bookings.afterSessionChange}
 	admin := &handlers.AdminHandler{Users: a.users, Cache: a.authCache}
 	audit := &handlers.AuditHandler{Audit: a.audit}
 
@@ -66,6 +66,13 @@ func (a *app) routes() http.Handler {
 	user.PATCH("/me/children/:id", me.PatchChild)
 	user.DELETE("/me/children/:id", me.DeleteChild)
 	// --- resident routes: bookings ---
+	bookingsH := &handlers.BookingsHandler{Bookings: a.bookings.engine}
+	idem := handlers.Idempotent(a.bookings.idempotency)
+	user.POST("/bookings", idem, bookingsH.Create)
+	user.GET("/bookings", bookingsH.List)
+	user.GET("/bookings/:id", bookingsH.Get)
+	user.POST("/bookings/:id/cancel", bookingsH.Cancel)
+	user.POST("/programs/:id/enrollments", idem, bookingsH.Enroll)
 	// --- resident routes: complaints ---
 	uploadsH := &handlers.UploadsHandler{Uploads: a.uploads}
 	complaintsH := &handlers.ComplaintsHandler{Complaints: a.complaints, Users: a.users, Checker: a.wx, CheckContent: a.cfg.Complaints.ContentCheck}
@@ -93,6 +100,14 @@ func (a *app) routes() http.Handler {
 	staff.POST("/programs/:id/sessions", catalog.CreateSession)
 	staff.PATCH("/sessions/:id", catalog.PatchSession)
 	// --- staff routes: bookings ---
+	staffBookings := &handlers.StaffBookingsHandler{Bookings: a.bookings.engine, Catalog: a.catalog}
+	staff.GET("/bookings", staffBookings.List)
+	staff.POST("/bookings/:id/confirm", staffBookings.Confirm)
+	staff.POST("/bookings/:id/reject", staffBookings.Reject)
+	staff.POST("/checkins", staffBookings.CheckIn)
+	staff.POST("/sessions/:id/close", staffBookings.CloseSession)
+	staff.POST("/sessions/:id/cancel", staffBookings.CancelSession)
+	staff.GET("/sessions/:id/roster.csv", staffBookings.Roster)
 	// --- staff routes: complaints ---
 	staffComplaints := &handlers.StaffComplaintsHandler{Complaints: a.complaints, Loc: a.cfg.Location}
 	staff.GET("/complaints", staffComplaints.List)

@@ -1,0 +1,101 @@
+package handlers
+
+import (
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+
+	"nantian/models"
+)
+
+// BookingsHandler serves residents' bookings and enrolments.
+type BookingsHandler struct {
+	Bookings *models.Bookings
+}
+
+// Create books a session (or joins its waiting list with "waitlist": true).
+func (h *BookingsHandler) Create(c *gin.Context) {
+	var in models.BookInput
+	if !BindJSON(c, &in) {
+		return
+	}
+	b, err := h.Bookings.Book(c.Request.Context(), Caller(c).UserID, in)
+	if err != nil {
+		Fail(c, err)
+		return
+	}
+	c.JSON(http.StatusCreated, b)
+}
+
+// Enroll books every upcoming session of a course, all or nothing.
+func (h *BookingsHandler) Enroll(c *gin.Context) {
+	id, ok := PathID(c, "id")
+	if !ok {
+		return
+	}
+	var in models.EnrollInput
+	if c.Request.ContentLength != 0 && !BindJSON(c, &in) {
+		return
+	}
+	bs, err := h.Bookings.Enroll(c.Request.Context(), Caller(c).UserID, id, in)
+	if err != nil {
+		Fail(c, err)
+		return
+	}
+	c.JSON(http.StatusCreated, gin.H{"bookings": bs})
+}
+
+// List returns the caller's bookings, optionally by ?status=.
+func (h *BookingsHandler) List(c *gin.Context) {
+	status := c.Query("status")
+	if status != "" && !models.ValidBookingStatus(status) {
+		Abort(c, http.StatusBadRequest, "invalid_request", "status: 无效的预约状态")
+		return
+	}
+	page, ok := ParsePage(c)
+	if !ok {
+		return
+	}
+	items, err := h.Bookings.List(c.Request.Context(), models.BookingFilter{UserID: Caller(c).UserID, Status: status, Page: page})
+	if err != nil {
+		Fail(c, err)
+		return
+	}
+	respondBookings(c, items, page)
+}
+
+func respondBookings(c *gin.Context, items []models.Booking, page models.Page) {
+	var last int64
+	if len(items) > 0 {
+		last = items[len(items)-1].ID
+	}
+	c.JSON(http.StatusOK, List[models.Booking]{Items: items, NextCursor: models.NextCursor(len(items), page.Limit, last)})
+}
+
+// Get returns one booking to its owner or staff (404 for anyone else).
+func (h *BookingsHandler) Get(c *gin.Context) {
+	id, ok := PathID(c, "id")
+	if !ok {
+		return
+	}
+	b, err := h.Bookings.Get(c.Request.Context(), Caller(c), id)
+	if err != nil {
+		Fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, b)
+}
+
+// Cancel cancels the caller's booking.
+func (h *BookingsHandler) Cancel(c *gin.Context) {
+	id, ok := PathID(c, "id")
+	if !ok {
+		return
+	}
+	b, err := h.Bookings.Cancel(c.Request.Context(), Caller(c).UserID, id)
+	if err != nil {
+		Fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, b)
+}

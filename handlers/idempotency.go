@@ -1,0 +1,125 @@
+package handlers
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+
+	"github.com/gin-gonic/gin"
+
+	"nantian/models"
+)
+
+// Idempotent makes a POST safe to retry with an `Idempotency-Key` header
+// (api.md, Conventions). Put it on a route behind Authenticator.Required:
+//
+//	user.POST("/bookings", handlers.Idempotent(store), h.Create)
+//
+// Without the header the request runs normally. With it:
+//   - the key is scoped to the caller and the route, so two users (or two routes)
+//     never share one;
+//   - the first request runs and its status and body are kept for store.TTL
+//     (≥ 24 h); a retry with the same key and the same body gets them back
+//     unchanged, with `Idempotent-Replayed: true`;
+//   - the same key with a different body → 422 `idempotency_key_reused`;
+//   - a retry while the first is still running → 409 `idempotency_in_progress`;
+//   - a 5xx is not kept, so the retry runs again;
+//   - a key longer than 128 bytes or with control characters → 400.
+//
+// If Redis is unreachable the request runs without the protection (the domain's
+// own unique keys still stop double effects, e.g. already_booked).
+func Idempotent(store *models.Idempotency) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		key := c.GetHeader("Idempotency-Key")
+		if key == "" {
+			c.Next()
+			return
+		}
+		if len(key) > 128 || !printable(key) {
+			Abort(c, http.StatusBadRequest, "invalid_request", "Idempotency-Key: 最长 128 个可见字符")
+			return
+		}
+		var body []byte
+		if c.Request.Body != nil {
+			var err error
+			if body, err = io.ReadAll(c.Request.Body); err != nil {
+				Fail(c, err)
+				return
+			}
+			c.Request.Body = io.NopCloser(bytes.NewReader(body))
+		}
+		sum := sha256.Sum256(append([]byte(c.Request.Method+" "+c.Request.URL.Path+"\n"), body...))
+		hash := hex.EncodeToString(sum[:])
+		scope := "u" + strconv.FormatInt(Caller(c).UserID, 10) + ":" + c.FullPath()
+		ctx := c.Request.Context()
+		rec, started, err := store.Begin(ctx, scope, key, hash)
+		if err != nil {
+			slog.WarnContext(ctx, "idempotency store unavailable; running without it", "request_id", RequestID(c), "err", err)
+			c.Next()
+			return
+		}
+		if !started {
+			switch {
+			case rec.Hash != hash:
+				Abort(c, http.StatusUnprocessableEntity, "idempotency_key_reused", "该 Idempotency-Key 已用于另一个请求")
+			case rec.Running:
+				Abort(c, http.StatusConflict, "idempotency_in_progress", "相同请求正在处理中，请稍后重试")
+			default:
+				c.Header("Idempotent-Replayed", "true")
+				c.Data(rec.Status, rec.ContentType, rec.Body)
+				c.Abort()
+			}
+			return
+		}
+		rw := &recordingWriter{ResponseWriter: c.Writer}
+		c.Writer = rw
+		defer func() {
+			// Also on panic: never leave the key "running" for RunningTTL.
+			if r := recover(); r != nil {
+				store.Abandon(ctx, scope, key)
+				panic(r)
+			}
+		}()
+		c.Next()
+		status := rw.Status()
+		if status >= 500 || !rw.Written() {
+			store.Abandon(ctx, scope, key)
+			return
+		}
+		err = store.Finish(ctx, scope, key, models.IdempotencyRecord{Hash: hash, Status: status, ContentType: rw.Header().Get("Content-Type"), Body: rw.buf.Bytes()})
+		if err != nil {
+			slog.WarnContext(ctx, "idempotency outcome not stored", "request_id", RequestID(c), "err", errors.Unwrap(err))
+			store.Abandon(ctx, scope, key)
+		}
+	}
+}
+
+func printable(s string) bool {
+	for _, r := range s {
+		if r < 0x21 || r == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// recordingWriter copies the response body as it is written.
+type recordingWriter struct {
+	gin.ResponseWriter
+	buf bytes.Buffer
+}
+
+func (w *recordingWriter) Write(b []byte) (int, error) {
+	w.buf.Write(b)
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *recordingWriter) WriteString(s string) (int, error) {
+	w.buf.WriteString(s)
+	return w.ResponseWriter.WriteString(s)
+}

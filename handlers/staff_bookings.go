@@ -1,0 +1,172 @@
+package handlers
+
+import (
+	"encoding/csv"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+
+	"nantian/models"
+)
+
+// StaffBookingsHandler serves the staff side of bookings: the pending queue,
+// confirm and reject, check-in, closing and cancelling sessions, the roster.
+type StaffBookingsHandler struct {
+	Bookings *models.Bookings
+	Catalog  *models.Catalog
+}
+
+// List lists bookings across sessions by ?status= and ?session_id=.
+func (h *StaffBookingsHandler) List(c *gin.Context) {
+	f := models.BookingFilter{Status: c.Query("status")}
+	if f.Status != "" && !models.ValidBookingStatus(f.Status) {
+		Abort(c, http.StatusBadRequest, "invalid_request", "status: 无效的预约状态")
+		return
+	}
+	if s := c.Query("session_id"); s != "" {
+		id, err := strconv.ParseInt(s, 10, 64)
+		if err != nil || id <= 0 {
+			Abort(c, http.StatusBadRequest, "invalid_request", "session_id: 必须是正整数")
+			return
+		}
+		f.SessionID = id
+	}
+	page, ok := ParsePage(c)
+	if !ok {
+		return
+	}
+	f.Page = page
+	items, err := h.Bookings.List(c.Request.Context(), f)
+	if err != nil {
+		Fail(c, err)
+		return
+	}
+	respondBookings(c, items, page)
+}
+
+// Confirm approves a pending booking (409 invalid_transition otherwise).
+func (h *StaffBookingsHandler) Confirm(c *gin.Context) {
+	id, ok := PathID(c, "id")
+	if !ok {
+		return
+	}
+	b, err := h.Bookings.Confirm(c.Request.Context(), id)
+	if err != nil {
+		Fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, b)
+}
+
+type rejectInput struct {
+	Reason string `json:"reason" binding:"max=200"`
+}
+
+// Reject refuses a pending booking, with an optional reason.
+func (h *StaffBookingsHandler) Reject(c *gin.Context) {
+	id, ok := PathID(c, "id")
+	if !ok {
+		return
+	}
+	var in rejectInput
+	if c.Request.ContentLength != 0 && !BindJSON(c, &in) {
+		return
+	}
+	b, err := h.Bookings.Reject(c.Request.Context(), id, strings.TrimSpace(in.Reason))
+	if err != nil {
+		Fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, b)
+}
+
+type checkinInput struct {
+	Code string `json:"code" binding:"required,max=32"`
+}
+
+// CheckIn marks the booking with the scanned code attended.
+func (h *StaffBookingsHandler) CheckIn(c *gin.Context) {
+	var in checkinInput
+	if !BindJSON(c, &in) {
+		return
+	}
+	b, err := h.Bookings.CheckIn(c.Request.Context(), in.Code)
+	if err != nil {
+		Fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, b)
+}
+
+// CloseSession ends a session, marking confirmed bookings not checked in no_show.
+func (h *StaffBookingsHandler) CloseSession(c *gin.Context) {
+	id, ok := PathID(c, "id")
+	if !ok {
+		return
+	}
+	res, err := h.Bookings.CloseSession(c.Request.Context(), h.Catalog, id)
+	if err != nil {
+		Fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, res)
+}
+
+// CancelSession cancels a session and every booking in it.
+func (h *StaffBookingsHandler) CancelSession(c *gin.Context) {
+	id, ok := PathID(c, "id")
+	if !ok {
+		return
+	}
+	s, err := h.Bookings.CancelSession(c.Request.Context(), h.Catalog, id)
+	if err != nil {
+		Fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, s)
+}
+
+var rosterStatus = map[string]string{
+	models.BookingPending: "待审核", models.BookingConfirmed: "已确认",
+	models.BookingAttended: "已签到", models.BookingNoShow: "爽约",
+}
+
+// Roster writes the session's attendance roster as CSV: UTF-8 with a BOM so Excel
+// opens the Chinese correctly, phone numbers masked but the last four digits.
+func (h *StaffBookingsHandler) Roster(c *gin.Context) {
+	id, ok := PathID(c, "id")
+	if !ok {
+		return
+	}
+	rows, err := h.Bookings.Roster(c.Request.Context(), id)
+	if err != nil {
+		Fail(c, err)
+		return
+	}
+	var sb strings.Builder
+	sb.WriteString("\ufeff")
+	w := csv.NewWriter(&sb)
+	w.UseCRLF = true
+	_ = w.Write([]string{"签到码", "状态", "预约人", "手机", "儿童", "签到时间"})
+	for _, r := range rows {
+		at := ""
+		if r.CheckedInAt != nil {
+			at = r.CheckedInAt.Format("2006-01-02 15:04")
+		}
+		st := rosterStatus[r.Status]
+		_ = w.Write([]string{r.Code, st, cell(r.Resident), r.Phone, cell(r.Child), at})
+	}
+	w.Flush()
+	c.Header("Content-Disposition", `attachment; filename="roster-`+strconv.FormatInt(id, 10)+`.csv"`)
+	c.Data(http.StatusOK, "text/csv; charset=utf-8", []byte(sb.String()))
+}
+
+// cell defuses spreadsheet formulas in user-supplied text (=, +, -, @).
+func cell(s string) string {
+	if s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {
+		return "'" + s
+	}
+	return s
+}

@@ -1,0 +1,1071 @@
+package models
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+)
+
+// Booking statuses: waitlisted → pending → confirmed → attended, and the ends
+// cancelled, rejected, no_show, expired. pending, confirmed and attended hold a
+// place (sessions.booked); waitlisted waits for one (sessions.waitlisted).
+const (
+	BookingWaitlisted = "waitlisted"
+	BookingPending    = "pending"
+	BookingConfirmed  = "confirmed"
+	BookingAttended   = "attended"
+	BookingCancelled  = "cancelled"
+	BookingRejected   = "rejected"
+	BookingNoShow     = "no_show"
+	BookingExpired    = "expired"
+)
+
+// ValidBookingStatus reports whether s is a booking status.
+func ValidBookingStatus(s string) bool {
+	switch s {
+	case BookingWaitlisted, BookingPending, BookingConfirmed, BookingAttended, BookingCancelled, BookingRejected, BookingNoShow, BookingExpired:
+		return true
+	}
+	return false
+}
+
+// Booking errors (api.md, Bookings).
+var (
+	ErrSessionFull      = &Error{KindConflict, "session_full", "名额已满"}
+	ErrAlreadyBooked    = &Error{KindConflict, "already_booked", "已经预约过该场次"}
+	ErrBookingClosed    = &Error{KindRule, "booking_closed", "该场次不在预约时间内（已开始、已结束、已关闭或已取消）"}
+	ErrBookingSuspended = &Error{KindForbidden, "booking_suspended", "爽约次数过多，暂停预约"}
+)
+
+// NotEligible is the 422 for age or kind rules, with the reason.
+func NotEligible(reason string) *Error { return &Error{KindRule, "not_eligible", reason} }
+
+// BookingRules are the product rules the engine applies (config.BookingRules).
+type BookingRules struct {
+	FreeCancelBefore time.Duration
+	NoShowLimit      int
+	NoShowWindow     time.Duration
+	SuspendFor       time.Duration
+}
+
+// Booking is one participant's place (or place in line) in one session.
+type Booking struct {
+	ID               int64      `json:"id"`
+	SessionID        int64      `json:"session_id"`
+	ProgramID        int64      `json:"program_id"`
+	UserID           int64      `json:"user_id"`
+	ChildID          *int64     `json:"child_id"`
+	Status           string     `json:"status"`
+	Code             string     `json:"code"`
+	FeeFen           int64      `json:"fee_fen"`
+	WaitlistPosition *int       `json:"waitlist_position,omitempty"`
+	LateCancel       bool       `json:"late_cancel"`
+	RejectReason     string     `json:"reject_reason,omitempty"`
+	CheckedInAt      *time.Time `json:"checked_in_at"`
+	CreatedAt        time.Time  `json:"created_at"`
+	UpdatedAt        time.Time  `json:"updated_at"`
+	ProgramTitle     string     `json:"program_title"`
+	StartsAt         time.Time  `json:"starts_at"`
+
+	participant string
+}
+
+// BookInput is POST /bookings.
+type BookInput struct {
+	SessionID int64  `json:"session_id" binding:"required,min=1"`
+	ChildID   *int64 `json:"child_id" binding:"omitempty,min=1"`
+	Waitlist  bool   `json:"waitlist"`
+}
+
+// Bookings is the booking engine: the Redis gate in front, the MySQL guard
+// deciding, the waiting list, staff transitions and check-in.
+type Bookings struct {
+	DB          *sql.DB
+	Gate        *Gate
+	GateEnabled bool // false sends every booking straight to the guard (BOOKING_GATE)
+	Now         Clock
+	Loc         *time.Location
+	Rules       BookingRules
+	Cache       *CatalogCache // invalidated on every change that moves counts; may be nil
+
+	metaMu  sync.RWMutex
+	metas   map[int64]sessionMeta
+	soldOut sync.Map // session id → unix nanos until which it is known full here
+}
+
+// How long this instance trusts what it read about a session.
+const (
+	metaTTL    = time.Second
+	soldOutTTL = time.Second
+)
+
+// sessionMeta is what a booking needs to know about its session and program; it
+// is cached for metaTTL so a sold-out request costs no MySQL query.
+type sessionMeta struct {
+	SessionID        int64
+	ProgramID        int64
+	StartsAt         time.Time
+	EndsAt           time.Time
+	OpensAt          *time.Time
+	Status           string
+	Kind             string
+	Title            string
+	FeeFen           int64
+	RequiresApproval bool
+	MinAge, MaxAge   *int
+	ProgramActive    bool
+	loaded           time.Time
+}
+
+func (b *Bookings) meta(ctx context.Context, sessionID int64) (sessionMeta, error) {
+	b.metaMu.RLock()
+	m, ok := b.metas[sessionID]
+	b.metaMu.RUnlock()
+	if ok && time.Since(m.loaded) < metaTTL {
+		return m, nil
+	}
+	m, err := b.loadMeta(ctx, b.DB, sessionID)
+	if err != nil {
+		return m, err
+	}
+	b.metaMu.Lock()
+	if b.metas == nil || len(b.metas) > 50_000 {
+		b.metas = map[int64]sessionMeta{}
+	}
+	b.metas[sessionID] = m
+	b.metaMu.Unlock()
+	return m, nil
+}
+
+type queryer interface {
+	QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row
+}
+
+func (b *Bookings) loadMeta(ctx context.Context, q queryer, sessionID int64) (sessionMeta, error) {
+	var m sessionMeta
+	var minAge, maxAge sql.NullInt64
+	var pstatus string
+	err := q.QueryRowContext(ctx, `SELECT s.id, s.program_id, s.starts_at, s.ends_at, s.booking_opens_at, s.status,
+		p.kind, p.title, p.fee_fen, p.requires_approval, p.min_age_months, p.max_age_months, p.status
+		FROM sessions s JOIN programs p ON p.id = s.program_id WHERE s.id = ?`, sessionID).Scan(
+		&m.SessionID, &m.ProgramID, &m.StartsAt, &m.EndsAt, &m.OpensAt, &m.Status,
+		&m.Kind, &m.Title, &m.FeeFen, &m.RequiresApproval, &minAge, &maxAge, &pstatus)
+	if errors.Is(err, sql.ErrNoRows) {
+		return m, ErrNotFound
+	}
+	if err != nil {
+		return m, fmt.Errorf("load session %d: %w", sessionID, err)
+	}
+	if minAge.Valid {
+		v := int(minAge.Int64)
+		m.MinAge = &v
+	}
+	if maxAge.Valid {
+		v := int(maxAge.Int64)
+		m.MaxAge = &v
+	}
+	m.ProgramActive = pstatus == "active"
+	m.loaded = time.Now()
+	return m, nil
+}
+
+// forget drops cached knowledge of a session after a change on this instance.
+func (b *Bookings) forget(sessionID, programID int64) {
+	b.metaMu.Lock()
+	delete(b.metas, sessionID)
+	b.metaMu.Unlock()
+	b.soldOut.Delete(sessionID)
+	if b.Cache != nil {
+		b.Cache.Invalidate(programID)
+	}
+}
+
+// changed invalidates the catalogue after counts moved (booked, waitlisted).
+func (b *Bookings) changed(programID int64) {
+	if b.Cache != nil {
+		b.Cache.Invalidate(programID)
+	}
+}
+
+// knownSoldOut reports a session this instance saw full less than soldOutTTL ago.
+// It may refuse a little early after a place frees on another instance, never
+// late: a booking it lets through still meets the gate and the guard.
+func (b *Bookings) knownSoldOut(sessionID int64) bool {
+	v, ok := b.soldOut.Load(sessionID)
+	return ok && time.Now().UnixNano() < v.(int64)
+}
+
+func (b *Bookings) markSoldOut(sessionID int64) {
+	if !b.GateEnabled {
+		return // BOOKING_GATE=false means every booking goes to the guard
+	}
+	b.soldOut.Store(sessionID, time.Now().Add(soldOutTTL).UnixNano())
+}
+
+// bookable checks the session takes bookings now.
+func (m sessionMeta) bookable(now time.Time) error {
+	if m.Status != SessionOpen || !m.ProgramActive || !now.Before(m.StartsAt) {
+		return ErrBookingClosed
+	}
+	if m.OpensAt != nil && now.Before(*m.OpensAt) {
+		return &Error{KindRule, "booking_closed", "预约尚未开始，开放时间 " + m.OpensAt.Format(time.RFC3339)}
+	}
+	return nil
+}
+
+// participantKey names who takes the place: the resident, or one of their
+// children (qualified by the guardian, so another resident can never probe it).
+func participantKey(userID int64, childID *int64) string {
+	k := "u" + strconv.FormatInt(userID, 10)
+	if childID != nil {
+		k += "c" + strconv.FormatInt(*childID, 10)
+	}
+	return k
+}
+
+// Book books one session for the caller or their child. The order is chosen so a
+// flash crowd costs as little as possible: cached session facts, then the local
+// sold-out marker, then the Redis gate; only a request that got a place in the
+// gate reaches MySQL, where the guard decides.
+func (b *Bookings) Book(ctx context.Context, userID int64, in BookInput) (Booking, error) {
+	m, err := b.meta(ctx, in.SessionID)
+	if err != nil {
+		return Booking{}, err
+	}
+	now := b.Now()
+	if err := m.bookable(now); err != nil {
+		return Booking{}, err
+	}
+	if m.Kind == KindChildcare && in.ChildID == nil {
+		return Booking{}, NotEligible("托育预约必须选择一个孩子")
+	}
+	part := participantKey(userID, in.ChildID)
+	if !in.Waitlist && b.GateEnabled && b.knownSoldOut(m.SessionID) {
+		return Booking{}, ErrSessionFull
+	}
+	res := GateSkipped
+	if b.GateEnabled {
+		if res, err = b.Gate.Take(ctx, m.ProgramID, m.SessionID, part); err != nil {
+			return Booking{}, err
+		}
+	}
+	switch res {
+	case GateDuplicate:
+		return Booking{}, ErrAlreadyBooked
+	case GateClosed:
+		return Booking{}, ErrBookingClosed
+	case GateFull:
+		b.markSoldOut(m.SessionID)
+		if in.Waitlist {
+			return b.joinWaitlist(ctx, userID, in, m, part)
+		}
+		return Booking{}, ErrSessionFull
+	}
+	bk, err := b.guard(ctx, userID, in, m, part)
+	if err != nil {
+		if res == GateTaken {
+			b.Gate.Release(context.WithoutCancel(ctx), m.ProgramID, m.SessionID, part)
+		}
+		if errors.Is(err, ErrSessionFull) {
+			b.markSoldOut(m.SessionID)
+			if in.Waitlist {
+				return b.joinWaitlist(ctx, userID, in, m, part)
+			}
+		}
+		return Booking{}, err
+	}
+	b.changed(m.ProgramID)
+	return bk, nil
+}
+
+// checkParticipant applies the per-person rules inside the booking transaction:
+// the no-show ban, the child being the caller's own, and the age band on the
+// session's day in the community's time zone.
+func (b *Bookings) checkParticipant(ctx context.Context, tx *sql.Tx, userID int64, childID *int64, m sessionMeta, now time.Time) error {
+	var suspended, birth sql.NullTime
+	err := tx.QueryRowContext(ctx, `SELECT suspended_until, birth_date FROM users WHERE id = ?`, userID).Scan(&suspended, &birth)
+	if errors.Is(err, sql.ErrNoRows) {
+		return ErrUnauthorized
+	}
+	if err != nil {
+		return fmt.Errorf("load participant: %w", err)
+	}
+	if suspended.Valid && suspended.Time.After(now) {
+		return &Error{KindForbidden, "booking_suspended", "爽约次数过多，暂停预约至 " + suspended.Time.In(b.Loc).Format("2006-01-02 15:04")}
+	}
+	if childID != nil {
+		var cb time.Time
+		err := tx.QueryRowContext(ctx, `SELECT birth_date FROM children WHERE id = ? AND user_id = ?`, *childID, userID).Scan(&cb)
+		if errors.Is(err, sql.ErrNoRows) {
+			return ErrNotFound
+		}
+		if err != nil {
+			return fmt.Errorf("load child: %w", err)
+		}
+		birth = sql.NullTime{Time: cb, Valid: true}
+	}
+	if m.MinAge == nil && m.MaxAge == nil {
+		return nil
+	}
+	if !birth.Valid {
+		return NotEligible("该项目有年龄限制，请先在个人资料中填写出生日期")
+	}
+	age := AgeInMonths(DateOf(birth.Time), DateOf(m.StartsAt.In(b.Loc)))
+	if (m.MinAge != nil && age < *m.MinAge) || (m.MaxAge != nil && age > *m.MaxAge) {
+		return NotEligible(fmt.Sprintf("参与者在活动当天的年龄（%d 个月）不在 %s 范围内", age, ageBand(m.MinAge, m.MaxAge)))
+	}
+	return nil
+}
+
+func ageBand(min, max *int) string {
+	lo, hi := "不限", "不限"
+	if min != nil {
+		lo = strconv.Itoa(*min)
+	}
+	if max != nil {
+		hi = strconv.Itoa(*max)
+	}
+	return lo + "–" + hi + " 个月"
+}
+
+// guard is the MySQL side: the conditional UPDATE that can never take booked past
+// capacity, and the insert whose unique key stops a second live booking of the
+// same participant, in one short transaction.
+func (b *Bookings) guard(ctx context.Context, userID int64, in BookInput, m sessionMeta, part string) (Booking, error) {
+	var id int64
+	status := BookingConfirmed
+	if m.RequiresApproval {
+		status = BookingPending
+	}
+	err := b.tx(ctx, func(tx *sql.Tx) error {
+		now := b.Now()
+		if err := b.checkParticipant(ctx, tx, userID, in.ChildID, m, now); err != nil {
+			return err
+		}
+		if err := b.takeSeat(ctx, tx, m.SessionID, 1, now); err != nil {
+			return err
+		}
+		var err error
+		id, err = b.insert(ctx, tx, userID, in.ChildID, m, part, status, now)
+		if err != nil {
+			return err
+		}
+		if status == BookingConfirmed {
+			return b.notify(ctx, tx, userID, id, m, "booking_confirmed", "已确认")
+		}
+		return nil
+	})
+	if err != nil {
+		return Booking{}, err
+	}
+	return b.get(ctx, id)
+}
+
+// takeSeat is the guard's UPDATE; when it matches nothing it says why.
+func (b *Bookings) takeSeat(ctx context.Context, tx *sql.Tx, sessionID int64, n int, now time.Time) error {
+	res, err := tx.ExecContext(ctx, `UPDATE sessions SET booked = booked + ?, updated_at = ?
+		WHERE id = ? AND booked + ? <= capacity AND status = 'open' AND starts_at > ?`, n, now, sessionID, n, now)
+	if err != nil {
+		return fmt.Errorf("guard: %w", err)
+	}
+	if k, _ := res.RowsAffected(); k == 1 {
+		return nil
+	}
+	var status string
+	var starts time.Time
+	err = tx.QueryRowContext(ctx, `SELECT status, starts_at FROM sessions WHERE id = ?`, sessionID).Scan(&status, &starts)
+	if errors.Is(err, sql.ErrNoRows) {
+		return ErrNotFound
+	}
+	if err != nil {
+		return fmt.Errorf("guard check: %w", err)
+	}
+	if status != SessionOpen || !now.Before(starts) {
+		return ErrBookingClosed
+	}
+	return ErrSessionFull
+}
+
+// newCode makes a check-in code: 10 characters from an alphabet without
+// look-alikes (50 bits from crypto/rand), unguessable; uniqueness is the
+// database's unique key, retried on the rare collision.
+func newCode() string {
+	const alphabet = "ABCDEFGHJKMNPQRSTUVWXYZ23456789" // 31 symbols, no 0/O/1/I/L
+	b := make([]byte, 10)
+	if _, err := rand.Read(b); err != nil {
+		panic(fmt.Errorf("crypto/rand: %w", err))
+	}
+	for i := range b {
+		b[i] = alphabet[int(b[i])%len(alphabet)]
+	}
+	return string(b)
+}
+
+func dupKey(err error, key string) bool {
+	var me *mysql.MySQLError
+	return errors.As(err, &me) && me.Number == 1062 && strings.Contains(me.Message, key)
+}
+
+func (b *Bookings) insert(ctx context.Context, tx *sql.Tx, userID int64, childID *int64, m sessionMeta, part, status string, now time.Time) (int64, error) {
+	for range 5 {
+		res, err := tx.ExecContext(ctx, `INSERT INTO bookings (session_id, program_id, user_id, child_id, participant, live_participant, status, fee_fen, code, created_at, updated_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, m.SessionID, m.ProgramID, userID, childID, part, part, status, m.FeeFen, newCode(), now, now)
+		if dupKey(err, "uq_bookings_code") {
+			continue
+		}
+		if isDuplicate(err) {
+			return 0, ErrAlreadyBooked
+		}
+		if err != nil {
+			return 0, fmt.Errorf("insert booking: %w", err)
+		}
+		id, _ := res.LastInsertId()
+		return id, nil
+	}
+	return 0, errors.New("insert booking: no unique code after 5 tries")
+}
+
+// joinWaitlist puts the participant in line. It locks the session row, so if a
+// place is in fact free (the gate was behind) the participant gets it instead.
+func (b *Bookings) joinWaitlist(ctx context.Context, userID int64, in BookInput, m sessionMeta, part string) (Booking, error) {
+	var id int64
+	var gotPlace bool
+	err := b.tx(ctx, func(tx *sql.Tx) error {
+		now := b.Now()
+		if err := b.checkParticipant(ctx, tx, userID, in.ChildID, m, now); err != nil {
+			return err
+		}
+		var capacity, booked int
+		var status string
+		var starts time.Time
+		if err := tx.QueryRowContext(ctx, `SELECT capacity, booked, status, starts_at FROM sessions WHERE id = ? FOR UPDATE`, m.SessionID).
+			Scan(&capacity, &booked, &status, &starts); err != nil {
+			return fmt.Errorf("lock session: %w", err)
+		}
+		if status != SessionOpen || !now.Before(starts) {
+			return ErrBookingClosed
+		}
+		st := BookingWaitlisted
+		if booked < capacity {
+			gotPlace = true
+			st = BookingConfirmed
+			if m.RequiresApproval {
+				st = BookingPending
+			}
+			if err := b.takeSeat(ctx, tx, m.SessionID, 1, now); err != nil {
+				return err
+			}
+		} else if _, err := tx.ExecContext(ctx, `UPDATE sessions SET waitlisted = waitlisted + 1, updated_at = ? WHERE id = ?`, now, m.SessionID); err != nil {
+			return fmt.Errorf("count waitlist: %w", err)
+		}
+		var err error
+		if id, err = b.insert(ctx, tx, userID, in.ChildID, m, part, st, now); err != nil {
+			return err
+		}
+		if st == BookingConfirmed {
+			return b.notify(ctx, tx, userID, id, m, "booking_confirmed", "已确认")
+		}
+		return nil
+	})
+	if err != nil {
+		return Booking{}, err
+	}
+	if gotPlace && b.GateEnabled {
+		b.Gate.Swap(context.WithoutCancel(ctx), m.ProgramID, m.SessionID, "", part)
+	}
+	b.changed(m.ProgramID)
+	return b.get(ctx, id)
+}
+
+// notify writes the booking-result subscribe message into the outbox, inside tx.
+func (b *Bookings) notify(ctx context.Context, tx *sql.Tx, userID, bookingID int64, m sessionMeta, event, word string) error {
+	return EnqueueNotification(ctx, tx, b.Now, Notification{
+		UserID:      userID,
+		Event:       event,
+		TemplateKey: TemplateBookingResult,
+		Page:        "pages/bookings/detail?id=" + strconv.FormatInt(bookingID, 10),
+		Data: map[string]string{
+			"thing1":  m.Title,
+			"time2":   m.StartsAt.In(b.Loc).Format("2006-01-02 15:04"),
+			"phrase3": word,
+		},
+	})
+}
+
+// tx runs fn in a transaction, retrying a deadlock (the other side won; running
+// again sees its result) a few times.
+func (b *Bookings) tx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	var err error
+	for attempt := 0; attempt < 4; attempt++ {
+		err = inTx(ctx, b.DB, fn)
+		var me *mysql.MySQLError
+		if !(errors.As(err, &me) && (me.Number == 1213 || me.Number == 1205)) {
+			return err
+		}
+		time.Sleep(time.Duration(attempt+1) * 5 * time.Millisecond)
+	}
+	return err
+}
+
+const bookingColumns = `b.id, b.session_id, b.program_id, b.user_id, b.child_id, b.status, b.code, b.fee_fen, b.late_cancel,
+	b.reject_reason, b.checked_in_at, b.created_at, b.updated_at, b.participant, p.title, s.starts_at,
+	(SELECT COUNT(*) FROM bookings w WHERE w.session_id = b.session_id AND w.status = 'waitlisted' AND w.id <= b.id)`
+
+const bookingFrom = ` FROM bookings b JOIN sessions s ON s.id = b.session_id JOIN programs p ON p.id = b.program_id`
+
+func (b *Bookings) scan(row interface{ Scan(...any) error }) (Booking, error) {
+	var x Booking
+	var pos int
+	err := row.Scan(&x.ID, &x.SessionID, &x.ProgramID, &x.UserID, &x.ChildID, &x.Status, &x.Code, &x.FeeFen, &x.LateCancel,
+		&x.RejectReason, &x.CheckedInAt, &x.CreatedAt, &x.UpdatedAt, &x.participant, &x.ProgramTitle, &x.StartsAt, &pos)
+	if x.Status == BookingWaitlisted {
+		x.WaitlistPosition = &pos
+	}
+	x.CreatedAt = x.CreatedAt.In(b.Loc)
+	x.UpdatedAt = x.UpdatedAt.In(b.Loc)
+	x.StartsAt = x.StartsAt.In(b.Loc)
+	if x.CheckedInAt != nil {
+		t := x.CheckedInAt.In(b.Loc)
+		x.CheckedInAt = &t
+	}
+	return x, err
+}
+
+func (b *Bookings) get(ctx context.Context, id int64) (Booking, error) {
+	x, err := b.scan(b.DB.QueryRowContext(ctx, `SELECT `+bookingColumns+bookingFrom+` WHERE b.id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return Booking{}, ErrNotFound
+	}
+	if err != nil {
+		return Booking{}, fmt.Errorf("get booking: %w", err)
+	}
+	return x, nil
+}
+
+// Get returns a booking to its owner, or to staff; anyone else gets ErrNotFound.
+func (b *Bookings) Get(ctx context.Context, p Principal, id int64) (Booking, error) {
+	x, err := b.get(ctx, id)
+	if err != nil {
+		return Booking{}, err
+	}
+	if x.UserID != p.UserID && !IsStaff(p.Role) {
+		return Booking{}, ErrNotFound
+	}
+	return x, nil
+}
+
+// BookingFilter narrows a list.
+type BookingFilter struct {
+	UserID    int64 // 0: everyone's (staff)
+	SessionID int64
+	Status    string
+	Page      Page
+}
+
+// List returns bookings by id, newest last, one page at a time.
+func (b *Bookings) List(ctx context.Context, f BookingFilter) ([]Booking, error) {
+	where := []string{"b.id > ?"}
+	args := []any{f.Page.AfterID}
+	if f.UserID != 0 {
+		where = append(where, "b.user_id = ?")
+		args = append(args, f.UserID)
+	}
+	if f.SessionID != 0 {
+		where = append(where, "b.session_id = ?")
+		args = append(args, f.SessionID)
+	}
+	if f.Status != "" {
+		where = append(where, "b.status = ?")
+		args = append(args, f.Status)
+	}
+	args = append(args, f.Page.Limit)
+	rows, err := b.DB.QueryContext(ctx, `SELECT `+bookingColumns+bookingFrom+` WHERE `+strings.Join(where, " AND ")+` ORDER BY b.id LIMIT ?`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("list bookings: %w", err)
+	}
+	defer rows.Close()
+	out := []Booking{}
+	for rows.Next() {
+		x, err := b.scan(rows)
+		if err != nil {
+			return nil, fmt.Errorf("scan booking: %w", err)
+		}
+		out = append(out, x)
+	}
+	return out, rows.Err()
+}
+
+// afterFree updates the gate after a transaction freed places and handed some to
+// the waiting list: the leavers' places go, the promoted take theirs.
+func (b *Bookings) afterFree(ctx context.Context, m sessionMeta, freed []string, promoted []promotion) {
+	ctx = context.WithoutCancel(ctx)
+	if b.GateEnabled && !b.Gate.Down() {
+		b.Gate.Release(ctx, m.ProgramID, m.SessionID, freed...)
+		for _, p := range promoted {
+			b.Gate.Swap(ctx, m.ProgramID, m.SessionID, "", p.participant)
+		}
+	}
+	b.forget(m.SessionID, m.ProgramID)
+}
+
+type promotion struct {
+	bookingID   int64
+	userID      int64
+	participant string
+}
+
+// fillFromWaitlist gives free places of a session to the first in line, inside the
+// caller's transaction (which must hold the session row lock). Programs needing
+// approval promote to pending, others to confirmed; each promoted resident is told.
+func (b *Bookings) fillFromWaitlist(ctx context.Context, tx *sql.Tx, m sessionMeta, now time.Time) ([]promotion, error) {
+	var capacity, booked, waitlisted int
+	var status string
+	var starts time.Time
+	if err := tx.QueryRowContext(ctx, `SELECT capacity, booked, waitlisted, status, starts_at FROM sessions WHERE id = ? FOR UPDATE`, m.SessionID).
+		Scan(&capacity, &booked, &waitlisted, &status, &starts); err != nil {
+		return nil, fmt.Errorf("lock session: %w", err)
+	}
+	free := capacity - booked
+	if free <= 0 || waitlisted <= 0 || status != SessionOpen || !now.Before(starts) {
+		return nil, nil
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT id, user_id, participant FROM bookings WHERE session_id = ? AND status = 'waitlisted' ORDER BY id LIMIT ? FOR UPDATE`, m.SessionID, free)
+	if err != nil {
+		return nil, fmt.Errorf("waiting list: %w", err)
+	}
+	var out []promotion
+	for rows.Next() {
+		var p promotion
+		if err := rows.Scan(&p.bookingID, &p.userID, &p.participant); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("scan waiting list: %w", err)
+		}
+		out = append(out, p)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	if len(out) == 0 {
+		return nil, nil
+	}
+	st, word := BookingConfirmed, "候补成功，已确认"
+	if m.RequiresApproval {
+		st, word = BookingPending, "候补成功，待审核"
+	}
+	for _, p := range out {
+		if _, err := tx.ExecContext(ctx, `UPDATE bookings SET status = ?, updated_at = ? WHERE id = ? AND status = 'waitlisted'`, st, now, p.bookingID); err != nil {
+			return nil, fmt.Errorf("promote: %w", err)
+		}
+		if err := b.notify(ctx, tx, p.userID, p.bookingID, m, "booking_promoted", word); err != nil {
+			return nil, err
+		}
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE sessions SET booked = booked + ?, waitlisted = waitlisted - ?, updated_at = ? WHERE id = ?`, len(out), len(out), now, m.SessionID); err != nil {
+		return nil, fmt.Errorf("count promotion: %w", err)
+	}
+	return out, nil
+}
+
+// lockBooking locks the session row first, then the booking (the guard's order:
+// session, then bookings), so transitions never deadlock with bookings.
+func (b *Bookings) lockBooking(ctx context.Context, tx *sql.Tx, id int64) (Booking, sessionMeta, error) {
+	var sessionID int64
+	err := tx.QueryRowContext(ctx, `SELECT session_id FROM bookings WHERE id = ?`, id).Scan(&sessionID)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Booking{}, sessionMeta{}, ErrNotFound
+	}
+	if err != nil {
+		return Booking{}, sessionMeta{}, fmt.Errorf("find booking: %w", err)
+	}
+	var locked int64
+	if err := tx.QueryRowContext(ctx, `SELECT id FROM sessions WHERE id = ? FOR UPDATE`, sessionID).Scan(&locked); err != nil {
+		return Booking{}, sessionMeta{}, fmt.Errorf("lock session: %w", err)
+	}
+	x, err := b.scan(tx.QueryRowContext(ctx, `SELECT `+bookingColumns+bookingFrom+` WHERE b.id = ? FOR UPDATE`, id))
+	if err != nil {
+		return Booking{}, sessionMeta{}, fmt.Errorf("lock booking: %w", err)
+	}
+	m, err := b.loadMeta(ctx, tx, sessionID)
+	return x, m, err
+}
+
+// setStatus is the guarded transition: it changes the booking only if it is still
+// in the status the caller saw; live says whether the new status keeps the place.
+func setStatus(ctx context.Context, tx *sql.Tx, id int64, from, to string, now time.Time, extra string, args ...any) error {
+	q := `UPDATE bookings SET status = ?, updated_at = ?`
+	if to != BookingPending && to != BookingConfirmed && to != BookingAttended && to != BookingWaitlisted {
+		q += `, live_participant = NULL`
+	}
+	if extra != "" {
+		q += ", " + extra
+	}
+	all := append([]any{to, now}, args...)
+	all = append(all, id, from)
+	res, err := tx.ExecContext(ctx, q+` WHERE id = ? AND status = ?`, all...)
+	if err != nil {
+		return fmt.Errorf("booking %s→%s: %w", from, to, err)
+	}
+	if n, _ := res.RowsAffected(); n != 1 {
+		return ErrInvalidTransition
+	}
+	return nil
+}
+
+// Cancel is the resident cancelling their own booking. Free until
+// FreeCancelBefore the start; later it still cancels but counts as a no-show
+// (late_cancel), which may trigger the ban. A freed place goes to the first in line.
+func (b *Bookings) Cancel(ctx context.Context, userID, id int64) (Booking, error) {
+	var m sessionMeta
+	var freed []string
+	var promoted []promotion
+	err := b.tx(ctx, func(tx *sql.Tx) error {
+		freed, promoted = nil, nil
+		now := b.Now()
+		x, meta, err := b.lockBooking(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		m = meta
+		if x.UserID != userID {
+			return ErrNotFound
+		}
+		switch x.Status {
+		case BookingWaitlisted:
+			if err := setStatus(ctx, tx, id, x.Status, BookingCancelled, now, ""); err != nil {
+				return err
+			}
+			_, err := tx.ExecContext(ctx, `UPDATE sessions SET waitlisted = waitlisted - 1, updated_at = ? WHERE id = ?`, now, m.SessionID)
+			return err
+		case BookingPending, BookingConfirmed:
+		default:
+			return ErrInvalidTransition
+		}
+		if !now.Before(m.StartsAt) {
+			return ErrBookingClosed
+		}
+		late := now.After(m.StartsAt.Add(-b.Rules.FreeCancelBefore))
+		extra, args := "late_cancel = 0", []any{}
+		if late {
+			extra, args = "late_cancel = 1, no_show_at = ?", []any{now}
+		}
+		if err := setStatus(ctx, tx, id, x.Status, BookingCancelled, now, extra, args...); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE sessions SET booked = booked - 1, updated_at = ? WHERE id = ?`, now, m.SessionID); err != nil {
+			return fmt.Errorf("free place: %w", err)
+		}
+		freed = []string{x.participant}
+		if late {
+			if err := b.applyBan(ctx, tx, userID, now); err != nil {
+				return err
+			}
+		}
+		promoted, err = b.fillFromWaitlist(ctx, tx, m, now)
+		return err
+	})
+	if err != nil {
+		return Booking{}, err
+	}
+	b.afterFree(ctx, m, freed, promoted)
+	return b.get(ctx, id)
+}
+
+// applyBan suspends a resident who reached NoShowLimit no-shows (late cancels
+// included) within NoShowWindow, for SuspendFor.
+func (b *Bookings) applyBan(ctx context.Context, tx *sql.Tx, userID int64, now time.Time) error {
+	var n int
+	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM bookings WHERE user_id = ? AND no_show_at >= ?`, userID, now.Add(-b.Rules.NoShowWindow)).Scan(&n); err != nil {
+		return fmt.Errorf("count no-shows: %w", err)
+	}
+	if n < b.Rules.NoShowLimit {
+		return nil
+	}
+	until := now.Add(b.Rules.SuspendFor)
+	if _, err := tx.ExecContext(ctx, `UPDATE users SET suspended_until = ?, updated_at = ? WHERE id = ? AND (suspended_until IS NULL OR suspended_until < ?)`, until, now, userID, until); err != nil {
+		return fmt.Errorf("suspend: %w", err)
+	}
+	return nil
+}
+
+// Confirm (staff) moves a pending booking to confirmed; anything else is 409.
+func (b *Bookings) Confirm(ctx context.Context, id int64) (Booking, error) {
+	err := b.tx(ctx, func(tx *sql.Tx) error {
+		x, m, err := b.lockBooking(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		if x.Status != BookingPending {
+			return ErrInvalidTransition
+		}
+		if err := setStatus(ctx, tx, id, BookingPending, BookingConfirmed, b.Now(), ""); err != nil {
+			return err
+		}
+		return b.notify(ctx, tx, x.UserID, id, m, "booking_confirmed", "已确认")
+	})
+	if err != nil {
+		return Booking{}, err
+	}
+	return b.get(ctx, id)
+}
+
+// Reject (staff) refuses a pending booking, freeing its place for the waiting list.
+func (b *Bookings) Reject(ctx context.Context, id int64, reason string) (Booking, error) {
+	var m sessionMeta
+	var freed []string
+	var promoted []promotion
+	err := b.tx(ctx, func(tx *sql.Tx) error {
+		now := b.Now()
+		x, meta, err := b.lockBooking(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		m = meta
+		if x.Status != BookingPending {
+			return ErrInvalidTransition
+		}
+		if err := setStatus(ctx, tx, id, BookingPending, BookingRejected, now, "reject_reason = ?", reason); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE sessions SET booked = booked - 1, updated_at = ? WHERE id = ?`, now, m.SessionID); err != nil {
+			return fmt.Errorf("free place: %w", err)
+		}
+		if err := b.notify(ctx, tx, x.UserID, id, m, "booking_rejected", "未通过"); err != nil {
+			return err
+		}
+		freed = []string{x.participant}
+		promoted, err = b.fillFromWaitlist(ctx, tx, m, now)
+		return err
+	})
+	if err != nil {
+		return Booking{}, err
+	}
+	b.afterFree(ctx, m, freed, promoted)
+	return b.get(ctx, id)
+}
+
+// CheckIn (staff) marks the booking with this code attended. Unknown code → 404,
+// not confirmed → 409.
+func (b *Bookings) CheckIn(ctx context.Context, code string) (Booking, error) {
+	code = strings.ToUpper(strings.TrimSpace(code))
+	var id int64
+	err := b.DB.QueryRowContext(ctx, `SELECT id FROM bookings WHERE code = ?`, code).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Booking{}, ErrNotFound
+	}
+	if err != nil {
+		return Booking{}, fmt.Errorf("find code: %w", err)
+	}
+	now := b.Now()
+	res, err := b.DB.ExecContext(ctx, `UPDATE bookings SET status = 'attended', checked_in_at = ?, updated_at = ? WHERE id = ? AND status = 'confirmed'`, now, now, id)
+	if err != nil {
+		return Booking{}, fmt.Errorf("check in: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n != 1 {
+		return Booking{}, ErrInvalidTransition
+	}
+	return b.get(ctx, id)
+}
+
+// CloseResult reports what closing a session did.
+type CloseResult struct {
+	Session  Session `json:"session"`
+	NoShows  int     `json:"no_shows"`
+	Expired  int     `json:"expired"`
+	Attended int     `json:"attended"`
+}
+
+// CloseSession (staff) ends a session: confirmed bookings not checked in become
+// no_show (each counting toward the ban), pending and waitlisted ones expire, and
+// booked keeps only the attended. Closing twice is 409.
+func (b *Bookings) CloseSession(ctx context.Context, cat *Catalog, sessionID int64) (CloseResult, error) {
+	var out CloseResult
+	var m sessionMeta
+	err := b.tx(ctx, func(tx *sql.Tx) error {
+		out = CloseResult{}
+		now := b.Now()
+		var err error
+		if m, err = b.loadMeta(ctx, tx, sessionID); err != nil {
+			return err
+		}
+		res, err := tx.ExecContext(ctx, `UPDATE sessions SET status = 'closed', updated_at = ? WHERE id = ? AND status = 'open'`, now, sessionID)
+		if err != nil {
+			return fmt.Errorf("close session: %w", err)
+		}
+		if n, _ := res.RowsAffected(); n != 1 {
+			return ErrInvalidTransition
+		}
+		rows, err := tx.QueryContext(ctx, `SELECT DISTINCT user_id FROM bookings WHERE session_id = ? AND status = 'confirmed'`, sessionID)
+		if err != nil {
+			return fmt.Errorf("no-shows: %w", err)
+		}
+		var users []int64
+		for rows.Next() {
+			var u int64
+			if err := rows.Scan(&u); err != nil {
+				rows.Close()
+				return err
+			}
+			users = append(users, u)
+		}
+		rows.Close()
+		r, err := tx.ExecContext(ctx, `UPDATE bookings SET status = 'no_show', no_show_at = ?, live_participant = NULL, updated_at = ? WHERE session_id = ? AND status = 'confirmed'`, now, now, sessionID)
+		if err != nil {
+			return fmt.Errorf("mark no-shows: %w", err)
+		}
+		n, _ := r.RowsAffected()
+		out.NoShows = int(n)
+		r, err = tx.ExecContext(ctx, `UPDATE bookings SET status = 'expired', live_participant = NULL, updated_at = ? WHERE session_id = ? AND status IN ('pending', 'waitlisted')`, now, sessionID)
+		if err != nil {
+			return fmt.Errorf("expire: %w", err)
+		}
+		n, _ = r.RowsAffected()
+		out.Expired = int(n)
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM bookings WHERE session_id = ? AND status = 'attended'`, sessionID).Scan(&out.Attended); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE sessions SET booked = ?, waitlisted = 0 WHERE id = ?`, out.Attended, sessionID); err != nil {
+			return fmt.Errorf("recount: %w", err)
+		}
+		for _, u := range users {
+			if err := b.applyBan(ctx, tx, u, now); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return out, err
+	}
+	b.dropGate(ctx, m)
+	out.Session, err = cat.GetSession(ctx, sessionID)
+	return out, err
+}
+
+// CancelSession (staff) cancels a session and every booking in it, telling each
+// resident.
+func (b *Bookings) CancelSession(ctx context.Context, cat *Catalog, sessionID int64) (Session, error) {
+	var m sessionMeta
+	err := b.tx(ctx, func(tx *sql.Tx) error {
+		now := b.Now()
+		var err error
+		if m, err = b.loadMeta(ctx, tx, sessionID); err != nil {
+			return err
+		}
+		res, err := tx.ExecContext(ctx, `UPDATE sessions SET status = 'cancelled', updated_at = ? WHERE id = ? AND status <> 'cancelled'`, now, sessionID)
+		if err != nil {
+			return fmt.Errorf("cancel session: %w", err)
+		}
+		if n, _ := res.RowsAffected(); n != 1 {
+			return ErrInvalidTransition
+		}
+		rows, err := tx.QueryContext(ctx, `SELECT id, user_id FROM bookings WHERE session_id = ? AND status IN ('waitlisted', 'pending', 'confirmed') FOR UPDATE`, sessionID)
+		if err != nil {
+			return fmt.Errorf("session bookings: %w", err)
+		}
+		type victim struct{ id, user int64 }
+		var vs []victim
+		for rows.Next() {
+			var v victim
+			if err := rows.Scan(&v.id, &v.user); err != nil {
+				rows.Close()
+				return err
+			}
+			vs = append(vs, v)
+		}
+		rows.Close()
+		for _, v := range vs {
+			if _, err := tx.ExecContext(ctx, `UPDATE bookings SET status = 'cancelled', live_participant = NULL, updated_at = ? WHERE id = ?`, now, v.id); err != nil {
+				return fmt.Errorf("cancel booking: %w", err)
+			}
+			if err := b.notify(ctx, tx, v.user, v.id, m, "booking_cancelled", "活动取消"); err != nil {
+				return err
+			}
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE sessions SET booked = (SELECT COUNT(*) FROM bookings WHERE session_id = ? AND status = 'attended'), waitlisted = 0 WHERE id = ?`, sessionID, sessionID)
+		return err
+	})
+	if err != nil {
+		return Session{}, err
+	}
+	b.dropGate(ctx, m)
+	return cat.GetSession(ctx, sessionID)
+}
+
+func (b *Bookings) dropGate(ctx context.Context, m sessionMeta) {
+	if b.GateEnabled {
+		b.Gate.Drop(context.WithoutCancel(ctx), m.ProgramID, m.SessionID)
+	}
+	b.forget(m.SessionID, m.ProgramID)
+}
+
+// SessionChanged follows a staff change to a session (already applied by the
+// catalogue's guarded UPDATE): the gate is resized at once (or dropped, to be
+// rebuilt from MySQL, when the times moved) and, if places opened, the waiting
+// list moves up.
+func (b *Bookings) SessionChanged(ctx context.Context, sessionID int64, timesChanged bool) error {
+	var m sessionMeta
+	var promoted []promotion
+	var capacity int
+	err := b.tx(ctx, func(tx *sql.Tx) error {
+		var err error
+		if m, err = b.loadMeta(ctx, tx, sessionID); err != nil {
+			return err
+		}
+		promoted, err = b.fillFromWaitlist(ctx, tx, m, b.Now())
+		if err != nil {
+			return err
+		}
+		return tx.QueryRowContext(ctx, `SELECT capacity FROM sessions WHERE id = ?`, sessionID).Scan(&capacity)
+	})
+	if err != nil {
+		return err
+	}
+	if b.GateEnabled {
+		if timesChanged {
+			b.Gate.Drop(context.WithoutCancel(ctx), m.ProgramID, m.SessionID)
+		} else {
+			b.Gate.SetCapacity(context.WithoutCancel(ctx), m.ProgramID, m.SessionID, capacity)
+		}
+	}
+	b.afterFree(ctx, m, nil, promoted)
+	return nil
+}
+
+// GateState reads a session's gate state from MySQL (the gate's Load).
+func (b *Bookings) GateState(ctx context.Context, sessionID int64) (GateState, error) {
+	var st GateState
+	var status string
+	var starts, ends time.Time
+	err := b.DB.QueryRowContext(ctx, `SELECT program_id, capacity, status, starts_at, ends_at FROM sessions WHERE id = ?`, sessionID).
+		Scan(&st.ProgramID, &st.Capacity, &status, &starts, &ends)
+	if errors.Is(err, sql.ErrNoRows) {
+		return st, ErrNotFound
+	}
+	if err != nil {
+		return st, fmt.Errorf("gate state: %w", err)
+	}
+	st.Open = status == SessionOpen && b.Now().Before(starts)
+	st.ExpireAt = ends
+	rows, err := b.DB.QueryContext(ctx, `SELECT participant FROM bookings WHERE session_id = ? AND status IN ('pending', 'confirmed', 'attended')`, sessionID)
+	if err != nil {
+		return st, fmt.Errorf("gate participants: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var p string
+		if err := rows.Scan(&p); err != nil {
+			return st, err
+		}
+		st.Participants = append(st.Participants, p)
+	}
+	return st, rows.Err()
+}

@@ -1,0 +1,141 @@
+package models
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+)
+
+// EnrollInput is POST /programs/{id}/enrollments.
+type EnrollInput struct {
+	ChildID *int64 `json:"child_id" binding:"omitempty,min=1"`
+}
+
+// Enroll books every upcoming open session of a program for one participant, all
+// or nothing: one gate call takes every place (the program's keys share a hash
+// tag), one transaction runs every guard and insert; any refusal undoes all.
+func (b *Bookings) Enroll(ctx context.Context, userID, programID int64, in EnrollInput) ([]Booking, error) {
+	metas, err := b.upcomingMetas(ctx, programID)
+	if err != nil {
+		return nil, err
+	}
+	if len(metas) == 0 {
+		return nil, &Error{KindRule, "booking_closed", "该项目没有可报名的场次"}
+	}
+	if metas[0].Kind == KindChildcare && in.ChildID == nil {
+		return nil, NotEligible("托育预约必须选择一个孩子")
+	}
+	part := participantKey(userID, in.ChildID)
+	ids := make([]int64, len(metas))
+	for i, m := range metas {
+		ids[i] = m.SessionID
+	}
+	res := GateSkipped
+	if b.GateEnabled {
+		var idx int
+		if res, idx, err = b.Gate.TakeMany(ctx, programID, ids, part); err != nil {
+			return nil, err
+		}
+		switch res {
+		case GateDuplicate:
+			return nil, ErrAlreadyBooked
+		case GateClosed:
+			return nil, ErrBookingClosed
+		case GateFull:
+			b.markSoldOut(ids[idx])
+			return nil, ErrSessionFull
+		}
+	}
+	var bookingIDs []int64
+	err = b.tx(ctx, func(tx *sql.Tx) error {
+		bookingIDs = bookingIDs[:0]
+		now := b.Now()
+		for _, m := range metas {
+			if err := b.checkParticipant(ctx, tx, userID, in.ChildID, m, now); err != nil {
+				return err
+			}
+			if err := b.takeSeat(ctx, tx, m.SessionID, 1, now); err != nil {
+				return err
+			}
+			status := BookingConfirmed
+			if m.RequiresApproval {
+				status = BookingPending
+			}
+			id, err := b.insert(ctx, tx, userID, in.ChildID, m, part, status, now)
+			if err != nil {
+				return err
+			}
+			if status == BookingConfirmed {
+				if err := b.notify(ctx, tx, userID, id, m, "booking_confirmed", "已确认"); err != nil {
+					return err
+				}
+			}
+			bookingIDs = append(bookingIDs, id)
+		}
+		return nil
+	})
+	if err != nil {
+		if res == GateTaken {
+			rctx := context.WithoutCancel(ctx)
+			for _, m := range metas {
+				b.Gate.Release(rctx, programID, m.SessionID, part)
+			}
+		}
+		return nil, err
+	}
+	b.changed(programID)
+	out := make([]Booking, 0, len(bookingIDs))
+	for _, id := range bookingIDs {
+		x, err := b.get(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, x)
+	}
+	return out, nil
+}
+
+// upcomingMetas lists the program's open sessions that have not started, in order.
+func (b *Bookings) upcomingMetas(ctx context.Context, programID int64) ([]sessionMeta, error) {
+	var exists int
+	var active string
+	err := b.DB.QueryRowContext(ctx, `SELECT 1, status FROM programs WHERE id = ?`, programID).Scan(&exists, &active)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("find program: %w", err)
+	}
+	if active != "active" {
+		return nil, nil
+	}
+	now := b.Now()
+	rows, err := b.DB.QueryContext(ctx, `SELECT id FROM sessions WHERE program_id = ? AND status = 'open' AND starts_at > ?
+		AND (booking_opens_at IS NULL OR booking_opens_at <= ?) ORDER BY starts_at, id LIMIT 200`, programID, now, now)
+	if err != nil {
+		return nil, fmt.Errorf("upcoming sessions: %w", err)
+	}
+	var ids []int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	out := make([]sessionMeta, 0, len(ids))
+	for _, id := range ids {
+		m, err := b.loadMeta(ctx, b.DB, id)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, m)
+	}
+	return out, nil
+}

@@ -1,0 +1,61 @@
+package models
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// RosterRow is one line of a session's attendance roster.
+type RosterRow struct {
+	Code        string
+	Status      string
+	Resident    string
+	Phone       string // masked: only the last four digits show
+	Child       string
+	CheckedInAt *time.Time
+}
+
+// Roster lists a session's bookings that hold or held a place (pending,
+// confirmed, attended, no_show), for the staff roster. Phones are masked here so
+// the full number never leaves the store.
+func (b *Bookings) Roster(ctx context.Context, sessionID int64) ([]RosterRow, error) {
+	var one int
+	if err := b.DB.QueryRowContext(ctx, `SELECT 1 FROM sessions WHERE id = ?`, sessionID).Scan(&one); err == sql.ErrNoRows {
+		return nil, ErrNotFound
+	} else if err != nil {
+		return nil, fmt.Errorf("find session: %w", err)
+	}
+	rows, err := b.DB.QueryContext(ctx, `SELECT b.code, b.status, COALESCE(NULLIF(u.real_name, ''), u.nickname), u.phone, COALESCE(c.name, ''), b.checked_in_at
+		FROM bookings b JOIN users u ON u.id = b.user_id LEFT JOIN children c ON c.id = b.child_id
+		WHERE b.session_id = ? AND b.status IN ('pending', 'confirmed', 'attended', 'no_show') ORDER BY b.id`, sessionID)
+	if err != nil {
+		return nil, fmt.Errorf("roster: %w", err)
+	}
+	defer rows.Close()
+	var out []RosterRow
+	for rows.Next() {
+		var r RosterRow
+		var phone sql.NullString
+		if err := rows.Scan(&r.Code, &r.Status, &r.Resident, &phone, &r.Child, &r.CheckedInAt); err != nil {
+			return nil, fmt.Errorf("scan roster: %w", err)
+		}
+		r.Phone = MaskPhone(phone.String)
+		if r.CheckedInAt != nil {
+			t := r.CheckedInAt.In(b.Loc)
+			r.CheckedInAt = &t
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// MaskPhone keeps only the last four digits: "13812345678" → "*******5678".
+func MaskPhone(p string) string {
+	if len(p) <= 4 {
+		return strings.Repeat("*", len(p))
+	}
+	return strings.Repeat("*", len(p)-4) + p[len(p)-4:]
+}

@@ -1,0 +1,213 @@
+package models
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+)
+
+// Reconciler is the booking engine's background job. Every pass it
+//  1. expires pending and waitlisted bookings whose session has started, freeing
+//     their places (no promotion: the session has begun);
+//  2. hands free places of upcoming sessions to their waiting lists (a crash
+//     between a free and its promotion, or a capacity raise on a dead instance);
+//  3. compares each upcoming session's gate with MySQL and rewrites a gate that
+//     disagrees twice in a row (once may be a booking between gate and commit).
+//
+// It is safe with several instances: a Redis lease lets one run a pass at a time,
+// and every session it touches is locked with SELECT ... FOR UPDATE SKIP LOCKED, so
+// even without the lease (Redis down) two passes never handle the same session at
+// once, and each change is a guarded transition anyway.
+type Reconciler struct {
+	B     *Bookings
+	Every time.Duration
+	Log   *slog.Logger
+
+	suspect map[int64]int // session id → consecutive passes its gate disagreed
+}
+
+// Run reconciles every Every until ctx ends.
+func (r *Reconciler) Run(ctx context.Context) {
+	t := time.NewTicker(r.Every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := r.Pass(ctx); err != nil && ctx.Err() == nil {
+				r.Log.WarnContext(ctx, "reconcile pass failed", "err", err)
+			}
+		}
+	}
+}
+
+// Pass runs one reconciliation if this instance gets the lease (or Redis is down).
+func (r *Reconciler) Pass(ctx context.Context) error {
+	lease := r.B.Gate.R.Key("bookings", "reconciler", "lease")
+	token := randomHex(8)
+	ok, err := r.B.Gate.R.Client.SetNX(ctx, lease, token, r.Every).Result()
+	if err == nil && !ok {
+		return nil // another instance holds it
+	}
+	if err == nil {
+		defer unlockScript.Run(context.WithoutCancel(ctx), r.B.Gate.R.Client, []string{lease}, token)
+	}
+	return errors.Join(r.expire(ctx), r.promote(ctx), r.repairGates(ctx))
+}
+
+// sessionIDs runs a query returning session ids.
+func (r *Reconciler) sessionIDs(ctx context.Context, q string, args ...any) ([]int64, error) {
+	rows, err := r.B.DB.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var ids []int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	return ids, rows.Err()
+}
+
+// lockSkip locks a session row unless another transaction holds it.
+func lockSkip(ctx context.Context, tx *sql.Tx, sessionID int64) (bool, error) {
+	var id int64
+	err := tx.QueryRowContext(ctx, `SELECT id FROM sessions WHERE id = ? FOR UPDATE SKIP LOCKED`, sessionID).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+func (r *Reconciler) expire(ctx context.Context) error {
+	now := r.B.Now()
+	ids, err := r.sessionIDs(ctx, `SELECT DISTINCT b.session_id FROM bookings b JOIN sessions s ON s.id = b.session_id
+		WHERE b.status IN ('pending', 'waitlisted') AND s.starts_at <= ? LIMIT 200`, now)
+	if err != nil {
+		return fmt.Errorf("find expired: %w", err)
+	}
+	for _, id := range ids {
+		var m sessionMeta
+		err := r.B.tx(ctx, func(tx *sql.Tx) error {
+			if ok, err := lockSkip(ctx, tx, id); !ok || err != nil {
+				return err
+			}
+			var err error
+			if m, err = r.B.loadMeta(ctx, tx, id); err != nil {
+				return err
+			}
+			var pending, waiting int
+			if err := tx.QueryRowContext(ctx, `SELECT COALESCE(SUM(status = 'pending'), 0), COALESCE(SUM(status = 'waitlisted'), 0)
+				FROM bookings WHERE session_id = ? AND status IN ('pending', 'waitlisted')`, id).Scan(&pending, &waiting); err != nil {
+				return err
+			}
+			if _, err := tx.ExecContext(ctx, `UPDATE bookings SET status = 'expired', live_participant = NULL, updated_at = ?
+				WHERE session_id = ? AND status IN ('pending', 'waitlisted')`, now, id); err != nil {
+				return fmt.Errorf("expire bookings: %w", err)
+			}
+			_, err = tx.ExecContext(ctx, `UPDATE sessions SET booked = booked - ?, waitlisted = waitlisted - ?, updated_at = ? WHERE id = ?`, pending, waiting, now, id)
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("expire session %d: %w", id, err)
+		}
+		if m.SessionID != 0 {
+			r.B.forget(m.SessionID, m.ProgramID)
+		}
+	}
+	return nil
+}
+
+func (r *Reconciler) promote(ctx context.Context) error {
+	now := r.B.Now()
+	ids, err := r.sessionIDs(ctx, `SELECT id FROM sessions WHERE status = 'open' AND starts_at > ? AND waitlisted > 0 AND booked < capacity LIMIT 200`, now)
+	if err != nil {
+		return fmt.Errorf("find promotable: %w", err)
+	}
+	for _, id := range ids {
+		var m sessionMeta
+		var promoted []promotion
+		err := r.B.tx(ctx, func(tx *sql.Tx) error {
+			if ok, err := lockSkip(ctx, tx, id); !ok || err != nil {
+				return err
+			}
+			var err error
+			if m, err = r.B.loadMeta(ctx, tx, id); err != nil {
+				return err
+			}
+			promoted, err = r.B.fillFromWaitlist(ctx, tx, m, now)
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("promote session %d: %w", id, err)
+		}
+		if len(promoted) > 0 {
+			r.B.afterFree(ctx, m, nil, promoted)
+		}
+	}
+	return nil
+}
+
+// repairGates rewrites gates that disagree with MySQL on capacity, openness or the
+// number of places taken, when they disagreed on the previous pass too.
+func (r *Reconciler) repairGates(ctx context.Context) error {
+	if !r.B.GateEnabled {
+		return nil
+	}
+	now := r.B.Now()
+	rows, err := r.B.DB.QueryContext(ctx, `SELECT id, program_id, capacity, booked FROM sessions WHERE status = 'open' AND starts_at > ? ORDER BY starts_at LIMIT 2000`, now)
+	if err != nil {
+		return fmt.Errorf("gate sessions: %w", err)
+	}
+	type row struct {
+		id, pid          int64
+		capacity, booked int
+	}
+	var all []row
+	for rows.Next() {
+		var x row
+		if err := rows.Scan(&x.id, &x.pid, &x.capacity, &x.booked); err != nil {
+			rows.Close()
+			return err
+		}
+		all = append(all, x)
+	}
+	rows.Close()
+	if r.suspect == nil {
+		r.suspect = map[int64]int{}
+	}
+	seen := map[int64]int{}
+	for _, x := range all {
+		capacity, taken, open, ok, err := r.B.Gate.Inspect(ctx, x.pid, x.id)
+		if err != nil {
+			return fmt.Errorf("inspect gate: %w", err)
+		}
+		if !ok || (capacity == x.capacity && taken == x.booked && open) {
+			continue // a missing gate is rebuilt on demand
+		}
+		seen[x.id] = r.suspect[x.id] + 1
+		if seen[x.id] < 2 {
+			continue
+		}
+		st, err := r.B.GateState(ctx, x.id)
+		if err != nil {
+			return err
+		}
+		if err := r.B.Gate.Store(ctx, x.id, st, true); err != nil {
+			return err
+		}
+		delete(seen, x.id)
+		r.B.soldOut.Delete(x.id)
+		r.Log.InfoContext(ctx, "gate repaired", "session_id", x.id, "gate_taken", taken, "mysql_booked", x.booked, "gate_cap", capacity, "capacity", x.capacity)
+	}
+	r.suspect = seen
+	return nil
+}

@@ -1,0 +1,120 @@
+#!/usr/bin/env bash
+# Booking benchmark: one server on this machine, wrk for the steady endpoints and
+# scripts/bench for the flash crowd, all in one run, printed as ratios against
+# GET /healthz measured in the same run (absolute numbers depend on the machine).
+#
+#   scripts/bench-booking.sh            # DURATION=10s CONNS=64 THREADS=2 ROUNDS=3 FLASH_C=32
+#
+# Measures: GET /healthz (baseline), GET /api/v1/programs/{id} (catalogue),
+# POST /api/v1/bookings on a sold-out session, a flash crowd of 2,000 distinct
+# residents on a 12-place session with the gate, then the same with BOOKING_GATE=false.
+# Uses a throwaway database and Redis prefix and removes both at the end.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/lib.sh
+
+DURATION="${DURATION:-10s}"
+CONNS="${CONNS:-64}"
+THREADS="${THREADS:-2}"
+ROUNDS="${ROUNDS:-3}"
+FLASH_C="${FLASH_C:-32}"
+RESIDENTS="${RESIDENTS:-2001}"   # 2,000 in the crowd + 1 who fills the sold-out session
+PORT="${BENCH_PORT:-18089}"
+
+if ! command -v wrk >/dev/null 2>&1; then
+  echo "installing wrk (Debian package)..."
+  if [ "$(id -u)" -eq 0 ]; then apt-get install -y wrk >/dev/null || { apt-get update >/dev/null && apt-get install -y wrk >/dev/null; }
+  else sudo apt-get install -y wrk >/dev/null || { sudo apt-get update >/dev/null && sudo apt-get install -y wrk >/dev/null; }; fi
+fi
+
+ensure_mysql
+ensure_redis
+
+RUN="bench$$"
+DB="nantian_bench_${RUN}"
+PREFIX="bench:${RUN}:"
+WORK=$(mktemp -d)
+SERVER_PID=""
+SECRET="bench-jwt-secret-at-least-32-bytes-long-xx"
+DSN="root:@tcp(${MYSQL_HOST}:${MYSQL_PORT})/${DB}?parseTime=true&loc=UTC&charset=utf8mb4"
+
+cleanup() {
+  [ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null && wait "$SERVER_PID" 2>/dev/null || true
+  mysql_cmd -e "DROP DATABASE IF EXISTS \`$DB\`" || true
+  redis-cli -h "$REDIS_HOST" -p "$REDIS_PORT" --scan --pattern "${PREFIX}*" | xargs -r -n 500 redis-cli -h "$REDIS_HOST" -p "$REDIS_PORT" DEL >/dev/null 2>&1 || true
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+mysql_cmd -e "CREATE DATABASE \`$DB\` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"
+go build -o "$WORK/nantian" ./server
+go build -o "$WORK/bench" ./scripts/bench
+
+start_server() { # start_server GATE
+  APP_ENV=test HTTP_ADDR="127.0.0.1:${PORT}" MYSQL_DSN="$DSN" REDIS_ADDR="${REDIS_HOST}:${REDIS_PORT}" \
+  REDIS_KEY_PREFIX="$PREFIX" JWT_SECRET="$SECRET" WECHAT_API_BASE="http://127.0.0.1:9" BOOKING_GATE="$1" \
+  GIN_MODE=release "$WORK/nantian" serve >/dev/null 2>"$WORK/server.err" &
+  SERVER_PID=$!
+  for _ in $(seq 1 100); do
+    curl -fsS "http://127.0.0.1:${PORT}/readyz" >/dev/null 2>&1 && return 0
+    sleep 0.1
+  done
+  echo "server did not start:"; cat "$WORK/server.err"; exit 1
+}
+stop_server() { kill "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null || true; SERVER_PID=""; }
+
+BASE="http://127.0.0.1:${PORT}"
+start_server true
+"$WORK/bench" setup -dsn "$DSN" -secret "$SECRET" -n "$RESIDENTS" -dir "$WORK"
+eval "$("$WORK/bench" prepare -url "$BASE" -dir "$WORK")"
+SOLDOUT_TOKEN=$(head -1 "$WORK/residents.tokens")
+
+cat > "$WORK/soldout.lua" <<LUA
+wrk.method = "POST"
+wrk.body = '{"session_id": ${SOLDOUT_SESSION}}'
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer ${SOLDOUT_TOKEN}"
+LUA
+
+# run_wrk LABEL URL [LUA] → prints "LABEL rps p99ms"
+run_wrk() {
+  local label=$1 url=$2 script=${3:-}
+  local out
+  if [ -n "$script" ]; then out=$(wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --latency -s "$script" "$url")
+  else out=$(wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --latency "$url"); fi
+  local rps p99 non2xx
+  rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
+  p99=$(echo "$out" | awk '$1=="99%" {v=$2; if (v ~ /us$/) {sub(/us/,"",v); v=v/1000} else if (v ~ /ms$/) {sub(/ms/,"",v)} else if (v ~ /s$/) {sub(/s/,"",v); v=v*1000}; print v}')
+  non2xx=$(echo "$out" | awk '/Non-2xx/ {print $NF}')
+  printf "%-22s req/s=%-10s p99_ms=%-8s non2xx=%s\n" "$label" "$rps" "$p99" "${non2xx:-0}"
+  eval "${label//[^A-Za-z0-9]/_}_RPS=$rps"
+}
+
+echo "== one server, ${THREADS} wrk threads, ${CONNS} connections, ${DURATION} each ($(nproc) cores)"
+curl -fsS "$BASE/api/v1/programs/${PROGRAM_ID}" >/dev/null
+run_wrk healthz "$BASE/healthz"
+run_wrk catalogue "$BASE/api/v1/programs/${PROGRAM_ID}"
+# Sanity: the sold-out answer is 409 session_full.
+curl -sS -X POST -H "Authorization: Bearer ${SOLDOUT_TOKEN}" -H 'Content-Type: application/json' \
+  -d "{\"session_id\": ${SOLDOUT_SESSION}}" "$BASE/api/v1/bookings" | grep -q session_full
+run_wrk soldout "$BASE/api/v1/bookings" "$WORK/soldout.lua"
+
+FLASH_GATE=$("$WORK/bench" flash -url "$BASE" -dir "$WORK" -program "$PROGRAM_ID" -rounds "$ROUNDS" -c "$FLASH_C" -label flash_gate)
+echo "$FLASH_GATE"
+stop_server
+
+start_server false
+FLASH_NOGATE=$("$WORK/bench" flash -url "$BASE" -dir "$WORK" -program "$PROGRAM_ID" -rounds "$ROUNDS" -c "$FLASH_C" -label flash_nogate)
+echo "$FLASH_NOGATE"
+stop_server
+
+g=$(echo "$FLASH_GATE" | sed -n 's/.*req_per_s=\([0-9.]*\).*/\1/p')
+n=$(echo "$FLASH_NOGATE" | sed -n 's/.*req_per_s=\([0-9.]*\).*/\1/p')
+gp99=$(echo "$FLASH_GATE" | sed -n 's/.*p99_ms=\([0-9.]*\).*/\1/p')
+echo "== ratios (targets: sold-out >= 0.6, catalogue >= 0.5, gate/no-gate >= 3, flash p99 < 50 ms)"
+awk -v s="$soldout_RPS" -v c="$catalogue_RPS" -v h="$healthz_RPS" -v g="$g" -v n="$n" -v p="$gp99" 'BEGIN {
+  printf "sold-out / healthz   = %.2f  %s\n", s/h, (s/h >= 0.6 ? "met" : "NOT met")
+  printf "catalogue / healthz  = %.2f  %s\n", c/h, (c/h >= 0.5 ? "met" : "NOT met")
+  printf "gate / no-gate       = %.2f  %s\n", g/n, (g/n >= 3 ? "met" : "NOT met")
+  printf "flash p99 (gate)     = %.1f ms %s\n", p, (p < 50 ? "met" : "NOT met")
+}'
