@@ -37,6 +37,7 @@ type app struct {
 	authCache *models.AuthCache
 
 	// --- area fields ---
+	reports *models.Reports
 
 	handler http.Handler
 	// workers run for the life of Serve; each returns when its ctx ends.
@@ -91,6 +92,7 @@ func newApp(ctx context.Context, cfg config.Config, logger *slog.Logger) (*app, 
 	// --- area init: complaints ---
 	// --- area init: points ---
 	// --- area init: notifications ---
+	a.reports = &models.Reports{DB: db, Now: now, Loc: cfg.Location}
 	a.handler = a.routes()
 	return a, nil
 }

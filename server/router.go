@@ -69,6 +69,8 @@ func (a *app) routes() http.Handler {
 	// --- staff routes: bookings ---
 	// --- staff routes: complaints ---
 	// --- staff routes: points ---
+	reports := &handlers.ReportsHandler{Reports: a.reports, Loc: a.cfg.Location}
+	staff.GET("/reports/annual", reports.Annual)
 
 	// Admins only.
 	adminG := user.Group("/admin", handlers.RequireAdmin())
