@@ -43,6 +43,7 @@ type app struct {
 	pts        pointsArea           // food-waste points (app_points.go)
 	outbox     *models.OutboxWorker // notifications: the subscribe-message sender
 	bookings   *bookingsArea
+	reports    *models.Reports
 
 	handler http.Handler
 	// workers run for the life of Serve; each returns when its ctx ends.
@@ -105,6 +106,7 @@ func newApp(ctx context.Context, cfg config.Config, logger *slog.Logger) (*app, 
 	}
 	// --- area init: notifications ---
 	a.initNotifications()
+	a.reports = &models.Reports{DB: db, Now: now, Loc: cfg.Location}
 	a.handler = a.routes()
 	return a, nil
 }

@@ -136,6 +136,8 @@ func (a *app) routes() http.Handler {
 	importsH := &handlers.ImportsHandler{Imports: &models.Imports{DB: a.db, Now: models.SystemClock}, Loc: a.cfg.Location}
 	importG := r.Group("/api/v1/staff", handlers.BodyLimit(handlers.MaxImportBytes), authn.Required(), handlers.RequireStaff())
 	importG.POST("/imports/sessions", importsH.Sessions)
+	reports := &handlers.ReportsHandler{Reports: a.reports, Loc: a.cfg.Location}
+	staff.GET("/reports/annual", reports.Annual)
 
 	// Admins only.
 	adminG := user.Group("/admin", handlers.RequireAdmin(), audit.Middleware())
