@@ -164,7 +164,7 @@ func (a *Authenticator) Required() gin.HandlerFunc {
 			Abort(c, http.StatusUnauthorized, "unauthorized", "请先登录")
 			return
 		}
-		claims, uid, err := a.Tokens.ParseAccess(strings.TrimSpace(token))
+		claims, uid, err := a.Tokens.ParseAccessCached(strings.TrimSpace(token))
 		if err != nil {
 			Fail(c, err)
 			return

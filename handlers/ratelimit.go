@@ -198,3 +198,18 @@ func (k keyRewriter) EvalShaRO(ctx context.Context, sha1 string, keys []string, 
 func (k keyRewriter) Del(ctx context.Context, keys ...string) *redis.IntCmd {
 	return k.UniversalClient.Del(ctx, stripRatePrefix(keys)...)
 }
+
+// ByHeaderAndIP counts requests per header value and client address. The device
+// webhook uses it before the signature is checked: keyed by the claimed device id
+// alone, anyone could spend a real bin's allowance by sending unsigned requests
+// in its name; with the address added they only spend their own.
+func ByHeaderAndIP(name string) KeyFunc {
+	byHeader := ByHeader(name)
+	return func(c *gin.Context) (string, bool) {
+		v, ok := byHeader(c)
+		if !ok {
+			return "", false
+		}
+		return v + "@" + c.ClientIP(), true
+	}
+}

@@ -55,6 +55,45 @@ type Tokens struct {
 	AccessTTL  time.Duration
 	RefreshTTL time.Duration
 	Now        Clock
+
+	// verified remembers tokens this process already checked, so a busy client
+	// does not pay for HMAC and JSON decoding on every request (it was half the
+	// cost of a sold-out booking). Entries keep the token's own expiry; revocation
+	// is not decided here but by AuthCache on every request.
+	mu       sync.Mutex
+	verified map[string]verifiedToken
+}
+
+type verifiedToken struct {
+	claims Claims
+	uid    int64
+	exp    time.Time
+}
+
+// maxVerified bounds the verified-token memo; past it the memo starts over.
+const maxVerified = 50_000
+
+// ParseAccessCached is ParseAccess with a per-process memo of tokens already
+// verified. The memo is keyed by the whole token string, so a token that differs
+// in any byte is verified from scratch.
+func (t *Tokens) ParseAccessCached(token string) (Claims, int64, error) {
+	t.mu.Lock()
+	v, ok := t.verified[token]
+	t.mu.Unlock()
+	if ok && t.Now().Before(v.exp) {
+		return v.claims, v.uid, nil
+	}
+	c, uid, err := t.ParseAccess(token)
+	if err != nil {
+		return c, uid, err
+	}
+	t.mu.Lock()
+	if t.verified == nil || len(t.verified) >= maxVerified {
+		t.verified = make(map[string]verifiedToken)
+	}
+	t.verified[token] = verifiedToken{claims: c, uid: uid, exp: c.ExpiresAt.Time}
+	t.mu.Unlock()
+	return c, uid, nil
 }
 
 func randomHex(n int) string {

@@ -76,3 +76,26 @@ func FuzzAccessToken(f *testing.F) {
 		}
 	})
 }
+
+// TestParseAccessCachedHonoursExpiry: a memoised token stops working when it expires.
+func TestParseAccessCachedHonoursExpiry(t *testing.T) {
+	now := time.Now().UTC()
+	clock := func() time.Time { return now }
+	tokens := &models.Tokens{Secret: []byte("cache-secret-that-is-at-least-32-bytes"), AccessTTL: time.Minute, Now: clock}
+	tok, err := tokens.SignAccess(9, "resident", "l")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2 { // second call served from the memo
+		if _, uid, err := tokens.ParseAccessCached(tok); err != nil || uid != 9 {
+			t.Fatalf("fresh token: %d %v", uid, err)
+		}
+	}
+	now = now.Add(2 * time.Minute)
+	if _, _, err := tokens.ParseAccessCached(tok); err == nil {
+		t.Fatal("expired token accepted from the memo")
+	}
+	if _, _, err := tokens.ParseAccessCached(tok + "x"); err == nil {
+		t.Fatal("altered token accepted")
+	}
+}

@@ -331,3 +331,32 @@ func TestPointsExpiryOldestFirst(t *testing.T) {
 		t.Fatalf("2041 points expire at %v, want %v", exp, want)
 	}
 }
+
+// TestRedemptionIdempotencyKey: a retried redemption with the same key returns the
+// first answer and spends once; a different body under the key is refused.
+func TestRedemptionIdempotencyKey(t *testing.T) {
+	a := newTestApp(t)
+	staffTok, _ := a.staff("idem-staff")
+	tok, uid := a.resident("idem-res")
+	a.grant(staffTok, uid, 10)
+	reward := a.newReward(staffTok, 3, 50)
+	other := a.newReward(staffTok, 3, 50)
+	key := "redeem-" + uniqueName(t, "k")
+	first := a.do("POST", "/api/v1/redemptions", tok, map[string]any{"reward_id": reward}, "Idempotency-Key", key)
+	if first.Status != http.StatusCreated {
+		t.Fatalf("redeem: %d %s", first.Status, first.Body)
+	}
+	again := a.do("POST", "/api/v1/redemptions", tok, map[string]any{"reward_id": reward}, "Idempotency-Key", key)
+	if again.Status != http.StatusCreated || string(again.Body) != string(first.Body) {
+		t.Fatalf("replay: %d %s (first %s)", again.Status, again.Body, first.Body)
+	}
+	if r := a.do("POST", "/api/v1/redemptions", tok, map[string]any{"reward_id": other}, "Idempotency-Key", key); r.Status != http.StatusUnprocessableEntity || r.ErrorCode() != "idempotency_key_reused" {
+		t.Fatalf("reused key: %d %s", r.Status, r.Body)
+	}
+	if n := a.count(`SELECT COUNT(*) FROM redemptions WHERE user_id = ?`, uid); n != 1 {
+		t.Fatalf("%d redemptions", n)
+	}
+	if b := a.balance(uid); b != 7 {
+		t.Fatalf("balance %d, want 7", b)
+	}
+}

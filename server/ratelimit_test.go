@@ -162,3 +162,33 @@ func TestRateLimitRedisDownLogsOncePerPause(t *testing.T) {
 		t.Fatalf("second warning does not count the unchecked requests:\n%s", out)
 	}
 }
+
+// TestRateLimitsWired checks the booking, complaint and device routes carry their
+// limits (the mechanism itself is tested on login above).
+func TestRateLimitsWired(t *testing.T) {
+	a := newTestApp(t, map[string]string{"RATE_BOOKING_PER_MIN": "2", "RATE_COMPLAINT_PER_MIN": "1", "RATE_DEVICE_PER_MIN": "1"})
+	tok, _ := a.resident("rlw")
+	other, _ := a.resident("rlw2")
+	for i := 0; i < 2; i++ {
+		if r := a.do("POST", "/api/v1/bookings", tok, map[string]any{"session_id": 999999999}); r.Status != http.StatusNotFound {
+			t.Fatalf("booking %d: %d %s", i, r.Status, r.Body)
+		}
+	}
+	if r := a.do("POST", "/api/v1/bookings", tok, map[string]any{"session_id": 999999999}); r.Status != http.StatusTooManyRequests {
+		t.Fatalf("3rd booking: %d %s", r.Status, r.Body)
+	}
+	if r := a.do("POST", "/api/v1/programs/999999999/enrollments", tok, map[string]any{}); r.Status != http.StatusTooManyRequests {
+		t.Fatalf("enrolment shares the booking limit: %d %s", r.Status, r.Body)
+	}
+	if r := a.do("POST", "/api/v1/bookings", other, map[string]any{"session_id": 999999999}); r.Status != http.StatusNotFound {
+		t.Fatalf("another user is limited separately: %d %s", r.Status, r.Body)
+	}
+	a.do("POST", "/api/v1/complaints", tok, map[string]any{})
+	if r := a.do("POST", "/api/v1/complaints", tok, map[string]any{}); r.Status != http.StatusTooManyRequests {
+		t.Fatalf("2nd complaint: %d %s", r.Status, r.Body)
+	}
+	a.do("POST", "/api/v1/devices/deposits", "", "{}", "X-Device-Id", "7")
+	if r := a.do("POST", "/api/v1/devices/deposits", "", "{}", "X-Device-Id", "7"); r.Status != http.StatusTooManyRequests {
+		t.Fatalf("2nd deposit from one device: %d %s", r.Status, r.Body)
+	}
+}

@@ -68,18 +68,19 @@ func (a *app) routes() http.Handler {
 	// --- resident routes: bookings ---
 	bookingsH := &handlers.BookingsHandler{Bookings: a.bookings.engine}
 	idem := handlers.Idempotent(a.bookings.idempotency)
-	user.POST("/bookings", idem, bookingsH.Create)
+	bookingLimit := handlers.RateLimit(limits, "booking", handlers.ByUser, handlers.PerMinute(a.cfg.RateLimits.BookingPerUser))
+	user.POST("/bookings", bookingLimit, idem, bookingsH.Create)
 	user.GET("/bookings", bookingsH.List)
 	user.GET("/bookings/:id", bookingsH.Get)
 	user.POST("/bookings/:id/cancel", bookingsH.Cancel)
-	user.POST("/programs/:id/enrollments", idem, bookingsH.Enroll)
+	user.POST("/programs/:id/enrollments", bookingLimit, idem, bookingsH.Enroll)
 	// --- resident routes: complaints ---
 	uploadsH := &handlers.UploadsHandler{Uploads: a.uploads}
 	complaintsH := &handlers.ComplaintsHandler{Complaints: a.complaints, Users: a.users, Checker: a.wx, CheckContent: a.cfg.Complaints.ContentCheck}
 	// Uploads bypass the 1 MiB JSON limit of the api group with their own.
 	r.POST("/api/v1/uploads", handlers.BodyLimit(handlers.UploadBodyLimit), authn.Required(), uploadsH.Create)
 	user.GET("/uploads/:id", uploadsH.Get)
-	user.POST("/complaints", complaintsH.Create)
+	user.POST("/complaints", handlers.RateLimit(limits, "complaint", handlers.ByUser, handlers.PerMinute(a.cfg.RateLimits.ComplaintPerUser)), complaintsH.Create)
 	user.GET("/complaints", complaintsH.List)
 	user.GET("/complaints/:id", complaintsH.Get)
 	user.POST("/complaints/:id/rating", complaintsH.Rate)
@@ -90,7 +91,7 @@ func (a *app) routes() http.Handler {
 	user.GET("/points", pointsH.Summary)
 	user.GET("/points/ledger", pointsH.Ledger)
 	user.GET("/rewards", pointsH.Rewards)
-	user.POST("/redemptions", pointsH.Redeem)
+	user.POST("/redemptions", idem, pointsH.Redeem)
 	user.GET("/redemptions", pointsH.Redemptions)
 
 	// Staff and admins.
@@ -134,7 +135,7 @@ func (a *app) routes() http.Handler {
 	// History import: up to 5,000 CSV rows, so it sits outside the api group's
 	// 1 MiB body limit (limits nest, the smaller wins) with its own 5 MiB.
 	importsH := &handlers.ImportsHandler{Imports: &models.Imports{DB: a.db, Now: models.SystemClock}, Loc: a.cfg.Location}
-	importG := r.Group("/api/v1/staff", handlers.BodyLimit(handlers.MaxImportBytes), authn.Required(), handlers.RequireStaff())
+	importG := r.Group("/api/v1/staff", handlers.BodyLimit(handlers.MaxImportBytes), authn.Required(), handlers.RequireStaff(), audit.Middleware())
 	importG.POST("/imports/sessions", importsH.Sessions)
 	reports := &handlers.ReportsHandler{Reports: a.reports, Loc: a.cfg.Location}
 	staff.GET("/reports/annual", reports.Annual)
@@ -148,6 +149,6 @@ func (a *app) routes() http.Handler {
 	// Bins are not users: no bearer token, their own HMAC auth, a small body limit
 	// (handlers.MaxDepositBody, on top of the group's).
 	devicesH := &handlers.DeviceHandler{Devices: a.pts.devices, Points: a.pts.points, Skew: a.cfg.Points.ClockSkew, Logger: a.logger}
-	api.POST("/devices/deposits", devicesH.Deposit)
+	api.POST("/devices/deposits", handlers.RateLimit(limits, "device", handlers.ByHeaderAndIP("X-Device-Id"), handlers.PerMinute(a.cfg.RateLimits.DeviceWebhookPerDev)), devicesH.Deposit)
 	return r
 }
