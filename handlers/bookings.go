@@ -11,12 +11,20 @@ import (
 // BookingsHandler serves residents' bookings and enrolments.
 type BookingsHandler struct {
 	Bookings *models.Bookings
+	// Limit is the per-user booking rate limit (nil: none), checked after the
+	// free sold-out refusal.
+	Limit *Rule
 }
 
 // Create books a session (or joins its waiting list with "waitlist": true).
 func (h *BookingsHandler) Create(c *gin.Context) {
 	var in models.BookInput
 	if !BindJSON(c, &in) {
+		return
+	}
+	// A session this instance knows is full is refused below without Redis or
+	// MySQL; only requests that may get a place are counted against the limit.
+	if h.Limit != nil && (in.Waitlist || !h.Bookings.KnownSoldOut(in.SessionID)) && !h.Limit.Allow(c) {
 		return
 	}
 	b, err := h.Bookings.Book(c.Request.Context(), Caller(c).UserID, in)
@@ -35,6 +43,9 @@ func (h *BookingsHandler) Enroll(c *gin.Context) {
 	}
 	var in models.EnrollInput
 	if c.Request.ContentLength != 0 && !BindJSON(c, &in) {
+		return
+	}
+	if h.Limit != nil && !h.Limit.Allow(c) {
 		return
 	}
 	bs, err := h.Bookings.Enroll(c.Request.Context(), Caller(c).UserID, id, in)

@@ -28,7 +28,7 @@ import (
 //     unchanged, with `Idempotent-Replayed: true`;
 //   - the same key with a different body → 422 `idempotency_key_reused`;
 //   - a retry while the first is still running → 409 `idempotency_in_progress`;
-//   - a 5xx is not kept, so the retry runs again;
+//   - a 5xx or a 429 is not kept, so the retry runs again;
 //   - a key longer than 128 bytes or with control characters → 400.
 //
 // If Redis is unreachable the request runs without the protection (the domain's
@@ -87,7 +87,7 @@ func Idempotent(store *models.Idempotency) gin.HandlerFunc {
 		}()
 		c.Next()
 		status := rw.Status()
-		if status >= 500 || !rw.Written() {
+		if status >= 500 || status == http.StatusTooManyRequests || !rw.Written() {
 			store.Abandon(ctx, scope, key)
 			return
 		}

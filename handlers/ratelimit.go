@@ -102,28 +102,45 @@ func ByParam(name string) KeyFunc {
 // ("login", "booking", ...). Over the limit it answers 429 rate_limited with
 // Retry-After (whole seconds) in the header and as error.retry_after.
 func RateLimit(l *RateLimiter, name string, key KeyFunc, limit Limit) gin.HandlerFunc {
+	rule := Rule{Limiter: l, Name: name, Key: key, Limit: limit}
 	return func(c *gin.Context) {
-		k, ok := key(c)
-		if !ok {
+		if rule.Allow(c) {
 			c.Next()
-			return
 		}
-		res, err := l.allow(c.Request.Context(), name, k, limit)
-		if err != nil || res.Allowed > 0 {
-			c.Next()
-			return
-		}
-		secs := int(math.Ceil(res.RetryAfter.Seconds()))
-		if secs < 1 {
-			secs = 1
-		}
-		c.Header("Retry-After", strconv.Itoa(secs))
-		c.AbortWithStatusJSON(http.StatusTooManyRequests, rateLimitedBody{Error: rateLimitedDetail{
-			Code:       "rate_limited",
-			Message:    fmt.Sprintf("请求过于频繁，请 %d 秒后再试", secs),
-			RetryAfter: secs,
-		}})
 	}
+}
+
+// Rule is one named limit. Handlers that can answer some requests without cost
+// (a booking for a session this instance knows is full) call Allow themselves
+// after that cheap check, so the flood they turn away costs no Redis round trip.
+type Rule struct {
+	Limiter *RateLimiter
+	Name    string
+	Key     KeyFunc
+	Limit   Limit
+}
+
+// Allow reports whether the request may go on; if not it has answered 429.
+func (r Rule) Allow(c *gin.Context) bool {
+	k, ok := r.Key(c)
+	if !ok {
+		return true
+	}
+	res, err := r.Limiter.allow(c.Request.Context(), r.Name, k, r.Limit)
+	if err != nil || res.Allowed > 0 {
+		return true
+	}
+	secs := int(math.Ceil(res.RetryAfter.Seconds()))
+	if secs < 1 {
+		secs = 1
+	}
+	c.Header("Retry-After", strconv.Itoa(secs))
+	c.AbortWithStatusJSON(http.StatusTooManyRequests, rateLimitedBody{Error: rateLimitedDetail{
+		Code:       "rate_limited",
+		Message:    fmt.Sprintf("请求过于频繁，请 %d 秒后再试", secs),
+		RetryAfter: secs,
+	}})
+	return false
 }
 
 type rateLimitedBody struct {

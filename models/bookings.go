@@ -195,6 +195,12 @@ func (b *Bookings) changed(programID int64) {
 	}
 }
 
+// KnownSoldOut reports a session this instance saw full moments ago (always false
+// without the gate): such a booking will be refused without a round trip.
+func (b *Bookings) KnownSoldOut(sessionID int64) bool {
+	return b.GateEnabled && b.knownSoldOut(sessionID)
+}
+
 // knownSoldOut reports a session this instance saw full less than soldOutTTL ago.
 // It may refuse a little early after a place frees on another instance, never
 // late: a booking it lets through still meets the gate and the guard.

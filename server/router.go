@@ -66,14 +66,14 @@ func (a *app) routes() http.Handler {
 	user.PATCH("/me/children/:id", me.PatchChild)
 	user.DELETE("/me/children/:id", me.DeleteChild)
 	// --- resident routes: bookings ---
-	bookingsH := &handlers.BookingsHandler{Bookings: a.bookings.engine}
+	bookingsH := &handlers.BookingsHandler{Bookings: a.bookings.engine,
+		Limit: &handlers.Rule{Limiter: limits, Name: "booking", Key: handlers.ByUser, Limit: handlers.PerMinute(a.cfg.RateLimits.BookingPerUser)}}
 	idem := handlers.Idempotent(a.bookings.idempotency)
-	bookingLimit := handlers.RateLimit(limits, "booking", handlers.ByUser, handlers.PerMinute(a.cfg.RateLimits.BookingPerUser))
-	user.POST("/bookings", bookingLimit, idem, bookingsH.Create)
+	user.POST("/bookings", idem, bookingsH.Create)
 	user.GET("/bookings", bookingsH.List)
 	user.GET("/bookings/:id", bookingsH.Get)
 	user.POST("/bookings/:id/cancel", bookingsH.Cancel)
-	user.POST("/programs/:id/enrollments", bookingLimit, idem, bookingsH.Enroll)
+	user.POST("/programs/:id/enrollments", idem, bookingsH.Enroll)
 	// --- resident routes: complaints ---
 	uploadsH := &handlers.UploadsHandler{Uploads: a.uploads}
 	complaintsH := &handlers.ComplaintsHandler{Complaints: a.complaints, Users: a.users, Checker: a.wx, CheckContent: a.cfg.Complaints.ContentCheck}
