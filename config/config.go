@@ -45,22 +45,24 @@ func (s Secret) Reveal() string { return string(s) }
 
 // Config is the whole runtime configuration.
 type Config struct {
-	AppEnv         string // dev, test or production
-	HTTPAddr       string
-	MySQLDSN       Secret // may hold a password
-	RedisAddr      string
-	RedisDB        int
-	RedisPassword  Secret
-	RedisKeyPrefix string
-	JWTSecret      Secret
-	WeChatAppID    string
-	WeChatSecret   Secret
-	WeChatAPIBase  string
-	UploadDir      string
-	Timezone       string
-	Location       *time.Location
-	AutoMigrate    bool
-	DemoSeed       bool // serve: run seed-demo after migrating (dev.sh sets it)
+	AppEnv    string // dev, test or production
+	HTTPAddr  string
+	MySQLDSN  Secret // may hold a password
+	RedisAddr string // host:port, or a comma-separated list (Sentinel or Cluster)
+	// RedisSentinelMaster names the Sentinel master set; empty means no Sentinel.
+	RedisSentinelMaster string
+	RedisDB             int
+	RedisPassword       Secret
+	RedisKeyPrefix      string
+	JWTSecret           Secret
+	WeChatAppID         string
+	WeChatSecret        Secret
+	WeChatAPIBase       string
+	UploadDir           string
+	Timezone            string
+	Location            *time.Location
+	AutoMigrate         bool
+	DemoSeed            bool // serve: run seed-demo after migrating (dev.sh sets it)
 
 	AccessTokenTTL  time.Duration
 	RefreshTokenTTL time.Duration
@@ -154,24 +156,25 @@ type RateLimits struct {
 func Load(getenv func(string) string) (Config, error) {
 	e := envReader{get: getenv}
 	c := Config{
-		AppEnv:          e.str("APP_ENV", "dev"),
-		HTTPAddr:        e.str("HTTP_ADDR", ":8080"),
-		MySQLDSN:        Secret(e.str("MYSQL_DSN", "root:@tcp(127.0.0.1:3306)/nantian?parseTime=true&loc=UTC&charset=utf8mb4")),
-		RedisAddr:       e.str("REDIS_ADDR", "127.0.0.1:6379"),
-		RedisDB:         e.int("REDIS_DB", 0),
-		RedisPassword:   Secret(e.str("REDIS_PASSWORD", "")),
-		RedisKeyPrefix:  e.str("REDIS_KEY_PREFIX", "nantian:"),
-		JWTSecret:       Secret(e.str("JWT_SECRET", DevJWTSecret)),
-		WeChatAppID:     e.str("WECHAT_APPID", ""),
-		WeChatSecret:    Secret(e.str("WECHAT_SECRET", "")),
-		WeChatAPIBase:   strings.TrimRight(e.str("WECHAT_API_BASE", "https://api.weixin.qq.com"), "/"),
-		UploadDir:       e.str("UPLOAD_DIR", "./data/uploads"),
-		Timezone:        e.str("APP_TIMEZONE", "Asia/Shanghai"),
-		AutoMigrate:     e.bool("AUTO_MIGRATE", true),
-		DemoSeed:        e.bool("DEMO_SEED", false),
-		AccessTokenTTL:  e.dur("ACCESS_TOKEN_TTL", 2*time.Hour),
-		RefreshTokenTTL: e.dur("REFRESH_TOKEN_TTL", 30*24*time.Hour),
-		ShutdownTimeout: e.dur("SHUTDOWN_TIMEOUT", 20*time.Second),
+		AppEnv:              e.str("APP_ENV", "dev"),
+		HTTPAddr:            e.str("HTTP_ADDR", ":8080"),
+		MySQLDSN:            Secret(e.str("MYSQL_DSN", "root:@tcp(127.0.0.1:3306)/nantian?parseTime=true&loc=UTC&charset=utf8mb4")),
+		RedisAddr:           e.str("REDIS_ADDR", "127.0.0.1:6379"),
+		RedisDB:             e.int("REDIS_DB", 0),
+		RedisSentinelMaster: e.str("REDIS_SENTINEL_MASTER", ""),
+		RedisPassword:       Secret(e.str("REDIS_PASSWORD", "")),
+		RedisKeyPrefix:      e.str("REDIS_KEY_PREFIX", "nantian:"),
+		JWTSecret:           Secret(e.str("JWT_SECRET", DevJWTSecret)),
+		WeChatAppID:         e.str("WECHAT_APPID", ""),
+		WeChatSecret:        Secret(e.str("WECHAT_SECRET", "")),
+		WeChatAPIBase:       strings.TrimRight(e.str("WECHAT_API_BASE", "https://api.weixin.qq.com"), "/"),
+		UploadDir:           e.str("UPLOAD_DIR", "./data/uploads"),
+		Timezone:            e.str("APP_TIMEZONE", "Asia/Shanghai"),
+		AutoMigrate:         e.bool("AUTO_MIGRATE", true),
+		DemoSeed:            e.bool("DEMO_SEED", false),
+		AccessTokenTTL:      e.dur("ACCESS_TOKEN_TTL", 2*time.Hour),
+		RefreshTokenTTL:     e.dur("REFRESH_TOKEN_TTL", 30*24*time.Hour),
+		ShutdownTimeout:     e.dur("SHUTDOWN_TIMEOUT", 20*time.Second),
 		Booking: BookingRules{
 			GateEnabled:       e.bool("BOOKING_GATE", true),
 			FreeCancelBefore:  e.dur("BOOKING_FREE_CANCEL_BEFORE", 2*time.Hour),

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -25,7 +26,7 @@ type app struct {
 	cfg    config.Config
 	logger *slog.Logger
 	db     *sql.DB
-	rdb    *redis.Client
+	rdb    redis.UniversalClient
 	redis  *models.Redis
 	wx     *wechat.Client
 	reg    *prometheus.Registry
@@ -61,8 +62,12 @@ func newApp(ctx context.Context, cfg config.Config, logger *slog.Logger) (*app, 
 	if err != nil {
 		return nil, err
 	}
-	rdb := redis.NewClient(&redis.Options{
-		Addr:         cfg.RedisAddr,
+	// One address: a single Redis. With REDIS_SENTINEL_MASTER: Sentinel (the
+	// addresses are the sentinels). Several addresses without it: Redis Cluster.
+	// Every multi-key script keeps its keys under one hash tag, so all three work.
+	rdb := redis.NewUniversalClient(&redis.UniversalOptions{
+		Addrs:        strings.Split(cfg.RedisAddr, ","),
+		MasterName:   cfg.RedisSentinelMaster,
 		DB:           cfg.RedisDB,
 		Password:     cfg.RedisPassword.Reveal(),
 		DialTimeout:  time.Second,

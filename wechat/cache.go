@@ -31,14 +31,14 @@ var errCacheStore = errors.New("wechat: token cache store failed")
 // so deployments and test runs can share one Redis. Only string values are stored,
 // which is all silenceper caches.
 type RedisCache struct {
-	rdb    *redis.Client
+	rdb    redis.UniversalClient
 	prefix string
 }
 
 var _ cache.ContextCache = (*RedisCache)(nil)
 
 // NewRedisCache returns a cache storing keys as keyPrefix+key in rdb.
-func NewRedisCache(rdb *redis.Client, keyPrefix string) *RedisCache {
+func NewRedisCache(rdb redis.UniversalClient, keyPrefix string) *RedisCache {
 	return &RedisCache{rdb: rdb, prefix: keyPrefix}
 }
 

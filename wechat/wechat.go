@@ -113,7 +113,7 @@ type Client struct {
 // New builds a Client. The access token is cached in cfg.Cache or, when that is nil,
 // in Redis under keyPrefix (e.g. "nantian:wechat:"). New makes no network calls: the
 // service must start even while WeChat is unreachable.
-func New(cfg Config, rdb *redis.Client, keyPrefix string) (*Client, error) {
+func New(cfg Config, rdb redis.UniversalClient, keyPrefix string) (*Client, error) {
 	if cfg.AppID == "" || cfg.Secret == "" {
 		return nil, errors.New("wechat: AppID and Secret are required")
 	}
