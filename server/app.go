@@ -89,7 +89,7 @@ func newApp(ctx context.Context, cfg config.Config, logger *slog.Logger) (*app, 
 		return nil, fmt.Errorf("wechat client: %w", err)
 	}
 	a := &app{cfg: cfg, logger: logger, db: db, rdb: rdb, wx: wx, reg: prometheus.NewRegistry()}
-	a.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	a.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), newOpsCollector(a))
 	a.redis = &models.Redis{Client: rdb, Prefix: cfg.RedisKeyPrefix}
 	now := models.SystemClock
 	a.users = &models.Users{DB: db, Now: now}
