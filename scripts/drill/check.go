@@ -103,12 +103,14 @@ func (e *env) checkAll(ctx context.Context, confirmedSeen []int64) ([]string, er
 	}
 	for _, id := range confirmedSeen {
 		var n int
-		if err := e.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM outbox WHERE event = 'booking_confirmed' AND page = ?`,
+		// booking_promoted counts: a waiting-list booking can be promoted by a
+		// concurrent cancel between its commit and the read that answers 201.
+		if err := e.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM outbox WHERE event IN ('booking_confirmed', 'booking_promoted') AND page = ?`,
 			"pages/bookings/detail?id="+strconv.FormatInt(id, 10)).Scan(&n); err != nil {
 			return nil, err
 		}
 		if n != 1 {
-			add("booking %d was answered 201 confirmed but has %d booking_confirmed outbox rows", id, n)
+			add("booking %d was answered 201 confirmed but has %d confirmation outbox rows", id, n)
 		}
 	}
 	// 3. points: no negative balance; balance equals the ledger's sum and its last
@@ -163,29 +165,71 @@ func (e *env) checkRedemptions(ctx context.Context, rewardID int64, initialStock
 }
 
 // gateAgrees reports whether the session's Redis gate (if loaded) holds exactly
-// MySQL's capacity and booked count; it waits up to limit for the reconciler.
+// MySQL's capacity and the participants of its live bookings; it waits up to
+// limit for the reconciler. A stale member turns its owner away with
+// already_booked; a missing one lets the gate grant a place the guard refuses.
 func (e *env) gateAgrees(ctx context.Context, sessionID int64, limit time.Duration) (bool, string) {
 	h := fmt.Sprintf("%sgate:{p:%d}:s:%d", e.prefix, e.programID, sessionID)
 	deadline := time.Now().Add(limit)
-	var last string
 	for {
-		s, err := e.session(ctx, sessionID)
+		why, err := e.gateDiff(ctx, sessionID, h)
 		if err != nil {
 			return false, err.Error()
 		}
-		capS, err := e.rdb.HGet(ctx, h, "cap").Result()
-		if err != nil { // not loaded: rebuilt from MySQL on the next take
-			return true, "gate not loaded"
-		}
-		taken, _ := e.rdb.SCard(ctx, h+":m").Result()
-		c, _ := strconv.Atoi(capS)
-		if c == s.capacity && int(taken) == s.booked {
+		if why == "" {
 			return true, ""
 		}
-		last = fmt.Sprintf("gate cap %d taken %d, MySQL capacity %d booked %d", c, taken, s.capacity, s.booked)
 		if time.Now().After(deadline) {
-			return false, last
+			return false, why
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+func (e *env) gateDiff(ctx context.Context, sessionID int64, h string) (string, error) {
+	s, err := e.session(ctx, sessionID)
+	if err != nil {
+		return "", err
+	}
+	capS, err := e.rdb.HGet(ctx, h, "cap").Result()
+	if err != nil { // not loaded: rebuilt from MySQL on the next take
+		return "", nil
+	}
+	members, err := e.rdb.SMembers(ctx, h+":m").Result()
+	if err != nil {
+		return "", err
+	}
+	rows, err := e.db.QueryContext(ctx, `SELECT participant FROM bookings WHERE session_id = ? AND status IN ('pending', 'confirmed', 'attended')`, sessionID)
+	if err != nil {
+		return "", err
+	}
+	live := map[string]bool{}
+	for rows.Next() {
+		var p string
+		if err := rows.Scan(&p); err != nil {
+			rows.Close()
+			return "", err
+		}
+		live[p] = true
+	}
+	rows.Close()
+	var stale, missing []string
+	inGate := map[string]bool{}
+	for _, m := range members {
+		inGate[m] = true
+		if !live[m] {
+			stale = append(stale, m)
+		}
+	}
+	for p := range live {
+		if !inGate[p] {
+			missing = append(missing, p)
+		}
+	}
+	c, _ := strconv.Atoi(capS)
+	if c == s.capacity && len(stale) == 0 && len(missing) == 0 {
+		return "", nil
+	}
+	return fmt.Sprintf("gate cap %d with %d members, MySQL capacity %d booked %d; in the gate without a live booking %v, live but not in the gate %v",
+		c, len(members), s.capacity, s.booked, stale, missing), nil
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"sort"
@@ -79,17 +80,24 @@ type crowdResult struct {
 }
 
 // bookingCrowd sends every resident's booking of one session, paced evenly over
-// span so the fault lands mid-crowd. A quarter ask for the waiting list when
-// full; a third of those who get a place cancel it a moment later, so places keep
-// freeing (and the waiting list moving) while the fault is on. A request without
-// an answer or with a 503 is retried twice with the same Idempotency-Key, as the
-// mini-program does. It returns when every request has finished.
-func (e *env) bookingCrowd(sessionID int64, span time.Duration) *crowdResult {
+// span so the fault lands mid-crowd; a quarter ask for the waiting list when
+// full. Meanwhile a churner cancels a random confirmed booking (as its owner)
+// every churnEvery, so places keep freeing and the waiting list keeps moving
+// while the fault is on. A request without an answer or with a 503 is retried
+// twice with the same Idempotency-Key, as the mini-program does. It returns when
+// every request has finished.
+func (e *env) bookingCrowd(ctx context.Context, sessionID int64, span time.Duration) *crowdResult {
 	out := &crowdResult{}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	start := time.Now()
 	step := span / time.Duration(len(e.residents))
+	stopChurn := make(chan struct{})
+	churned := make(chan struct{})
+	go func() {
+		defer close(churned)
+		e.churn(ctx, sessionID, stopChurn, &out.cancel)
+	}()
 	for i, r := range e.residents {
 		wg.Add(1)
 		go func() {
@@ -107,32 +115,49 @@ func (e *env) bookingCrowd(sessionID int64, span time.Duration) *crowdResult {
 				}
 				time.Sleep(time.Duration(300*(attempt+1)) * time.Millisecond)
 			}
-			if st != http.StatusCreated {
-				return
-			}
-			id := int64(m["id"].(float64))
-			status, _ := m["status"].(string)
-			if status == "confirmed" {
+			if st == http.StatusCreated && m["status"] == "confirmed" {
 				mu.Lock()
-				out.confirmed = append(out.confirmed, id)
+				out.confirmed = append(out.confirmed, int64(m["id"].(float64)))
 				mu.Unlock()
-			}
-			if i%3 != 1 || status == "waitlisted" {
-				return
-			}
-			time.Sleep(150 * time.Millisecond)
-			for attempt := range 3 {
-				cst, _ := e.call("POST", fmt.Sprintf("/api/v1/bookings/%d/cancel", id), r.token, nil)
-				out.cancel.add(cst)
-				if cst != -1 && cst != http.StatusServiceUnavailable {
-					break
-				}
-				time.Sleep(time.Duration(300*(attempt+1)) * time.Millisecond)
 			}
 		}()
 	}
 	wg.Wait()
+	close(stopChurn)
+	<-churned
 	return out
+}
+
+// churnEvery is how often the churner cancels a booking during a crowd.
+const churnEvery = 100 * time.Millisecond
+
+// churn cancels a random confirmed booking of the session through the API, as
+// its owner, every churnEvery until stop closes. It picks the booking straight
+// from MySQL (not through the proxy), so it keeps going while a store is cut.
+func (e *env) churn(ctx context.Context, sessionID int64, stop <-chan struct{}, t *tally) {
+	tick := time.NewTicker(churnEvery)
+	defer tick.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-tick.C:
+		}
+		var id, user int64
+		err := e.db.QueryRowContext(ctx, `SELECT id, user_id FROM bookings WHERE session_id = ? AND status = 'confirmed' ORDER BY RAND() LIMIT 1`, sessionID).Scan(&id, &user)
+		if err != nil {
+			continue // none yet
+		}
+		tok := e.tokens[user]
+		for attempt := range 3 {
+			st, _ := e.call("POST", fmt.Sprintf("/api/v1/bookings/%d/cancel", id), tok, nil)
+			t.add(st)
+			if st != -1 && st != http.StatusServiceUnavailable {
+				break
+			}
+			time.Sleep(time.Duration(200*(attempt+1)) * time.Millisecond)
+		}
+	}
 }
 
 // topUp books the session with reserve residents (never in a crowd) one by one

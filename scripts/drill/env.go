@@ -52,6 +52,7 @@ type env struct {
 	base                 string
 	hc                   *http.Client
 	reconcileEvery       time.Duration
+	mysqlLatency         time.Duration
 
 	mu     sync.Mutex
 	cmd    *exec.Cmd
@@ -59,8 +60,9 @@ type env struct {
 	logf   *os.File
 
 	staff     string
-	residents []resident // the crowd
-	reserve   []resident // never in a crowd: they probe for leaked places afterwards
+	residents []resident       // the crowd
+	reserve   []resident       // never in a crowd: they probe for leaked places afterwards
+	tokens    map[int64]string // user id → token, for the churner
 	programID int64
 	sessionN  int
 }
@@ -70,10 +72,10 @@ func dsnFor(addr, db string) string {
 }
 
 // newEnv creates the database, proxies and fake WeChat, and builds the server.
-func newEnv(ctx context.Context, mysqlAddr, redisAddr string) (*env, error) {
+func newEnv(ctx context.Context, mysqlAddr, redisAddr string, mysqlLatency time.Duration) (*env, error) {
 	run := fmt.Sprintf("%d%03d", os.Getpid(), time.Now().UnixMilli()%1000)
 	e := &env{run: run, dbName: "nantian_drill_" + run, prefix: "drill:" + run + ":",
-		mysqlAddr: mysqlAddr, redisAddr: redisAddr, reconcileEvery: 500 * time.Millisecond}
+		mysqlAddr: mysqlAddr, redisAddr: redisAddr, reconcileEvery: 500 * time.Millisecond, mysqlLatency: mysqlLatency}
 	admin, err := sql.Open("mysql", dsnFor(mysqlAddr, ""))
 	if err != nil {
 		return e, err
@@ -102,6 +104,16 @@ func newEnv(ctx context.Context, mysqlAddr, redisAddr string) (*env, error) {
 	for _, p := range []*toxiproxy.Proxy{e.mysqlProxy, e.redisProxy} {
 		if err := p.Start(); err != nil {
 			return e, fmt.Errorf("proxy %s: %w", p.Name, err)
+		}
+	}
+
+	// MySQL across a network: a few milliseconds each way, so transactions are
+	// still in flight when a cut or a SIGKILL lands.
+	if e.mysqlLatency > 0 {
+		spec := fmt.Sprintf(`{"name":"net","type":"latency","stream":"downstream","toxicity":1,"attributes":{"latency":%d,"jitter":%d}}`,
+			e.mysqlLatency.Milliseconds(), e.mysqlLatency.Milliseconds()/2)
+		if _, err := e.mysqlProxy.Toxics.AddToxicJson(strings.NewReader(spec)); err != nil {
+			return e, fmt.Errorf("latency toxic: %w", err)
 		}
 	}
 
@@ -342,6 +354,10 @@ func (e *env) mintUsers(ctx context.Context, crowd, reserve int) error {
 		return firstErr
 	}
 	e.residents, e.reserve = all[:crowd], all[crowd:]
+	e.tokens = map[int64]string{}
+	for _, r := range all {
+		e.tokens[r.id] = r.token
+	}
 	return nil
 }
 
@@ -371,9 +387,20 @@ func (e *env) newSession(capacity int) (int64, error) {
 }
 
 // cut disables a proxy for d: every open connection is closed and new ones are
-// refused, then the proxy listens again on the same address.
-func cut(p *toxiproxy.Proxy, d time.Duration) error {
+// refused, then the proxy listens again on the same address. Halfway through it
+// asks /readyz, which must say 503 (a load balancer takes the instance out);
+// after the restore it measures how long until /readyz is 200 again.
+func (e *env) cut(p *toxiproxy.Proxy, d time.Duration) string {
 	p.Stop()
-	time.Sleep(d)
-	return p.Start()
+	time.Sleep(d / 2)
+	during, _ := e.call("GET", "/readyz", "", nil)
+	time.Sleep(d - d/2)
+	if err := p.Start(); err != nil {
+		return "restore failed: " + err.Error()
+	}
+	back, err := e.waitReady(20 * time.Second)
+	if err != nil {
+		return fmt.Sprintf("%s proxy off %s; /readyz %d during, NOT ready after: %v", p.Name, d, during, err)
+	}
+	return fmt.Sprintf("%s off %s, /readyz %d during it, 200 again %s after restore", p.Name, d, during, back.Round(time.Millisecond))
 }

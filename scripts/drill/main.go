@@ -44,6 +44,7 @@ func main() {
 	span := flag.Duration("span", 4*time.Second, "how long each crowd takes to send")
 	outage := flag.Duration("outage", 2*time.Second, "how long each store is cut")
 	keep := flag.Bool("keep-log", false, "keep the temp dir with the server log")
+	latency := flag.Duration("mysql-latency", 2*time.Millisecond, "latency the MySQL proxy adds to every answer")
 	flag.Parse()
 	for _, a := range []string{*mysqlAddr, *redisAddr} {
 		if !strings.HasPrefix(a, "127.0.0.1:") && !strings.HasPrefix(a, "localhost:") && !strings.HasPrefix(a, "[::1]:") {
@@ -51,7 +52,7 @@ func main() {
 			os.Exit(2)
 		}
 	}
-	code, err := run(*mysqlAddr, *redisAddr, *crowd, *capacity, *span, *outage, *keep)
+	code, err := run(*mysqlAddr, *redisAddr, *crowd, *capacity, *span, *outage, *latency, *keep)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "drill:", err)
 		os.Exit(1)
@@ -59,10 +60,10 @@ func main() {
 	os.Exit(code)
 }
 
-func run(mysqlAddr, redisAddr string, crowd, capacity int, span, outage time.Duration, keep bool) (int, error) {
+func run(mysqlAddr, redisAddr string, crowd, capacity int, span, outage, latency time.Duration, keep bool) (int, error) {
 	ctx := context.Background()
 	t0 := time.Now()
-	e, err := newEnv(ctx, mysqlAddr, redisAddr)
+	e, err := newEnv(ctx, mysqlAddr, redisAddr, latency)
 	failed := err != nil
 	defer func() {
 		if failed && e.work != "" {
@@ -98,16 +99,10 @@ func run(mysqlAddr, redisAddr string, crowd, capacity int, span, outage time.Dur
 	}{
 		{"0 baseline (no fault)", nil},
 		{"1 Redis cut", func() string {
-			if err := cut(e.redisProxy, outage); err != nil {
-				return "restore failed: " + err.Error()
-			}
-			return fmt.Sprintf("redis proxy off %s", outage)
+			return e.cut(e.redisProxy, outage)
 		}},
 		{"2 MySQL cut", func() string {
-			if err := cut(e.mysqlProxy, outage); err != nil {
-				return "restore failed: " + err.Error()
-			}
-			return fmt.Sprintf("mysql proxy off %s", outage)
+			return e.cut(e.mysqlProxy, outage)
 		}},
 		{"3 Redis flush", func() string {
 			n, err := e.flushPrefix(ctx)
@@ -120,7 +115,6 @@ func run(mysqlAddr, redisAddr string, crowd, capacity int, span, outage time.Dur
 		}},
 		{"4 SIGKILL + restart", func() string {
 			e.kill()
-			t := time.Now()
 			if err := e.start(); err != nil {
 				return "restart failed: " + err.Error()
 			}
@@ -128,7 +122,6 @@ func run(mysqlAddr, redisAddr string, crowd, capacity int, span, outage time.Dur
 			if err != nil {
 				return "not ready after restart: " + err.Error()
 			}
-			_ = t
 			return fmt.Sprintf("killed; ready again %s after restart", d.Round(10*time.Millisecond))
 		}},
 	}
@@ -150,7 +143,7 @@ func run(mysqlAddr, redisAddr string, crowd, capacity int, span, outage time.Dur
 				r.notes = append(r.notes, d.fault())
 			}()
 		}
-		res := e.bookingCrowd(sid, span)
+		res := e.bookingCrowd(ctx, sid, span)
 		wg.Wait()
 		r.book = &res.book
 		r.cancels = res.cancel.by[200]
@@ -237,14 +230,8 @@ func (e *env) pointsDrill(ctx context.Context, n int, outage, span time.Duration
 	go func() {
 		defer wg.Done()
 		time.Sleep(span / 5)
-		if err := cut(e.redisProxy, outage/2); err != nil {
-			r.notes = append(r.notes, "redis restore failed: "+err.Error())
-		}
-		time.Sleep(span / 10)
-		if err := cut(e.mysqlProxy, outage/2); err != nil {
-			r.notes = append(r.notes, "mysql restore failed: "+err.Error())
-		}
-		r.notes = append(r.notes, fmt.Sprintf("redis then mysql off %s each", outage/2))
+		r.notes = append(r.notes, e.cut(e.redisProxy, outage/2))
+		r.notes = append(r.notes, e.cut(e.mysqlProxy, outage/2))
 	}()
 	total := 3 * len(people)
 	step := span / time.Duration(total)
