@@ -77,6 +77,9 @@ type crowdResult struct {
 	// confirmed holds the ids of bookings the API answered 201 confirmed: each must
 	// have its booking_confirmed outbox row.
 	confirmed []int64
+	// unanswered holds residents who met a 503 or no answer and never got a 201
+	// on retry: an earlier attempt may still have committed.
+	unanswered []int64
 }
 
 // bookingCrowd sends every resident's booking of one session, paced evenly over
@@ -106,6 +109,7 @@ func (e *env) bookingCrowd(ctx context.Context, sessionID int64, span time.Durat
 			key := fmt.Sprintf("drill-%d-%d", sessionID, r.id)
 			var st int
 			var m map[string]any
+			faulted := false
 			for attempt := range 3 {
 				st, m = e.call("POST", "/api/v1/bookings", r.token, map[string]any{"session_id": sessionID, "waitlist": i%4 == 0},
 					"Idempotency-Key", key)
@@ -113,7 +117,13 @@ func (e *env) bookingCrowd(ctx context.Context, sessionID int64, span time.Durat
 				if st != -1 && st != http.StatusServiceUnavailable {
 					break
 				}
+				faulted = true
 				time.Sleep(time.Duration(300*(attempt+1)) * time.Millisecond)
+			}
+			if faulted && st != http.StatusCreated {
+				mu.Lock()
+				out.unanswered = append(out.unanswered, r.id)
+				mu.Unlock()
 			}
 			if st == http.StatusCreated && m["status"] == "confirmed" {
 				mu.Lock()

@@ -390,7 +390,7 @@ func (e *env) newSession(capacity int) (int64, error) {
 // refused, then the proxy listens again on the same address. Halfway through it
 // asks /readyz, which must say 503 (a load balancer takes the instance out);
 // after the restore it measures how long until /readyz is 200 again.
-func (e *env) cut(p *toxiproxy.Proxy, d time.Duration) string {
+func (e *env) cut(p *toxiproxy.Proxy, d time.Duration, recovered *time.Duration) string {
 	p.Stop()
 	time.Sleep(d / 2)
 	during, _ := e.call("GET", "/readyz", "", nil)
@@ -399,6 +399,7 @@ func (e *env) cut(p *toxiproxy.Proxy, d time.Duration) string {
 		return "restore failed: " + err.Error()
 	}
 	back, err := e.waitReady(20 * time.Second)
+	*recovered = max(*recovered, back)
 	if err != nil {
 		return fmt.Sprintf("%s proxy off %s; /readyz %d during, NOT ready after: %v", p.Name, d, during, err)
 	}

@@ -95,16 +95,16 @@ func run(mysqlAddr, redisAddr string, crowd, capacity int, span, outage, latency
 	faultAt := span / 4
 	drills := []struct {
 		name  string
-		fault func() string // runs faultAt into the crowd; returns a note
+		fault func(r *row) string // runs faultAt into the crowd; returns a note
 	}{
 		{"0 baseline (no fault)", nil},
-		{"1 Redis cut", func() string {
-			return e.cut(e.redisProxy, outage)
+		{"1 Redis cut", func(r *row) string {
+			return e.cut(e.redisProxy, outage, &r.ready)
 		}},
-		{"2 MySQL cut", func() string {
-			return e.cut(e.mysqlProxy, outage)
+		{"2 MySQL cut", func(r *row) string {
+			return e.cut(e.mysqlProxy, outage, &r.ready)
 		}},
-		{"3 Redis flush", func() string {
+		{"3 Redis flush", func(*row) string {
 			n, err := e.flushPrefix(ctx)
 			if err != nil {
 				return "flush failed: " + err.Error()
@@ -113,7 +113,7 @@ func run(mysqlAddr, redisAddr string, crowd, capacity int, span, outage, latency
 			m, _ := e.flushPrefix(ctx)
 			return fmt.Sprintf("deleted %d then %d keys", n, m)
 		}},
-		{"4 SIGKILL + restart", func() string {
+		{"4 SIGKILL + restart", func(r *row) string {
 			e.kill()
 			if err := e.start(); err != nil {
 				return "restart failed: " + err.Error()
@@ -122,6 +122,7 @@ func run(mysqlAddr, redisAddr string, crowd, capacity int, span, outage, latency
 			if err != nil {
 				return "not ready after restart: " + err.Error()
 			}
+			r.ready = d
 			return fmt.Sprintf("killed; ready again %s after restart", d.Round(10*time.Millisecond))
 		}},
 	}
@@ -140,7 +141,7 @@ func run(mysqlAddr, redisAddr string, crowd, capacity int, span, outage, latency
 			go func() {
 				defer wg.Done()
 				time.Sleep(faultAt)
-				r.notes = append(r.notes, d.fault())
+				r.notes = append(r.notes, d.fault(r))
 			}()
 		}
 		res := e.bookingCrowd(ctx, sid, span)
@@ -170,12 +171,10 @@ func run(mysqlAddr, redisAddr string, crowd, capacity int, span, outage, latency
 // repair the gate, probes for leaked places, then checks every invariant.
 func (e *env) finishBookingDrill(ctx context.Context, r *row, sid int64, res *crowdResult) {
 	fail := func(format string, args ...any) { r.failures = append(r.failures, fmt.Sprintf(format, args...)) }
-	d, err := e.waitReady(20 * time.Second)
-	if err != nil {
+	if _, err := e.waitReady(20 * time.Second); err != nil {
 		fail("not ready: %v", err)
 		return
 	}
-	r.ready = d
 	if n := r.book.bad5xx() + res.cancel.bad5xx(); n > 0 {
 		fail("%d answers were 5xx other than 503", n)
 	}
@@ -197,6 +196,17 @@ func (e *env) finishBookingDrill(ctx context.Context, r *row, sid int64, res *cr
 	r.booked, r.live = fmt.Sprint(s.booked), fmt.Sprint(s.live)
 	if s.booked != s.capacity {
 		fail("session has %d of %d places booked after the top-up: a place leaked", s.booked, s.capacity)
+	}
+	if len(res.unanswered) > 0 {
+		var k int
+		args := []any{sid}
+		q := `SELECT COUNT(*) FROM bookings WHERE session_id = ? AND user_id IN (?` + strings.Repeat(", ?", len(res.unanswered)-1) + `)`
+		for _, u := range res.unanswered {
+			args = append(args, u)
+		}
+		if err := e.db.QueryRowContext(ctx, q, args...).Scan(&k); err == nil {
+			r.notes = append(r.notes, fmt.Sprintf("%d residents met a fault and got no 201 on retry; %d of them have a booking anyway (committed, answer lost)", len(res.unanswered), k))
+		}
 	}
 	bad, err := e.checkAll(ctx, res.confirmed)
 	if err != nil {
@@ -230,8 +240,8 @@ func (e *env) pointsDrill(ctx context.Context, n int, outage, span time.Duration
 	go func() {
 		defer wg.Done()
 		time.Sleep(span / 5)
-		r.notes = append(r.notes, e.cut(e.redisProxy, outage/2))
-		r.notes = append(r.notes, e.cut(e.mysqlProxy, outage/2))
+		r.notes = append(r.notes, e.cut(e.redisProxy, outage/2, &r.ready))
+		r.notes = append(r.notes, e.cut(e.mysqlProxy, outage/2, &r.ready))
 	}()
 	total := 3 * len(people)
 	step := span / time.Duration(total)
@@ -250,12 +260,10 @@ func (e *env) pointsDrill(ctx context.Context, n int, outage, span time.Duration
 	}
 	cw.Wait()
 	wg.Wait()
-	d, err := e.waitReady(20 * time.Second)
-	if err != nil {
+	if _, err := e.waitReady(20 * time.Second); err != nil {
 		fail("not ready: %v", err)
 		return r
 	}
-	r.ready = d
 	if k := r.book.bad5xx(); k > 0 {
 		fail("%d answers were 5xx other than 503", k)
 	}
@@ -286,7 +294,7 @@ func (r *row) summary() string {
 func printTable(w *os.File, rows []*row) {
 	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "drill\trequests\t201\t409\t503\tno answer\tother\tcancels\tbooked\tlive\tready after\tinvariants")
+	fmt.Fprintln(tw, "drill\trequests\t201\t409\t503\tno answer\tother\tcancels\tbooked\tlive\tready again\tinvariants")
 	for _, r := range rows {
 		n, desc := r.book.other()
 		other := fmt.Sprint(n)
@@ -298,7 +306,7 @@ func printTable(w *os.File, rows []*row) {
 			inv = "FAIL"
 		}
 		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%s\t%d\t%s\t%s\t%s\t%s\n", r.name, r.book.total(), r.book.by[201], r.book.by[409],
-			r.book.by[503], r.book.by[-1], other, r.cancels, r.booked, r.live, r.ready.Round(time.Millisecond), inv)
+			r.book.by[503], r.book.by[-1], other, r.cancels, r.booked, r.live, readyCell(r), inv)
 	}
 	tw.Flush()
 	for _, r := range rows {
@@ -309,4 +317,13 @@ func printTable(w *os.File, rows []*row) {
 			fmt.Fprintf(w, "  %s FAIL: %s\n", r.name, f)
 		}
 	}
+}
+
+// readyCell is how long /readyz took to answer 200 after the fault ended ("-":
+// the drill never took it down).
+func readyCell(r *row) string {
+	if r.ready == 0 {
+		return "-"
+	}
+	return r.ready.Round(time.Millisecond).String()
 }
