@@ -265,6 +265,24 @@ func (g *Gate) Inspect(ctx context.Context, programID, sessionID int64) (capacit
 	return capacity, int(sc.Val()), fmt.Sprint(vals[1]) == "1", true, nil
 }
 
+// Members returns a loaded gate's capacity, openness and place holders; ok is
+// false when the gate is not loaded.
+func (g *Gate) Members(ctx context.Context, programID, sessionID int64) (capacity int, open bool, members []string, ok bool, err error) {
+	h, m := g.keys(programID, sessionID)
+	pipe := g.R.Client.Pipeline()
+	hv := pipe.HMGet(ctx, h, "cap", "open")
+	sm := pipe.SMembers(ctx, m)
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return 0, false, nil, false, g.fail(err)
+	}
+	vals := hv.Val()
+	if len(vals) != 2 || vals[0] == nil {
+		return 0, false, nil, false, nil
+	}
+	capacity, _ = strconv.Atoi(fmt.Sprint(vals[0]))
+	return capacity, fmt.Sprint(vals[1]) == "1", sm.Val(), true, nil
+}
+
 // Store writes a gate from MySQL state; force overwrites a loaded one (the
 // reconciler), otherwise only a missing gate is filled.
 func (g *Gate) Store(ctx context.Context, sessionID int64, st GateState, force bool) error {

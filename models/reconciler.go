@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 )
 
@@ -156,8 +157,13 @@ func (r *Reconciler) promote(ctx context.Context) error {
 	return nil
 }
 
-// repairGates rewrites gates that disagree with MySQL on capacity, openness or the
-// number of places taken, when they disagreed on the previous pass too.
+// repairGates rewrites gates that disagree with MySQL on capacity, openness or
+// who holds a place, when they disagreed on the previous pass too. Comparing the
+// members, not just their number, matters after a Redis outage: a cancel whose
+// release failed leaves its participant in the gate (turned away with
+// already_booked when they try again, even for the waiting list) while a booking
+// made through the guard alone is missing from it, and the two cancel out in a
+// count.
 func (r *Reconciler) repairGates(ctx context.Context) error {
 	if !r.B.GateEnabled {
 		return nil
@@ -181,16 +187,27 @@ func (r *Reconciler) repairGates(ctx context.Context) error {
 		all = append(all, x)
 	}
 	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("gate sessions: %w", err)
+	}
+	ids := make([]int64, len(all))
+	for i, x := range all {
+		ids[i] = x.id
+	}
+	live, err := r.liveParticipants(ctx, ids)
+	if err != nil {
+		return err
+	}
 	if r.suspect == nil {
 		r.suspect = map[int64]int{}
 	}
 	seen := map[int64]int{}
 	for _, x := range all {
-		capacity, taken, open, ok, err := r.B.Gate.Inspect(ctx, x.pid, x.id)
+		capacity, open, members, ok, err := r.B.Gate.Members(ctx, x.pid, x.id)
 		if err != nil {
 			return fmt.Errorf("inspect gate: %w", err)
 		}
-		if !ok || (capacity == x.capacity && taken == x.booked && open) {
+		if !ok || (capacity == x.capacity && open && sameSet(members, live[x.id])) {
 			continue // a missing gate is rebuilt on demand
 		}
 		seen[x.id] = r.suspect[x.id] + 1
@@ -206,8 +223,52 @@ func (r *Reconciler) repairGates(ctx context.Context) error {
 		}
 		delete(seen, x.id)
 		r.B.soldOut.Delete(x.id)
-		r.Log.InfoContext(ctx, "gate repaired", "session_id", x.id, "gate_taken", taken, "mysql_booked", x.booked, "gate_cap", capacity, "capacity", x.capacity)
+		r.Log.InfoContext(ctx, "gate repaired", "session_id", x.id, "gate_taken", len(members), "mysql_booked", x.booked,
+			"live", len(live[x.id]), "gate_cap", capacity, "capacity", x.capacity)
 	}
 	r.suspect = seen
 	return nil
+}
+
+// liveParticipants returns, per session, who holds a place in MySQL.
+func (r *Reconciler) liveParticipants(ctx context.Context, sessionIDs []int64) (map[int64]map[string]bool, error) {
+	out := map[int64]map[string]bool{}
+	if len(sessionIDs) == 0 {
+		return out, nil
+	}
+	args := make([]any, len(sessionIDs))
+	for i, id := range sessionIDs {
+		args[i] = id
+	}
+	rows, err := r.B.DB.QueryContext(ctx, `SELECT session_id, participant FROM bookings
+		WHERE session_id IN (?`+strings.Repeat(", ?", len(sessionIDs)-1)+`) AND status IN ('pending', 'confirmed', 'attended')`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("gate participants: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id int64
+		var p string
+		if err := rows.Scan(&id, &p); err != nil {
+			return nil, err
+		}
+		if out[id] == nil {
+			out[id] = map[string]bool{}
+		}
+		out[id][p] = true
+	}
+	return out, rows.Err()
+}
+
+// sameSet reports whether members are exactly the keys of want.
+func sameSet(members []string, want map[string]bool) bool {
+	if len(members) != len(want) {
+		return false
+	}
+	for _, m := range members {
+		if !want[m] {
+			return false
+		}
+	}
+	return true
 }
