@@ -539,10 +539,19 @@ func mergePoints(ctx context.Context, tx *sql.Tx, walk, user int64, now time.Tim
 	if _, err := moveRows(ctx, tx, "points_ledger", walk, user); err != nil {
 		return err
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO points_accounts (user_id, balance, expired_through, updated_at)
-		SELECT ?, balance, expired_through, ? FROM points_accounts WHERE user_id = ?
+	var balance int64
+	var through time.Time
+	err := tx.QueryRowContext(ctx, `SELECT balance, expired_through FROM points_accounts WHERE user_id = ?`, walk).Scan(&balance, &through)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("merge: walk-in account: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO points_accounts (user_id, balance, expired_through, updated_at) VALUES (?, ?, ?, ?)
 		ON DUPLICATE KEY UPDATE balance = balance + VALUES(balance),
-			expired_through = LEAST(expired_through, VALUES(expired_through)), updated_at = VALUES(updated_at)`, user, now, walk); err != nil {
+			expired_through = LEAST(expired_through, VALUES(expired_through)), updated_at = VALUES(updated_at)`,
+		user, balance, through, now); err != nil {
 		return fmt.Errorf("merge: balance: %w", err)
 	}
 	if _, err := tx.ExecContext(ctx, `DELETE FROM points_accounts WHERE user_id = ?`, walk); err != nil {
