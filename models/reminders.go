@@ -18,6 +18,9 @@ import (
 //
 // A booking made when its session is already less than Before away is reminded
 // on the next pass; one cancelled or no longer confirmed by then gets nothing.
+// Walk-in residents (no openid) are passed over, not flagged: WeChat could not
+// deliver to them, and if they merge into a WeChat account before the session
+// the moved booking is still due.
 type Reminders struct {
 	DB     *sql.DB
 	Now    Clock
@@ -73,6 +76,7 @@ func (r *Reminders) due(ctx context.Context, now time.Time, limit int) ([]dueRem
 		FROM sessions s
 		JOIN bookings b ON b.session_id = s.id AND b.status = 'confirmed' AND b.reminder_queued_at IS NULL
 		JOIN programs p ON p.id = s.program_id
+		JOIN users u ON u.id = b.user_id AND u.openid IS NOT NULL
 		WHERE s.starts_at > ? AND s.starts_at <= ? AND s.status = 'open'
 		ORDER BY b.id LIMIT ?`, now, now.Add(r.Before), limit)
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"sync"
 	"testing"
 	"time"
@@ -52,6 +53,12 @@ func TestRemindersQueuedOnceAcrossInstancesAndRestarts(t *testing.T) {
 		cancelled[bid] = true
 	}
 
+	// A walk-in booked at the desk is not reminded (no WeChat to send to) until
+	// they merge into a WeChat account, then once.
+	phone := newPhone()
+	walk := createWalkIn(t, a, staffTok, "孙婆婆", phone)
+	walkBooking := idOf(t, deskBook(t, a, staffTok, walk, map[string]any{"session_id": soon}))
+
 	clock := newTestClock()
 	instance := func() *models.Reminders {
 		return &models.Reminders{DB: a.app.db, Now: clock.Now, Loc: a.app.cfg.Location, Before: 24 * time.Hour, Batch: 7}
@@ -89,7 +96,7 @@ func TestRemindersQueuedOnceAcrossInstancesAndRestarts(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	const want = 115
+	want := 115
 	if total != want || reminders() != want {
 		t.Fatalf("queued %d, outbox rows %d, want %d each", total, reminders(), want)
 	}
@@ -120,6 +127,21 @@ func TestRemindersQueuedOnceAcrossInstancesAndRestarts(t *testing.T) {
 		data["time2"] != startsAt.In(a.app.cfg.Location).Format("2006-01-02 15:04") {
 		t.Fatalf("row %s %v", key, data)
 	}
+
+	if n := a.sqlInt(`SELECT COUNT(*) FROM bookings WHERE id = ? AND reminder_queued_at IS NULL`, walkBooking); n != 1 {
+		t.Fatal("walk-in booking was flagged")
+	}
+	sunTok, sunID := a.resident("sun")
+	if r := a.do("POST", "/api/v1/me/phone", sunTok, map[string]string{"code": "phone-" + phone}); r.Status != http.StatusOK {
+		t.Fatalf("verify: %d", r.Status)
+	}
+	if n, _ := instance().QueueDue(context.Background()); n != 1 {
+		t.Fatalf("merged walk-in booking queued %d", n)
+	}
+	if n := a.sqlInt(`SELECT COUNT(*) FROM outbox WHERE event = 'booking_reminder' AND user_id = ?`, sunID); n != 1 {
+		t.Fatalf("merged user has %d reminders", n)
+	}
+	want++
 
 	// A restart (new instances, later passes) queues nothing again.
 	clock.Advance(time.Hour)
