@@ -86,6 +86,8 @@ type BookingRules struct {
 	ChildMinAgeMonths int           // childcare age band (default 18-36 months)
 	ChildMaxAgeMonths int
 	ReconcileEvery    time.Duration
+	ReminderBefore    time.Duration // BOOKING_REMINDER_BEFORE: remind this long before the start (0: off)
+	ReminderEvery     time.Duration // BOOKING_REMINDER_EVERY: how often due reminders are queued
 }
 
 // ComplaintRules is the 10-30-24 clock.
@@ -184,6 +186,8 @@ func Load(getenv func(string) string) (Config, error) {
 			ChildMinAgeMonths: e.int("CHILDCARE_MIN_AGE_MONTHS", 18),
 			ChildMaxAgeMonths: e.int("CHILDCARE_MAX_AGE_MONTHS", 36),
 			ReconcileEvery:    e.dur("BOOKING_RECONCILE_EVERY", 5*time.Second),
+			ReminderBefore:    e.dur("BOOKING_REMINDER_BEFORE", 24*time.Hour),
+			ReminderEvery:     e.dur("BOOKING_REMINDER_EVERY", time.Minute),
 		},
 		Complaints: ComplaintRules{
 			AcceptWithin:       e.dur("COMPLAINT_ACCEPT_WITHIN", 10*time.Minute),
@@ -272,6 +276,9 @@ func (c Config) Validate() error {
 		if u != nil && u.Scheme != "https" {
 			errs = append(errs, errors.New("WECHAT_API_BASE must be https in production (a mock WeChat is for dev and tests)"))
 		}
+	}
+	if c.Booking.ReminderBefore < 0 || c.Booking.ReminderEvery <= 0 {
+		errs = append(errs, errors.New("BOOKING_REMINDER_BEFORE must be >= 0 and BOOKING_REMINDER_EVERY > 0"))
 	}
 	if c.Booking.NoShowLimit < 1 || c.Booking.ChildMinAgeMonths < 0 || c.Booking.ChildMaxAgeMonths < c.Booking.ChildMinAgeMonths {
 		errs = append(errs, errors.New("booking rules out of range"))

@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"context"
 	"net/http"
 	"strings"
 
@@ -14,6 +15,9 @@ type MeHandler struct {
 	Users    *models.Users
 	Children *models.Children
 	WeChat   WeChatAuth
+	// AfterPhoneVerified runs once the verified phone is stored: it merges a
+	// walk-in registered at the desk with that phone into the caller (nil: none).
+	AfterPhoneVerified func(ctx context.Context, userID int64) error
 }
 
 // Get returns the caller's profile.
@@ -60,6 +64,17 @@ func (h *MeHandler) Phone(c *gin.Context) {
 	if err != nil {
 		Fail(c, err)
 		return
+	}
+	if h.AfterPhoneVerified != nil {
+		// Idempotent: if it fails, the client's retry stores the phone again and merges.
+		if err := h.AfterPhoneVerified(ctx, u.ID); err != nil {
+			Fail(c, err)
+			return
+		}
+		if u, err = h.Users.Get(ctx, u.ID); err != nil {
+			Fail(c, err)
+			return
+		}
 	}
 	c.JSON(http.StatusOK, u)
 }

@@ -83,6 +83,18 @@ type BookInput struct {
 	SessionID int64  `json:"session_id" binding:"required,min=1"`
 	ChildID   *int64 `json:"child_id" binding:"omitempty,min=1"`
 	Waitlist  bool   `json:"waitlist"`
+
+	// onBehalf is set by BookOnBehalf (staff booking for a walk-in): the
+	// booking transaction share-locks the resident's row and requires it to be a
+	// live walk-in, so a concurrent merge cannot leave a booking behind on it.
+	onBehalf bool
+}
+
+// BookOnBehalf is Book for staff booking at the desk for a walk-in resident
+// (代预约): the same rules, the same gate and guard, plus lockWalkIn.
+func (b *Bookings) BookOnBehalf(ctx context.Context, residentID int64, in BookInput) (Booking, error) {
+	in.onBehalf = true
+	return b.Book(ctx, residentID, in)
 }
 
 // Bookings is the booking engine: the Redis gate in front, the MySQL guard
@@ -353,6 +365,11 @@ func (b *Bookings) guard(ctx context.Context, userID int64, in BookInput, m sess
 	}
 	err := b.tx(ctx, func(tx *sql.Tx) error {
 		now := b.Now()
+		if in.onBehalf {
+			if err := lockWalkIn(ctx, tx, userID); err != nil {
+				return err
+			}
+		}
 		if err := b.checkParticipant(ctx, tx, userID, in.ChildID, m, now); err != nil {
 			return err
 		}
@@ -446,6 +463,11 @@ func (b *Bookings) joinWaitlist(ctx context.Context, userID int64, in BookInput,
 	var gotPlace bool
 	err := b.tx(ctx, func(tx *sql.Tx) error {
 		now := b.Now()
+		if in.onBehalf {
+			if err := lockWalkIn(ctx, tx, userID); err != nil {
+				return err
+			}
+		}
 		if err := b.checkParticipant(ctx, tx, userID, in.ChildID, m, now); err != nil {
 			return err
 		}

@@ -45,6 +45,7 @@ type app struct {
 	outbox     *models.OutboxWorker // notifications: the subscribe-message sender
 	bookings   *bookingsArea
 	reports    *models.Reports
+	walkin     *walkInArea // walk-in residents and reminders (app_walkin.go)
 
 	handler http.Handler
 	// workers run for the life of Serve; each returns when its ctx ends.
@@ -102,6 +103,7 @@ func newApp(ctx context.Context, cfg config.Config, logger *slog.Logger) (*app, 
 	a.workers = append(a.workers, a.authCache.Listen)
 	// --- area init: bookings ---
 	a.initBookings()
+	a.initWalkIn()
 	// --- area init: complaints ---
 	a.initComplaints()
 	// --- area init: points ---

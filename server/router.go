@@ -36,7 +36,7 @@ func (a *app) routes() http.Handler {
 
 	authn := &handlers.Authenticator{Tokens: a.tokens, Cache: a.authCache}
 	authH := &handlers.AuthHandler{Users: a.users, Tokens: a.tokens, Cache: a.authCache, WeChat: a.wx}
-	me := &handlers.MeHandler{Users: a.users, Children: a.children, WeChat: a.wx}
+	me := &handlers.MeHandler{Users: a.users, Children: a.children, WeChat: a.wx, AfterPhoneVerified: a.walkin.mergeWalkIn}
 	catalog := &handlers.CatalogHandler{Catalog: a.catalog, Cache: a.bookings.catalogCache, AfterSessionChange: a.bookings.afterSessionChange}
 	admin := &handlers.AdminHandler{Users: a.users, Cache: a.authCache}
 	audit := &handlers.AuditHandler{Audit: a.audit}
@@ -74,6 +74,8 @@ func (a *app) routes() http.Handler {
 	user.GET("/bookings/:id", bookingsH.Get)
 	user.POST("/bookings/:id/cancel", bookingsH.Cancel)
 	user.POST("/programs/:id/enrollments", idem, bookingsH.Enroll)
+	calendarH := &handlers.CalendarHandler{Bookings: a.bookings.engine}
+	user.GET("/bookings/:id/calendar.ics", calendarH.Booking)
 	// --- resident routes: complaints ---
 	uploadsH := &handlers.UploadsHandler{Uploads: a.uploads}
 	complaintsH := &handlers.ComplaintsHandler{Complaints: a.complaints, Users: a.users, Checker: a.wx, CheckContent: a.cfg.Complaints.ContentCheck}
@@ -109,6 +111,15 @@ func (a *app) routes() http.Handler {
 	staff.POST("/sessions/:id/close", staffBookings.CloseSession)
 	staff.POST("/sessions/:id/cancel", staffBookings.CancelSession)
 	staff.GET("/sessions/:id/roster.csv", staffBookings.Roster)
+	walkInH := &handlers.WalkInHandler{WalkIns: a.walkin.walkIns, Children: a.children}
+	staff.POST("/residents", walkInH.Create)
+	staff.GET("/residents", walkInH.List)
+	staff.GET("/residents/:id", walkInH.Get)
+	staff.POST("/residents/:id/children", walkInH.CreateChild)
+	staff.GET("/residents/:id/bookings", walkInH.ListBookings)
+	staff.POST("/residents/:id/bookings", idem, walkInH.Book)
+	staff.POST("/residents/:id/bookings/:booking_id/cancel", walkInH.Cancel)
+	staff.POST("/residents/:id/bookings/:booking_id/checkin", walkInH.CheckIn)
 	// --- staff routes: complaints ---
 	staffComplaints := &handlers.StaffComplaintsHandler{Complaints: a.complaints, Loc: a.cfg.Location}
 	staff.GET("/complaints", staffComplaints.List)

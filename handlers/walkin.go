@@ -1,0 +1,165 @@
+package handlers
+
+import (
+	"net/http"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+
+	"nantian/models"
+)
+
+// WalkInHandler serves staff registering walk-in residents (no WeChat) and
+// booking, cancelling and checking in for them (代预约).
+type WalkInHandler struct {
+	WalkIns  *models.WalkIns
+	Children *models.Children
+}
+
+// Create registers a walk-in resident by name and phone.
+func (h *WalkInHandler) Create(c *gin.Context) {
+	var in models.ResidentInput
+	if !BindJSON(c, &in) {
+		return
+	}
+	r, err := h.WalkIns.Create(c.Request.Context(), Caller(c).UserID, in)
+	if err != nil {
+		Fail(c, err)
+		return
+	}
+	c.JSON(http.StatusCreated, r)
+}
+
+// List finds walk-ins by ?phone= (exact) or ?name= (prefix), or lists them all.
+func (h *WalkInHandler) List(c *gin.Context) {
+	page, ok := ParsePage(c)
+	if !ok {
+		return
+	}
+	f := models.ResidentFilter{Phone: strings.TrimSpace(c.Query("phone")), Name: strings.TrimSpace(c.Query("name")), Page: page}
+	if len(f.Name) > 64 {
+		Abort(c, http.StatusBadRequest, "invalid_request", "name: 最长 64 个字符")
+		return
+	}
+	items, err := h.WalkIns.List(c.Request.Context(), f)
+	if err != nil {
+		Fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, List[models.Resident]{Items: items, NextCursor: models.ResidentCursor(items, page.Limit)})
+}
+
+// Get returns one walk-in (404 for a WeChat user or a merged walk-in).
+func (h *WalkInHandler) Get(c *gin.Context) {
+	id, ok := PathID(c, "id")
+	if !ok {
+		return
+	}
+	r, err := h.WalkIns.Get(c.Request.Context(), id)
+	if err != nil {
+		Fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, r)
+}
+
+// CreateChild stores a walk-in's child (the guardian consents at the desk).
+func (h *WalkInHandler) CreateChild(c *gin.Context) {
+	id, ok := PathID(c, "id")
+	if !ok {
+		return
+	}
+	var in models.ChildInput
+	if !BindJSON(c, &in) {
+		return
+	}
+	ctx := c.Request.Context()
+	if _, err := h.WalkIns.Get(ctx, id); err != nil {
+		Fail(c, err)
+		return
+	}
+	kid, err := h.Children.Create(ctx, id, in)
+	if err != nil {
+		Fail(c, err)
+		return
+	}
+	c.JSON(http.StatusCreated, kid)
+}
+
+// ListBookings lists a walk-in's bookings, optionally by ?status=.
+func (h *WalkInHandler) ListBookings(c *gin.Context) {
+	id, ok := PathID(c, "id")
+	if !ok {
+		return
+	}
+	status := c.Query("status")
+	if status != "" && !models.ValidBookingStatus(status) {
+		Abort(c, http.StatusBadRequest, "invalid_request", "status: 无效的预约状态")
+		return
+	}
+	page, ok := ParsePage(c)
+	if !ok {
+		return
+	}
+	items, err := h.WalkIns.ListBookings(c.Request.Context(), id, status, page)
+	if err != nil {
+		Fail(c, err)
+		return
+	}
+	respondBookings(c, items, page)
+}
+
+// Book books a session for a walk-in (same body and answers as POST /bookings).
+func (h *WalkInHandler) Book(c *gin.Context) {
+	id, ok := PathID(c, "id")
+	if !ok {
+		return
+	}
+	var in models.BookInput
+	if !BindJSON(c, &in) {
+		return
+	}
+	b, err := h.WalkIns.Book(c.Request.Context(), id, in)
+	if err != nil {
+		Fail(c, err)
+		return
+	}
+	c.JSON(http.StatusCreated, b)
+}
+
+// Cancel cancels a walk-in's booking under the resident rules.
+func (h *WalkInHandler) Cancel(c *gin.Context) {
+	id, bid, ok := residentBooking(c)
+	if !ok {
+		return
+	}
+	b, err := h.WalkIns.Cancel(c.Request.Context(), id, bid)
+	if err != nil {
+		Fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, b)
+}
+
+// CheckIn checks a walk-in in for their booking.
+func (h *WalkInHandler) CheckIn(c *gin.Context) {
+	id, bid, ok := residentBooking(c)
+	if !ok {
+		return
+	}
+	b, err := h.WalkIns.CheckIn(c.Request.Context(), id, bid)
+	if err != nil {
+		Fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, b)
+}
+
+func residentBooking(c *gin.Context) (int64, int64, bool) {
+	id, ok := PathID(c, "id")
+	if !ok {
+		return 0, 0, false
+	}
+	bid, ok := PathID(c, "booking_id")
+	return id, bid, ok
+}

@@ -1,0 +1,33 @@
+package main
+
+import (
+	"context"
+
+	"nantian/models"
+)
+
+// walkInArea is staff booking for walk-in residents (代预约) and booking
+// reminders; both sit on the booking engine.
+type walkInArea struct {
+	walkIns   *models.WalkIns
+	reminders *models.Reminders
+}
+
+// initWalkIn builds the walk-in store and the reminder worker (every instance
+// runs one: each booking's reminder is claimed by a guarded UPDATE, so it is
+// queued once however many run). Call after initBookings.
+func (a *app) initWalkIn() {
+	a.walkin = &walkInArea{
+		walkIns: &models.WalkIns{DB: a.db, Bookings: a.bookings.engine, Now: models.SystemClock, Loc: a.cfg.Location},
+		reminders: &models.Reminders{DB: a.db, Now: models.SystemClock, Loc: a.cfg.Location,
+			Before: a.cfg.Booking.ReminderBefore, Every: a.cfg.Booking.ReminderEvery, Batch: 200, Log: a.logger},
+	}
+	a.workers = append(a.workers, a.walkin.reminders.Run)
+}
+
+// mergeWalkIn is POST /me/phone's hook: fold a walk-in with the now verified
+// phone into the caller (its role and tokens are unchanged).
+func (w *walkInArea) mergeWalkIn(ctx context.Context, userID int64) error {
+	_, err := w.walkIns.MergeVerifiedPhone(ctx, userID)
+	return err
+}
