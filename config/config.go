@@ -64,6 +64,10 @@ type Config struct {
 	AutoMigrate         bool
 	DemoSeed            bool // serve: run seed-demo after migrating (dev.sh sets it)
 
+	// DataKey (DATA_KEY) encrypts personal data at rest (phones, children's names)
+	// and keys the phone blind index. Changing it makes stored values unreadable.
+	DataKey Secret
+
 	AccessTokenTTL  time.Duration
 	RefreshTokenTTL time.Duration
 	ShutdownTimeout time.Duration
@@ -101,6 +105,11 @@ type ComplaintRules struct {
 	// OrphanUploadsAfter: photos attached to no complaint are deleted after this.
 	OrphanUploadsAfter time.Duration
 }
+
+// DevDataKey encrypts phone numbers and children's names at rest when DATA_KEY is
+// unset. It is public (it is in this file), which is why Validate refuses it in
+// production.
+const DevDataKey = "dev-only-insecure-data-key-change-me-please!"
 
 // DevPointsDeviceKey encrypts device secrets and resident codes when
 // POINTS_DEVICE_KEY is unset. It is public (it is in this file), which is why
@@ -169,6 +178,7 @@ func Load(getenv func(string) string) (Config, error) {
 		JWTSecret:           Secret(e.str("JWT_SECRET", DevJWTSecret)),
 		WeChatAppID:         e.str("WECHAT_APPID", ""),
 		WeChatSecret:        Secret(e.str("WECHAT_SECRET", "")),
+		DataKey:             Secret(e.str("DATA_KEY", DevDataKey)),
 		WeChatAPIBase:       strings.TrimRight(e.str("WECHAT_API_BASE", "https://api.weixin.qq.com"), "/"),
 		UploadDir:           e.str("UPLOAD_DIR", "./data/uploads"),
 		Timezone:            e.str("APP_TIMEZONE", "Asia/Shanghai"),
@@ -291,6 +301,12 @@ func (c Config) Validate() error {
 	if c.AppEnv == "production" && (c.Points.DeviceSecretKey == DevPointsDeviceKey || len(c.Points.DeviceSecretKey) < 32) {
 		errs = append(errs, errors.New("POINTS_DEVICE_KEY must be set to a random secret of at least 32 bytes in production (the dev default is public)"))
 	}
+	if len(c.DataKey) < 32 {
+		errs = append(errs, errors.New("DATA_KEY must be at least 32 bytes"))
+	}
+	if c.AppEnv == "production" && c.DataKey == DevDataKey {
+		errs = append(errs, errors.New("DATA_KEY is the dev default; set a random secret of at least 32 bytes in production (it encrypts phones and children's names)"))
+	}
 	if c.Notify.PollEvery <= 0 || c.Notify.Batch < 1 || c.Notify.Lease <= 0 || c.Notify.BackoffBase <= 0 ||
 		c.Notify.BackoffMax < c.Notify.BackoffBase || c.Notify.MaxAttempts < 1 {
 		errs = append(errs, errors.New("notify rules out of range (NOTIFY_*)"))
@@ -320,6 +336,7 @@ func (c Config) LogValue() slog.Value {
 		slog.Any("jwt_secret", c.JWTSecret),
 		slog.String("wechat_appid", c.WeChatAppID),
 		slog.Any("wechat_secret", c.WeChatSecret),
+		slog.Any("data_key", c.DataKey),
 		slog.String("wechat_api_base", c.WeChatAPIBase),
 		slog.String("upload_dir", c.UploadDir),
 		slog.String("timezone", c.Timezone),

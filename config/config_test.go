@@ -27,7 +27,7 @@ func TestProductionRefusesDevDefaults(t *testing.T) {
 	good := map[string]string{
 		"APP_ENV": "production", "JWT_SECRET": strings.Repeat("k", 40),
 		"WECHAT_APPID": "wx123", "WECHAT_SECRET": "s", "WECHAT_API_BASE": "https://api.weixin.qq.com",
-		"POINTS_DEVICE_KEY": strings.Repeat("d", 40),
+		"POINTS_DEVICE_KEY": strings.Repeat("d", 40), "DATA_KEY": strings.Repeat("p", 40),
 	}
 	if _, err := Load(env(good)); err != nil {
 		t.Fatalf("good production config refused: %v", err)
@@ -44,6 +44,7 @@ func TestProductionRefusesDevDefaults(t *testing.T) {
 		"bad timezone":      {"APP_TIMEZONE": "Mars/Olympus"},
 		"inverted age band": {"CHILDCARE_MIN_AGE_MONTHS": "40"},
 		"dev device key":    {"POINTS_DEVICE_KEY": ""},
+		"dev data key":      {"DATA_KEY": ""},
 	}
 	for name, change := range cases {
 		t.Run(name, func(t *testing.T) {

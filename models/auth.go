@@ -280,8 +280,9 @@ func (a *AuthCache) Principal(ctx context.Context, userID int64, loginID string)
 	if !ok || now.Sub(e.loaded) > a.TTL {
 		var role string
 		var revoked sql.NullTime
+		// A deleted account is gone even for a login that raced its deletion.
 		err := a.DB.QueryRowContext(ctx, `SELECT u.role, l.revoked_at FROM logins l JOIN users u ON u.id = l.user_id
-			WHERE l.id = ? AND l.user_id = ?`, loginID, userID).Scan(&role, &revoked)
+			WHERE l.id = ? AND l.user_id = ? AND u.status = 'active'`, loginID, userID).Scan(&role, &revoked)
 		if errors.Is(err, sql.ErrNoRows) {
 			return Principal{}, ErrUnauthorized
 		}

@@ -107,6 +107,8 @@ type Bookings struct {
 	Loc         *time.Location
 	Rules       BookingRules
 	Cache       *CatalogCache // invalidated on every change that moves counts; may be nil
+	Cipher      *DataCipher   // decrypts phones and children's names for the roster
+	ChildReads  *ChildReads   // audits staff reads of children's data (the roster)
 
 	metaMu  sync.RWMutex
 	metas   map[int64]sessionMeta

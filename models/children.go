@@ -44,20 +44,28 @@ type ChildPatch struct {
 	EmergencyContact *string `json:"emergency_contact" binding:"omitempty,max=100"`
 }
 
-// Children stores children.
+// Children stores children. Names are stored encrypted (Cipher, bound to the
+// child's row); staff reads through GetAny are written to the audit log (Reads).
 type Children struct {
-	DB  *sql.DB
-	Now Clock
+	DB     *sql.DB
+	Now    Clock
+	Cipher *DataCipher
+	Reads  *ChildReads
 }
 
-const childColumns = `id, user_id, name, birth_date, gender, allergies, emergency_contact, consent_at, created_at`
+const childColumns = `id, user_id, name_enc, birth_date, gender, allergies, emergency_contact, consent_at, created_at`
 
-func scanChild(row interface{ Scan(...any) error }) (Child, error) {
+func (s *Children) scanChild(row interface{ Scan(...any) error }) (Child, error) {
 	var c Child
 	var birth time.Time
-	err := row.Scan(&c.ID, &c.UserID, &c.Name, &birth, &c.Gender, &c.Allergies, &c.EmergencyContact, &c.ConsentAt, &c.CreatedAt)
+	var name []byte
+	err := row.Scan(&c.ID, &c.UserID, &name, &birth, &c.Gender, &c.Allergies, &c.EmergencyContact, &c.ConsentAt, &c.CreatedAt)
+	if err != nil {
+		return c, err
+	}
 	c.BirthDate = DateOf(birth)
 	c.GuardianConsent = true
+	c.Name, err = s.Cipher.Open("children", "name", c.ID, name)
 	return c, err
 }
 
@@ -74,18 +82,34 @@ func (s *Children) Create(ctx context.Context, guardianID int64, in ChildInput) 
 	if in.BirthDate.Time().After(now) {
 		return Child{}, Invalid("birth_date", "不能晚于今天")
 	}
-	res, err := s.DB.ExecContext(ctx, `INSERT INTO children (user_id, name, birth_date, gender, allergies, emergency_contact, consent_at, consent_by, created_at, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, guardianID, name, in.BirthDate.Time(), in.Gender, in.Allergies, in.EmergencyContact, now, guardianID, now, now)
+	// The name is sealed to the row's id, which exists only after the insert: both
+	// happen in one transaction, so no row is ever visible without its name.
+	var id int64
+	err := inTx(ctx, s.DB, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `INSERT INTO children (user_id, birth_date, gender, allergies, emergency_contact, consent_at, consent_by, created_at, updated_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, guardianID, in.BirthDate.Time(), in.Gender, in.Allergies, in.EmergencyContact, now, guardianID, now, now)
+		if err != nil {
+			return fmt.Errorf("insert child: %w", err)
+		}
+		id, _ = res.LastInsertId()
+		enc, err := s.Cipher.Seal("children", "name", id, name)
+		if err != nil {
+			return fmt.Errorf("seal child name: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE children SET name_enc = ? WHERE id = ?`, enc, id); err != nil {
+			return fmt.Errorf("store child name: %w", err)
+		}
+		return nil
+	})
 	if err != nil {
-		return Child{}, fmt.Errorf("insert child: %w", err)
+		return Child{}, err
 	}
-	id, _ := res.LastInsertId()
 	return s.Get(ctx, guardianID, id)
 }
 
 // Get returns the guardian's child; another resident's child is ErrNotFound.
 func (s *Children) Get(ctx context.Context, guardianID, id int64) (Child, error) {
-	c, err := scanChild(s.DB.QueryRowContext(ctx, `SELECT `+childColumns+` FROM children WHERE id = ? AND user_id = ?`, id, guardianID))
+	c, err := s.scanChild(s.DB.QueryRowContext(ctx, `SELECT `+childColumns+` FROM children WHERE id = ? AND user_id = ?`, id, guardianID))
 	if errors.Is(err, sql.ErrNoRows) {
 		return Child{}, ErrNotFound
 	}
@@ -96,13 +120,18 @@ func (s *Children) Get(ctx context.Context, guardianID, id int64) (Child, error)
 }
 
 // GetAny returns a child regardless of guardian, for staff handling a booking.
+// The read is written to the audit log (as the reader in ctx, see WithReader)
+// before the child is returned; if it cannot be, the child is not returned.
 func (s *Children) GetAny(ctx context.Context, id int64) (Child, error) {
-	c, err := scanChild(s.DB.QueryRowContext(ctx, `SELECT `+childColumns+` FROM children WHERE id = ?`, id))
+	c, err := s.scanChild(s.DB.QueryRowContext(ctx, `SELECT `+childColumns+` FROM children WHERE id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return Child{}, ErrNotFound
 	}
 	if err != nil {
 		return Child{}, fmt.Errorf("get child: %w", err)
+	}
+	if err := s.Reads.Record(ctx, []int64{c.ID}); err != nil {
+		return Child{}, err
 	}
 	return c, nil
 }
@@ -116,7 +145,7 @@ func (s *Children) List(ctx context.Context, guardianID int64) ([]Child, error) 
 	defer rows.Close()
 	out := []Child{}
 	for rows.Next() {
-		c, err := scanChild(rows)
+		c, err := s.scanChild(rows)
 		if err != nil {
 			return nil, fmt.Errorf("scan child: %w", err)
 		}
@@ -138,7 +167,11 @@ func (s *Children) Update(ctx context.Context, guardianID, id int64, p ChildPatc
 		if n == "" {
 			return Child{}, Invalid("name", "不能为空")
 		}
-		add("name", n)
+		enc, err := s.Cipher.Seal("children", "name", id, n)
+		if err != nil {
+			return Child{}, fmt.Errorf("seal child name: %w", err)
+		}
+		add("name_enc", enc)
 	}
 	if p.BirthDate != nil {
 		if p.BirthDate.Time().After(s.Now()) {

@@ -155,21 +155,27 @@ type Complaints struct {
 	ResolveWithin  time.Duration
 	AutoCloseAfter time.Duration
 	DailyLimit     int
+
+	Cipher *DataCipher // contact phones are stored encrypted (crypto.go)
 }
 
-const complaintColumns = `c.id, c.user_id, c.category, c.content, c.estate, c.location, c.contact_phone, c.status,
+const complaintColumns = `c.id, c.user_id, c.category, c.content, c.estate, c.location, c.contact_phone_enc, c.status,
 	c.needs_review, c.review_reason, c.created_at, c.accept_due_at, c.contact_due_at, c.resolve_due_at, c.accepted_at,
 	c.contacted_at, c.resolved_at, c.closed_at, COALESCE(c.resolution, ''), c.mediation_agreement, c.rating,
 	c.rating_comment, c.reopen_count`
 
-func scanComplaint(row interface{ Scan(...any) error }, now time.Time) (Complaint, error) {
+func scanComplaint(row interface{ Scan(...any) error }, now time.Time, dc *DataCipher) (Complaint, error) {
 	var c Complaint
 	var rating sql.NullInt64
-	err := row.Scan(&c.ID, &c.UserID, &c.Category, &c.Content, &c.Estate, &c.Location, &c.ContactPhone, &c.Status,
+	var phone []byte
+	err := row.Scan(&c.ID, &c.UserID, &c.Category, &c.Content, &c.Estate, &c.Location, &phone, &c.Status,
 		&c.NeedsReview, &c.reviewReason, &c.CreatedAt, &c.AcceptDueAt, &c.ContactDueAt, &c.ResolveDueAt, &c.AcceptedAt,
 		&c.ContactedAt, &c.ResolvedAt, &c.ClosedAt, &c.Resolution, &c.MediationAgreement, &rating,
 		&c.RatingComment, &c.ReopenCount)
 	if err != nil {
+		return c, err
+	}
+	if c.ContactPhone, err = dc.Open("complaints", "contact_phone", c.ID, phone); err != nil {
 		return c, err
 	}
 	if rating.Valid {
@@ -235,14 +241,17 @@ func (s *Complaints) Create(ctx context.Context, userID int64, in ComplaintInput
 	now := s.Now()
 	var id int64
 	err := inTx(ctx, s.DB, func(tx *sql.Tx) error {
-		var phone sql.NullString
-		if err := tx.QueryRowContext(ctx, `SELECT phone FROM users WHERE id = ? FOR UPDATE`, userID).Scan(&phone); err != nil {
+		var phone []byte
+		if err := tx.QueryRowContext(ctx, `SELECT phone_enc FROM users WHERE id = ? FOR UPDATE`, userID).Scan(&phone); err != nil {
 			if errors.Is(err, sql.ErrNoRows) {
 				return ErrNotFound
 			}
 			return fmt.Errorf("lock filer: %w", err)
 		}
-		contact := phone.String
+		contact, err := s.Cipher.Open("users", "phone", userID, phone)
+		if err != nil {
+			return fmt.Errorf("filer's phone: %w", err)
+		}
 		if in.ContactPhone != nil && strings.TrimSpace(*in.ContactPhone) != "" {
 			contact = strings.TrimSpace(*in.ContactPhone)
 			if !phonePattern.MatchString(contact) {
@@ -270,15 +279,23 @@ func (s *Complaints) Create(ctx context.Context, userID int64, in ComplaintInput
 				}
 			}
 		}
-		res, err := tx.ExecContext(ctx, `INSERT INTO complaints (user_id, category, content, estate, location, contact_phone, status,
+		res, err := tx.ExecContext(ctx, `INSERT INTO complaints (user_id, category, content, estate, location, status,
 			needs_review, review_reason, created_at, cycle_started_at, accept_due_at, contact_due_at, resolve_due_at, updated_at)
-			VALUES (?, ?, ?, ?, ?, ?, 'submitted', ?, ?, ?, ?, ?, ?, ?, ?)`,
-			userID, in.Category, in.Content, in.Estate, in.Location, contact, scr.NeedsReview, scr.Reason,
+			VALUES (?, ?, ?, ?, ?, 'submitted', ?, ?, ?, ?, ?, ?, ?, ?)`,
+			userID, in.Category, in.Content, in.Estate, in.Location, scr.NeedsReview, scr.Reason,
 			now, now, now.Add(s.AcceptWithin), now.Add(s.ContactWithin), now.Add(s.ResolveWithin), now)
 		if err != nil {
 			return fmt.Errorf("insert complaint: %w", err)
 		}
 		id, _ = res.LastInsertId()
+		// The contact phone is sealed to the new row's id, in the same transaction.
+		enc, err := s.Cipher.Seal("complaints", "contact_phone", id, contact)
+		if err != nil {
+			return fmt.Errorf("seal contact phone: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE complaints SET contact_phone_enc = ? WHERE id = ?`, enc, id); err != nil {
+			return fmt.Errorf("store contact phone: %w", err)
+		}
 		uid := userID
 		if err := addEvent(ctx, tx, id, ComplaintSubmitted, now, RoleResident, &uid, ""); err != nil {
 			return err
@@ -307,7 +324,7 @@ func addEvent(ctx context.Context, tx *sql.Tx, complaintID int64, status string,
 // gets ErrNotFound. withTimeline adds the steps.
 func (s *Complaints) Get(ctx context.Context, id int64, p Principal, withTimeline bool) (Complaint, error) {
 	now := s.Now()
-	c, err := scanComplaint(s.DB.QueryRowContext(ctx, `SELECT `+complaintColumns+` FROM complaints c WHERE c.id = ?`, id), now)
+	c, err := scanComplaint(s.DB.QueryRowContext(ctx, `SELECT `+complaintColumns+` FROM complaints c WHERE c.id = ?`, id), now, s.Cipher)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Complaint{}, ErrNotFound
 	}
@@ -406,7 +423,7 @@ func (s *Complaints) List(ctx context.Context, f ComplaintFilter) ([]Complaint, 
 	defer rows.Close()
 	out := []Complaint{}
 	for rows.Next() {
-		c, err := scanComplaint(rows, now)
+		c, err := scanComplaint(rows, now, s.Cipher)
 		if err != nil {
 			return nil, fmt.Errorf("scan complaint: %w", err)
 		}

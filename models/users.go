@@ -40,29 +40,99 @@ type User struct {
 	CreatedAt       time.Time  `json:"created_at"`
 }
 
-// Users stores users.
+// Users stores users. Phone numbers are stored encrypted (Cipher, see crypto.go)
+// with a blind index for FindByPhone.
 type Users struct {
-	DB  *sql.DB
-	Now Clock
+	DB     *sql.DB
+	Now    Clock
+	Cipher *DataCipher
 }
 
-const userColumns = `id, openid, unionid, role, nickname, real_name, birth_date, estate, building, room, phone, phone_verified_at, created_at`
+// User statuses: a deleted account keeps its row (anonymised) so the records that
+// reference it keep counting; the rest of the service treats it as gone.
+const (
+	UserActive  = "active"
+	UserDeleted = "deleted"
+)
 
-func scanUser(row interface{ Scan(...any) error }) (User, error) {
+const userColumns = `id, openid, unionid, role, nickname, real_name, birth_date, estate, building, room, phone_enc, phone_verified_at, created_at`
+
+// scanUser reads userColumns and decrypts the phone.
+func (s *Users) scanUser(row interface{ Scan(...any) error }) (User, error) {
 	var u User
 	var birth sql.NullTime
+	var phone []byte
 	err := row.Scan(&u.ID, &u.OpenID, &u.UnionID, &u.Role, &u.Nickname, &u.RealName, &birth,
-		&u.Estate, &u.Building, &u.Room, &u.Phone, &u.PhoneVerifiedAt, &u.CreatedAt)
+		&u.Estate, &u.Building, &u.Room, &phone, &u.PhoneVerifiedAt, &u.CreatedAt)
+	if err != nil {
+		return u, err
+	}
 	if birth.Valid {
 		d := DateOf(birth.Time)
 		u.BirthDate = &d
 	}
-	return u, err
+	if phone != nil {
+		p, err := s.Cipher.Open("users", "phone", u.ID, phone)
+		if err != nil {
+			return u, err
+		}
+		u.Phone = &p
+	}
+	return u, nil
 }
 
-// Get returns the user with id, or ErrNotFound.
+// SealPhone returns the encrypted phone and its blind index for user id, the
+// values of users.phone_enc and users.phone_bidx. For code that writes a user's
+// phone itself (inside its own transaction, after the row has its id).
+func (s *Users) SealPhone(id int64, phone string) (enc, bidx []byte, err error) {
+	if enc, err = s.Cipher.Seal("users", "phone", id, phone); err != nil {
+		return nil, nil, err
+	}
+	if bidx, err = s.Cipher.PhoneIndex(phone); err != nil {
+		return nil, nil, err
+	}
+	return enc, bidx, nil
+}
+
+// FindByPhone returns the active user whose phone is phone (compared in the
+// NormalizePhone form, so "+86 138 1234 5678" finds "13812345678"), through the
+// blind index: the number is never compared in clear in SQL. Deleted users are
+// never found. If several accounts share a number the oldest is returned.
+// ErrNotFound when none; a 400 when phone has no digits.
+func (s *Users) FindByPhone(ctx context.Context, phone string) (User, error) {
+	want := NormalizePhone(phone)
+	if want == "" {
+		return User{}, Invalid("phone", "电话号码格式不正确")
+	}
+	idx, err := s.Cipher.PhoneIndex(phone)
+	if err != nil {
+		return User{}, err
+	}
+	rows, err := s.DB.QueryContext(ctx, `SELECT `+userColumns+` FROM users WHERE phone_bidx = ? AND status = 'active' ORDER BY id LIMIT 10`, idx)
+	if err != nil {
+		return User{}, fmt.Errorf("find user by phone: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		u, err := s.scanUser(rows)
+		if err != nil {
+			return User{}, fmt.Errorf("scan user by phone: %w", err)
+		}
+		// The index is a MAC, so a false match is practically impossible; the check
+		// costs nothing and keeps this honest if the normalisation ever changes.
+		if u.Phone != nil && NormalizePhone(*u.Phone) == want {
+			return u, nil
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return User{}, fmt.Errorf("find user by phone: %w", err)
+	}
+	return User{}, ErrNotFound
+}
+
+// Get returns the user with id, or ErrNotFound (also for a deleted account).
 func (s *Users) Get(ctx context.Context, id int64) (User, error) {
-	u, err := scanUser(s.DB.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE id = ?`, id))
+	u, err := s.scanUser(s.DB.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE id = ? AND status = 'active'`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return User{}, ErrNotFound
 	}
@@ -90,7 +160,7 @@ func (s *Users) UpsertWeChat(ctx context.Context, openid, unionid string) (User,
 	if err != nil {
 		return User{}, fmt.Errorf("upsert user: %w", err)
 	}
-	u, err := scanUser(s.DB.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE openid = ?`, openid))
+	u, err := s.scanUser(s.DB.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE openid = ?`, openid))
 	if err != nil {
 		return User{}, fmt.Errorf("load user by openid: %w", err)
 	}
@@ -103,7 +173,7 @@ func (s *Users) SetRole(ctx context.Context, id int64, role string) (User, error
 	if !ValidRole(role) {
 		return User{}, Invalid("role", "must be resident, staff or admin")
 	}
-	res, err := s.DB.ExecContext(ctx, `UPDATE users SET role = ?, updated_at = ? WHERE id = ?`, role, s.Now(), id)
+	res, err := s.DB.ExecContext(ctx, `UPDATE users SET role = ?, updated_at = ? WHERE id = ? AND status = 'active'`, role, s.Now(), id)
 	if err != nil {
 		return User{}, fmt.Errorf("set role: %w", err)
 	}
@@ -159,10 +229,16 @@ func (s *Users) UpdateProfile(ctx context.Context, id int64, p ProfilePatch) (Us
 	return s.Get(ctx, id)
 }
 
-// SetVerifiedPhone stores a phone number WeChat vouched for.
+// SetVerifiedPhone stores a phone number WeChat vouched for, encrypted, with its
+// blind index.
 func (s *Users) SetVerifiedPhone(ctx context.Context, id int64, phone string) (User, error) {
 	now := s.Now()
-	if _, err := s.DB.ExecContext(ctx, `UPDATE users SET phone = ?, phone_verified_at = ?, updated_at = ? WHERE id = ?`, phone, now, now, id); err != nil {
+	enc, bidx, err := s.SealPhone(id, phone)
+	if err != nil {
+		return User{}, fmt.Errorf("seal phone: %w", err)
+	}
+	if _, err := s.DB.ExecContext(ctx, `UPDATE users SET phone_enc = ?, phone_bidx = ?, phone_verified_at = ?, updated_at = ? WHERE id = ? AND status = 'active'`,
+		enc, bidx, now, now, id); err != nil {
 		return User{}, fmt.Errorf("set phone: %w", err)
 	}
 	return s.Get(ctx, id)

@@ -55,14 +55,17 @@ type WalkIns struct {
 	Bookings *Bookings
 	Now      Clock
 	Loc      *time.Location
+	// Cipher seals the phone at rest (users.phone_enc) and computes its blind
+	// index, which walkin_phone holds for an unmerged walk-in.
+	Cipher *DataCipher
 }
 
 var mobileRe = regexp.MustCompile(`^1[3-9][0-9]{9}$`)
 
-// NormalizePhone turns what staff type ("138 1234 5678", "+86-13812345678") into
+// NormalizeMobile turns what staff type ("138 1234 5678", "+86-13812345678") into
 // the 11 digits WeChat's getPhoneNumber returns as purePhoneNumber, so the two
 // compare equal; ok is false for anything that is not a mainland mobile number.
-func NormalizePhone(s string) (string, bool) {
+func NormalizeMobile(s string) (string, bool) {
 	var b strings.Builder
 	for _, r := range s {
 		switch {
@@ -87,19 +90,25 @@ type phoneMatch struct {
 }
 
 // lookupPhone is THE phone lookup: the unmerged walk-in registered with phone
-// and the WeChat users who verified it. lock takes row locks (FOR UPDATE) so a
-// transaction can act on the answer. Keep every query by phone here.
-func lookupPhone(ctx context.Context, q interface {
+// and the active WeChat users who verified it. lock takes row locks (FOR UPDATE)
+// so a transaction can act on the answer. Keep every query by phone here. Phones
+// are encrypted at rest, so the lookup compares blind indexes (HMAC of the
+// number): walkin_phone holds the index of an unmerged walk-in's phone.
+func (w *WalkIns) lookupPhone(ctx context.Context, q interface {
 	QueryContext(context.Context, string, ...any) (*sql.Rows, error)
 }, phone string, lock bool) (phoneMatch, error) {
 	var m phoneMatch
+	idx, err := w.Cipher.PhoneIndex(phone)
+	if err != nil {
+		return m, err
+	}
 	query := `SELECT id, openid IS NULL FROM users
-		WHERE walkin_phone = ? OR (phone = ? AND phone_verified_at IS NOT NULL AND openid IS NOT NULL)
+		WHERE walkin_phone = ? OR (phone_bidx = ? AND phone_verified_at IS NOT NULL AND openid IS NOT NULL AND status = 'active')
 		ORDER BY id`
 	if lock {
 		query += ` FOR UPDATE`
 	}
-	rows, err := q.QueryContext(ctx, query, phone, phone)
+	rows, err := q.QueryContext(ctx, query, idx, idx)
 	if err != nil {
 		return m, fmt.Errorf("lookup phone: %w", err)
 	}
@@ -121,11 +130,11 @@ func lookupPhone(ctx context.Context, q interface {
 
 // FindWalkInByPhone returns the walk-in registered with phone, or ErrNotFound.
 func (w *WalkIns) FindWalkInByPhone(ctx context.Context, phone string) (Resident, error) {
-	p, ok := NormalizePhone(phone)
+	p, ok := NormalizeMobile(phone)
 	if !ok {
 		return Resident{}, Invalid("phone", "不是有效的手机号")
 	}
-	m, err := lookupPhone(ctx, w.DB, p, false)
+	m, err := w.lookupPhone(ctx, w.DB, p, false)
 	if err != nil {
 		return Resident{}, err
 	}
@@ -135,20 +144,29 @@ func (w *WalkIns) FindWalkInByPhone(ctx context.Context, phone string) (Resident
 	return w.Get(ctx, m.WalkInID)
 }
 
-const residentColumns = `id, real_name, walkin_phone, birth_date, estate, building, room, created_by, created_at`
+const residentColumns = `id, real_name, phone_enc, birth_date, estate, building, room, created_by, created_at`
 
 // walkInWhere selects live walk-ins: no WeChat, not merged away.
 const walkInWhere = `openid IS NULL AND merged_into IS NULL AND walkin_phone IS NOT NULL`
 
-func scanResident(row interface{ Scan(...any) error }) (Resident, error) {
+func (w *WalkIns) scanResident(row interface{ Scan(...any) error }) (Resident, error) {
 	var r Resident
 	var birth sql.NullTime
-	err := row.Scan(&r.ID, &r.RealName, &r.Phone, &birth, &r.Estate, &r.Building, &r.Room, &r.CreatedBy, &r.CreatedAt)
+	var enc []byte
+	err := row.Scan(&r.ID, &r.RealName, &enc, &birth, &r.Estate, &r.Building, &r.Room, &r.CreatedBy, &r.CreatedAt)
+	if err != nil {
+		return r, err
+	}
 	if birth.Valid {
 		d := DateOf(birth.Time)
 		r.BirthDate = &d
 	}
-	return r, err
+	if enc != nil {
+		if r.Phone, err = w.Cipher.Open("users", "phone", r.ID, enc); err != nil {
+			return r, err
+		}
+	}
+	return r, nil
 }
 
 // Create registers a walk-in resident. A phone already registered to a walk-in
@@ -159,7 +177,7 @@ func (w *WalkIns) Create(ctx context.Context, staffID int64, in ResidentInput) (
 	if name == "" {
 		return Resident{}, Invalid("real_name", "不能为空")
 	}
-	phone, ok := NormalizePhone(in.Phone)
+	phone, ok := NormalizeMobile(in.Phone)
 	if !ok {
 		return Resident{}, Invalid("phone", "不是有效的手机号")
 	}
@@ -173,17 +191,24 @@ func (w *WalkIns) Create(ctx context.Context, staffID int64, in ResidentInput) (
 	}
 	var id int64
 	err := inTx(ctx, w.DB, func(tx *sql.Tx) error {
-		m, err := lookupPhone(ctx, tx, phone, false)
+		m, err := w.lookupPhone(ctx, tx, phone, false)
 		if err != nil {
 			return err
 		}
 		if m.WalkInID != 0 || len(m.WeChat) > 0 {
 			return ErrPhoneInUse
 		}
+		idx, err := w.Cipher.PhoneIndex(phone)
+		if err != nil {
+			return err
+		}
+		// walkin_phone (the blind index) goes in with the row, so its unique key
+		// settles two desks registering one phone at once; the sealed phone is
+		// bound to the row id and so written once the id is known.
 		res, err := tx.ExecContext(ctx, `INSERT INTO users (openid, role, real_name, birth_date, estate, building, room,
-			phone, walkin_phone, created_by, created_at, updated_at) VALUES (NULL, 'resident', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			walkin_phone, created_by, created_at, updated_at) VALUES (NULL, 'resident', ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			name, birth, strings.TrimSpace(in.Estate), strings.TrimSpace(in.Building), strings.TrimSpace(in.Room),
-			phone, phone, staffID, now, now)
+			idx, staffID, now, now)
 		if isDuplicate(err) {
 			return ErrPhoneInUse
 		}
@@ -191,6 +216,13 @@ func (w *WalkIns) Create(ctx context.Context, staffID int64, in ResidentInput) (
 			return fmt.Errorf("insert walk-in: %w", err)
 		}
 		id, _ = res.LastInsertId()
+		enc, err := w.Cipher.Seal("users", "phone", id, phone)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE users SET phone_enc = ?, phone_bidx = ? WHERE id = ?`, enc, idx, id); err != nil {
+			return fmt.Errorf("seal walk-in phone: %w", err)
+		}
 		return nil
 	})
 	if err != nil {
@@ -201,7 +233,7 @@ func (w *WalkIns) Create(ctx context.Context, staffID int64, in ResidentInput) (
 
 // Get returns a live walk-in; a WeChat user, a merged walk-in or nothing is 404.
 func (w *WalkIns) Get(ctx context.Context, id int64) (Resident, error) {
-	r, err := scanResident(w.DB.QueryRowContext(ctx, `SELECT `+residentColumns+` FROM users WHERE id = ? AND `+walkInWhere, id))
+	r, err := w.scanResident(w.DB.QueryRowContext(ctx, `SELECT `+residentColumns+` FROM users WHERE id = ? AND `+walkInWhere, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return Resident{}, ErrNotFound
 	}
@@ -243,7 +275,7 @@ func (w *WalkIns) List(ctx context.Context, f ResidentFilter) ([]Resident, error
 	defer rows.Close()
 	out := []Resident{}
 	for rows.Next() {
-		r, err := scanResident(rows)
+		r, err := w.scanResident(rows)
 		if err != nil {
 			return nil, fmt.Errorf("scan walk-in: %w", err)
 		}
@@ -344,20 +376,25 @@ func (w *WalkIns) MergeVerifiedPhone(ctx context.Context, userID int64) (MergeRe
 	err := w.Bookings.tx(ctx, func(tx *sql.Tx) error {
 		out, touched = MergeResult{}, nil
 		now := w.Now()
-		var openid, phone sql.NullString
+		var openid sql.NullString
+		var enc []byte
 		var verified sql.NullTime
-		err := tx.QueryRowContext(ctx, `SELECT openid, phone, phone_verified_at FROM users WHERE id = ? FOR UPDATE`, userID).
-			Scan(&openid, &phone, &verified)
+		err := tx.QueryRowContext(ctx, `SELECT openid, phone_enc, phone_verified_at FROM users WHERE id = ? AND status = 'active' FOR UPDATE`, userID).
+			Scan(&openid, &enc, &verified)
 		if errors.Is(err, sql.ErrNoRows) {
 			return ErrNotFound
 		}
 		if err != nil {
 			return fmt.Errorf("merge: load user: %w", err)
 		}
-		if !openid.Valid || !phone.Valid || !verified.Valid {
+		if !openid.Valid || enc == nil || !verified.Valid {
 			return nil // not a WeChat user with a verified phone: nothing to merge
 		}
-		m, err := lookupPhone(ctx, tx, phone.String, true)
+		phone, err := w.Cipher.Open("users", "phone", userID, enc)
+		if err != nil {
+			return err
+		}
+		m, err := w.lookupPhone(ctx, tx, phone, true)
 		if err != nil {
 			return err
 		}
@@ -397,7 +434,7 @@ func (w *WalkIns) MergeVerifiedPhone(ctx context.Context, userID int64) (MergeRe
 			WHERE u.id = ?`, walk, now, userID); err != nil {
 			return fmt.Errorf("merge: profile: %w", err)
 		}
-		res, err := tx.ExecContext(ctx, `UPDATE users SET walkin_phone = NULL, phone = NULL, merged_into = ?, merged_at = ?, updated_at = ?
+		res, err := tx.ExecContext(ctx, `UPDATE users SET walkin_phone = NULL, phone_enc = NULL, phone_bidx = NULL, merged_into = ?, merged_at = ?, updated_at = ?
 			WHERE id = ? AND `+walkInWhere, userID, now, now, walk)
 		if err != nil {
 			return fmt.Errorf("merge: tombstone: %w", err)

@@ -45,7 +45,8 @@ type app struct {
 	outbox     *models.OutboxWorker // notifications: the subscribe-message sender
 	bookings   *bookingsArea
 	reports    *models.Reports
-	walkin     *walkInArea // walk-in residents and reminders (app_walkin.go)
+	walkin     *walkInArea  // walk-in residents and reminders (app_walkin.go)
+	privacy    *privacyArea // PIPL: data cipher, child-read audit, export/delete (app_privacy.go)
 
 	handler http.Handler
 	// workers run for the life of Serve; each returns when its ctx ends.
@@ -113,6 +114,11 @@ func newApp(ctx context.Context, cfg config.Config, logger *slog.Logger) (*app, 
 	}
 	// --- area init: notifications ---
 	a.initNotifications()
+	// --- area init: privacy ---
+	if err := a.initPrivacy(ctx); err != nil {
+		a.Close()
+		return nil, fmt.Errorf("privacy: %w", err)
+	}
 	a.reports = &models.Reports{DB: db, Now: now, Loc: cfg.Location}
 	a.handler = a.routes()
 	return a, nil

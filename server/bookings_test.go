@@ -277,7 +277,10 @@ func TestBookingCheckInCloseAndBan(t *testing.T) {
 	wantStatus(t, a.do("POST", "/api/v1/staff/checkins", staff, map[string]any{"code": "NOSUCHCODE"}), 404, "not_found")
 
 	// Roster: BOM, masked phone.
-	if _, err := a.app.db.Exec(`UPDATE users SET phone = '13812345678', real_name = '=王芳' WHERE id = ?`, uid); err != nil {
+	if _, err := a.app.db.Exec(`UPDATE users SET real_name = '=王芳' WHERE id = ?`, uid); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.app.users.SetVerifiedPhone(context.Background(), uid, "13812345678"); err != nil { // stored encrypted
 		t.Fatal(err)
 	}
 	r = a.do("GET", fmt.Sprintf("/api/v1/staff/sessions/%d/roster.csv", sids[0]), staff, nil)

@@ -14,6 +14,7 @@ func TestPointsDeviceKeyRequiredInProduction(t *testing.T) {
 	base := map[string]string{
 		"APP_ENV": "production", "JWT_SECRET": "a-production-jwt-secret-of-enough-length-123",
 		"WECHAT_APPID": "wxprod", "WECHAT_SECRET": "s", "WECHAT_API_BASE": "https://api.weixin.qq.com",
+		"DATA_KEY": "a-production-data-key-of-enough-length-0123456",
 	}
 	get := func(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
 	_, err := config.Load(get(base))

@@ -65,6 +65,10 @@ func (a *app) routes() http.Handler {
 	user.GET("/me/children/:id", me.GetChild)
 	user.PATCH("/me/children/:id", me.PatchChild)
 	user.DELETE("/me/children/:id", me.DeleteChild)
+	// --- resident routes: privacy ---
+	privacyH := &handlers.PrivacyHandler{Privacy: a.privacy.service, Cache: a.authCache}
+	user.GET("/me/export", privacyH.Export)
+	user.DELETE("/me", privacyH.Delete)
 	// --- resident routes: bookings ---
 	bookingsH := &handlers.BookingsHandler{Bookings: a.bookings.engine,
 		Limit: &handlers.Rule{Limiter: limits, Name: "booking", Key: handlers.ByUser, Limit: handlers.PerMinute(a.cfg.RateLimits.BookingPerUser)}}
@@ -110,7 +114,7 @@ func (a *app) routes() http.Handler {
 	staff.POST("/checkins", staffBookings.CheckIn)
 	staff.POST("/sessions/:id/close", staffBookings.CloseSession)
 	staff.POST("/sessions/:id/cancel", staffBookings.CancelSession)
-	staff.GET("/sessions/:id/roster.csv", staffBookings.Roster)
+	staff.GET("/sessions/:id/roster.csv", handlers.StaffReader(), staffBookings.Roster) // StaffReader: child names are audited
 	walkInH := &handlers.WalkInHandler{WalkIns: a.walkin.walkIns, Children: a.children}
 	staff.POST("/residents", walkInH.Create)
 	staff.GET("/residents", walkInH.List)

@@ -56,6 +56,8 @@ var routeRules = map[string]routeRule{
 	"POST /api/v1/auth/logout":              {level: loggedIn},
 	"GET /api/v1/me":                        {level: loggedIn},
 	"PATCH /api/v1/me":                      {level: loggedIn},
+	"GET /api/v1/me/export":                 {level: loggedIn},
+	"DELETE /api/v1/me":                     {level: loggedIn},
 	"POST /api/v1/me/phone":                 {level: loggedIn},
 	"POST /api/v1/me/subscriptions":         {level: loggedIn},
 	"GET /api/v1/me/children":               {level: loggedIn},
@@ -211,7 +213,7 @@ func TestSecurityMatrix(t *testing.T) {
 			t.Errorf("%s without token: %d, want 401", key, anon)
 		}
 		resTok, stTok, admTok := other, staffTok, adminTok
-		if key == "POST /api/v1/auth/logout" { // would end the shared logins
+		if key == "POST /api/v1/auth/logout" || key == "DELETE /api/v1/me" { // would end the shared users' logins
 			resTok, _ = a.resident("mx-lo1")
 			stTok, _ = a.staff("mx-lo2")
 			admTok, _ = a.staff("mx-lo3", "admin")

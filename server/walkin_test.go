@@ -54,7 +54,8 @@ func TestWalkInRegisterFindAndAccess(t *testing.T) {
 		r := a.do("POST", "/api/v1/staff/residents", staffTok, body)
 		wantStatus(t, r, http.StatusBadRequest, "invalid_request")
 	}
-	if n := a.sqlInt(`SELECT COUNT(*) FROM users WHERE walkin_phone = ?`, phone); n != 0 {
+	idx, _ := a.app.privacy.cipher.PhoneIndex(phone)
+	if n := a.sqlInt(`SELECT COUNT(*) FROM users WHERE walkin_phone = ?`, idx); n != 0 {
 		t.Fatalf("bad input created %d rows", n)
 	}
 	// Residents may not use the desk.
@@ -323,7 +324,7 @@ func TestWalkInMergesIntoWeChatUserOnVerifiedPhone(t *testing.T) {
 	if n := a.sqlInt(`SELECT COUNT(*) FROM points_accounts WHERE user_id = ?`, walk); n != 0 {
 		t.Fatal("walk-in account left behind")
 	}
-	if n := a.sqlInt(`SELECT COUNT(*) FROM users WHERE id = ? AND merged_into = ? AND walkin_phone IS NULL AND phone IS NULL`, walk, uid); n != 1 {
+	if n := a.sqlInt(`SELECT COUNT(*) FROM users WHERE id = ? AND merged_into = ? AND walkin_phone IS NULL AND phone_enc IS NULL AND phone_bidx IS NULL`, walk, uid); n != 1 {
 		t.Fatal("walk-in is not a tombstone")
 	}
 	// The profile filled its blanks from the desk's record.

@@ -1,0 +1,1 @@
+ALTER TABLE users MODIFY COLUMN walkin_phone VARCHAR(32) NULL;
