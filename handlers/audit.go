@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -21,6 +22,10 @@ const maxAuditBody = 16 << 10
 // AuditHandler records staff actions and lets admins read them.
 type AuditHandler struct {
 	Audit *models.Audit
+	// Before loads the state of a route's target (its :id) before the action, by
+	// route template, so the entry holds before and after. Routes without a
+	// loader record the request and the response (the after-state) only.
+	Before map[string]func(ctx context.Context, id int64) (any, error)
 }
 
 // Middleware records every state-changing staff or admin request (anything but
@@ -44,6 +49,7 @@ func (h *AuditHandler) Middleware() gin.HandlerFunc {
 				reqBody = b
 			}
 		}
+		before := h.loadBefore(c)
 		w := &captureWriter{ResponseWriter: c.Writer}
 		c.Writer = w
 		c.Next()
@@ -60,12 +66,35 @@ func (h *AuditHandler) Middleware() gin.HandlerFunc {
 			Status:       w.Status(),
 			RequestID:    RequestID(c),
 			RequestBody:  RedactJSON(reqBody),
+			BeforeBody:   RedactJSON(before),
 			ResponseBody: RedactJSON(w.captured()),
 		}
 		if err := h.Audit.Record(c.Request.Context(), entry); err != nil {
 			slog.WarnContext(c.Request.Context(), "audit entry not recorded", "request_id", RequestID(c), "action", entry.Action, "err", err)
 		}
 	}
+}
+
+// loadBefore reads the target's current state when the route has a loader; a
+// missing target (the action will 404) or a failed read records no before-state.
+func (h *AuditHandler) loadBefore(c *gin.Context) []byte {
+	load := h.Before[c.FullPath()]
+	if load == nil {
+		return nil
+	}
+	id, err := strconv.ParseInt(c.Param("id"), 10, 64)
+	if err != nil || id <= 0 {
+		return nil
+	}
+	v, err := load(c.Request.Context(), id)
+	if err != nil {
+		return nil
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil
+	}
+	return b
 }
 
 type readCloser struct {

@@ -19,6 +19,7 @@ type AuditEntry struct {
 	Status       int             `json:"status"`
 	RequestID    string          `json:"request_id"`
 	RequestBody  json.RawMessage `json:"request_body"`
+	BeforeBody   json.RawMessage `json:"before_body"`
 	ResponseBody json.RawMessage `json:"response_body"`
 	CreatedAt    time.Time       `json:"created_at"`
 }
@@ -46,9 +47,9 @@ func (a *Audit) Record(ctx context.Context, e AuditEntry) error {
 		}
 		return []byte(b)
 	}
-	_, err := a.DB.ExecContext(ctx, `INSERT INTO audit_log (actor_id, actor_role, action, target, status, request_id, request_body, response_body, created_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, e.ActorID, e.ActorRole, e.Action, e.Target, e.Status, e.RequestID,
-		jsonOrNil(e.RequestBody), jsonOrNil(e.ResponseBody), a.Now())
+	_, err := a.DB.ExecContext(ctx, `INSERT INTO audit_log (actor_id, actor_role, action, target, status, request_id, request_body, before_body, response_body, created_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, e.ActorID, e.ActorRole, e.Action, e.Target, e.Status, e.RequestID,
+		jsonOrNil(e.RequestBody), jsonOrNil(e.BeforeBody), jsonOrNil(e.ResponseBody), a.Now())
 	if err != nil {
 		return fmt.Errorf("record audit entry: %w", err)
 	}
@@ -80,7 +81,7 @@ func (a *Audit) List(ctx context.Context, f AuditFilter) ([]AuditEntry, error) {
 		args = append(args, f.To.UTC())
 	}
 	args = append(args, f.Page.Limit)
-	rows, err := a.DB.QueryContext(ctx, `SELECT id, actor_id, actor_role, action, target, status, request_id, request_body, response_body, created_at
+	rows, err := a.DB.QueryContext(ctx, `SELECT id, actor_id, actor_role, action, target, status, request_id, request_body, before_body, response_body, created_at
 		FROM audit_log WHERE `+strings.Join(where, " AND ")+` ORDER BY id DESC LIMIT ?`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list audit: %w", err)
@@ -89,12 +90,15 @@ func (a *Audit) List(ctx context.Context, f AuditFilter) ([]AuditEntry, error) {
 	out := []AuditEntry{}
 	for rows.Next() {
 		var e AuditEntry
-		var req, res []byte
-		if err := rows.Scan(&e.ID, &e.ActorID, &e.ActorRole, &e.Action, &e.Target, &e.Status, &e.RequestID, &req, &res, &e.CreatedAt); err != nil {
+		var req, before, res []byte
+		if err := rows.Scan(&e.ID, &e.ActorID, &e.ActorRole, &e.Action, &e.Target, &e.Status, &e.RequestID, &req, &before, &res, &e.CreatedAt); err != nil {
 			return nil, fmt.Errorf("scan audit: %w", err)
 		}
 		if req != nil {
 			e.RequestBody = req
+		}
+		if before != nil {
+			e.BeforeBody = before
 		}
 		if res != nil {
 			e.ResponseBody = res

@@ -32,6 +32,7 @@ func TestAuditLogRecordsStaffActions(t *testing.T) {
 			Target       string         `json:"target"`
 			Status       int            `json:"status"`
 			RequestBody  map[string]any `json:"request_body"`
+			BeforeBody   map[string]any `json:"before_body"`
 			ResponseBody map[string]any `json:"response_body"`
 		}
 	}
@@ -40,15 +41,19 @@ func TestAuditLogRecordsStaffActions(t *testing.T) {
 		t.Fatalf("want 2 entries for the staff member, got %d: %s", len(out.Items), r.Body)
 	}
 	patch, create := out.Items[0], out.Items[1] // newest first
+	if create.BeforeBody != nil {
+		t.Fatalf("a create has no before-state: %+v", create.BeforeBody)
+	}
 	if create.Action != "POST /api/v1/staff/programs" || create.Status != 201 || create.ActorRole != "staff" ||
 		create.RequestBody["title"] != "审计测试活动" || create.ResponseBody["id"] != float64(pid) {
 		t.Fatalf("create entry: %+v", create)
 	}
-	if patch.Action != "PATCH /api/v1/staff/programs/:id" || patch.Target != fmt.Sprintf("id=%d", pid) || patch.ResponseBody["venue"] != "邻里之家" {
+	if patch.Action != "PATCH /api/v1/staff/programs/:id" || patch.Target != fmt.Sprintf("id=%d", pid) || patch.ResponseBody["venue"] != "邻里之家" ||
+		patch.BeforeBody == nil || patch.BeforeBody["venue"] != "" || patch.BeforeBody["title"] != "审计测试活动" {
 		t.Fatalf("patch entry: %+v", patch)
 	}
 	r = a.do("GET", "/api/v1/admin/audit?action=/role", adminTok, nil)
-	if !strings.Contains(string(r.Body), `"actor_role":"admin"`) {
+	if !strings.Contains(string(r.Body), `"actor_role":"admin"`) || !strings.Contains(string(r.Body), `"before_body":{`) {
 		t.Fatalf("admin action missing: %s", r.Body)
 	}
 	if r := a.do("GET", "/api/v1/admin/audit", staffTok, nil); r.Status != http.StatusForbidden {

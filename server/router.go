@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"net/http"
 
 	"github.com/gin-gonic/gin"
@@ -39,7 +40,7 @@ func (a *app) routes() http.Handler {
 	me := &handlers.MeHandler{Users: a.users, Children: a.children, WeChat: a.wx, AfterPhoneVerified: a.walkin.mergeWalkIn}
 	catalog := &handlers.CatalogHandler{Catalog: a.catalog, Cache: a.bookings.catalogCache, AfterSessionChange: a.bookings.afterSessionChange}
 	admin := &handlers.AdminHandler{Users: a.users, Cache: a.authCache}
-	audit := &handlers.AuditHandler{Audit: a.audit}
+	audit := &handlers.AuditHandler{Audit: a.audit, Before: a.auditBefore()}
 
 	// Rate limits (issue 7): login per IP here; handlers.RateLimit with ByUser /
 	// ByParam / ByHeader and a.cfg.RateLimits for booking, complaints and devices.
@@ -166,4 +167,31 @@ func (a *app) routes() http.Handler {
 	devicesH := &handlers.DeviceHandler{Devices: a.pts.devices, Points: a.pts.points, Skew: a.cfg.Points.ClockSkew, Logger: a.logger}
 	api.POST("/devices/deposits", handlers.RateLimit(limits, "device", handlers.ByHeaderAndIP("X-Device-Id"), handlers.PerMinute(a.cfg.RateLimits.DeviceWebhookPerDev)), devicesH.Deposit)
 	return r
+}
+
+// auditBefore names, per staff route that changes one thing, how to read that
+// thing's state before the change, so its audit entry shows before and after.
+func (a *app) auditBefore() map[string]func(ctx context.Context, id int64) (any, error) {
+	asStaff := models.Principal{Role: models.RoleStaff}
+	program := func(ctx context.Context, id int64) (any, error) { return a.catalog.GetProgram(ctx, id) }
+	session := func(ctx context.Context, id int64) (any, error) { return a.catalog.GetSession(ctx, id) }
+	booking := func(ctx context.Context, id int64) (any, error) { return a.bookings.engine.Get(ctx, asStaff, id) }
+	complaint := func(ctx context.Context, id int64) (any, error) { return a.complaints.Get(ctx, id, asStaff, false) }
+	device := func(ctx context.Context, id int64) (any, error) { return a.pts.devices.Get(ctx, id) }
+	return map[string]func(ctx context.Context, id int64) (any, error){
+		"/api/v1/staff/programs/:id":              program,
+		"/api/v1/staff/sessions/:id":              session,
+		"/api/v1/staff/sessions/:id/cancel":       session,
+		"/api/v1/staff/sessions/:id/close":        session,
+		"/api/v1/staff/bookings/:id/confirm":      booking,
+		"/api/v1/staff/bookings/:id/reject":       booking,
+		"/api/v1/staff/complaints/:id/accept":     complaint,
+		"/api/v1/staff/complaints/:id/contact":    complaint,
+		"/api/v1/staff/complaints/:id/resolve":    complaint,
+		"/api/v1/staff/devices/:id/disable":       device,
+		"/api/v1/staff/devices/:id/enable":        device,
+		"/api/v1/staff/devices/:id/rotate-secret": device,
+		"/api/v1/staff/rewards/:id":               func(ctx context.Context, id int64) (any, error) { return a.pts.points.GetReward(ctx, id) },
+		"/api/v1/admin/users/:id/role":            func(ctx context.Context, id int64) (any, error) { return a.users.Get(ctx, id) },
+	}
 }
