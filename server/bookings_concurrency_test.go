@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -63,31 +64,31 @@ func TestBookingGateKeysDeletedMidCrowd(t *testing.T) {
 	staff, _ := a.staff("s")
 	_, sid := a.hotSession(staff, 12, false)
 	toks, _ := a.quickResidents(400)
-	// While the crowd runs, delete the gate's keys as soon as they exist, twice:
-	// each time the next request finds them missing and rebuilds them from MySQL
-	// while other requests are between the gate and the guard.
+	// While the crowd runs, delete the gate's keys twice: when the 3rd and the 8th
+	// answers are back (fewer than 12 places are taken, so requests still go
+	// through the gate and the keys exist again after the first deletion). Each
+	// time the next request finds them missing and rebuilds them from MySQL while
+	// other requests are between the gate and the guard. Triggering on progress
+	// rather than polling keeps the test deterministic: once the session is full
+	// the rest of the crowd is refused without touching Redis.
 	var deletions atomic.Int64
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
+	deleteGate := func() {
 		ctx := context.Background()
-		for deletions.Load() < 2 {
-			select {
-			case <-stop:
-				return
-			default:
-			}
+		deadline := time.Now().Add(2 * time.Second)
+		for time.Now().Before(deadline) {
 			keys, _ := a.app.rdb.Keys(ctx, a.prefix+"gate:*").Result()
 			if len(keys) > 0 && a.app.rdb.Del(ctx, keys...).Val() > 0 {
 				deletions.Add(1)
+				return
 			}
+			time.Sleep(time.Millisecond)
 		}
-	}()
-	tally := a.crowd([]string{a.URL}, toks, func(int) any { return map[string]any{"session_id": sid} })
-	close(stop)
-	wg.Wait()
+	}
+	tally := a.crowd([]string{a.URL}, toks, func(int) any { return map[string]any{"session_id": sid} }, func(done int64) {
+		if done == 3 || done == 8 {
+			deleteGate()
+		}
+	})
 	if deletions.Load() != 2 {
 		t.Errorf("gate deleted %d times, want 2", deletions.Load())
 	}
