@@ -8,9 +8,10 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"nantian/models/testdb"
 )
 
 // 500 residents on a 12-place session: exactly 12 live bookings in MySQL, every
@@ -64,31 +65,20 @@ func TestBookingGateKeysDeletedMidCrowd(t *testing.T) {
 	staff, _ := a.staff("s")
 	_, sid := a.hotSession(staff, 12, false)
 	toks, _ := a.quickResidents(400)
-	// While the crowd runs, delete the gate's keys twice: when the 3rd and the 8th
-	// answers are back (fewer than 12 places are taken, so requests still go
-	// through the gate and the keys exist again after the first deletion). Each
-	// time the next request finds them missing and rebuilds them from MySQL while
-	// other requests are between the gate and the guard. Triggering on progress
-	// rather than polling keeps the test deterministic: once the session is full
-	// the rest of the crowd is refused without touching Redis.
-	var deletions atomic.Int64
-	deleteGate := func() {
-		ctx := context.Background()
-		deadline := time.Now().Add(2 * time.Second)
-		for time.Now().Before(deadline) {
-			keys, _ := a.app.rdb.Keys(ctx, a.prefix+"gate:*").Result()
-			if len(keys) > 0 && a.app.rdb.Del(ctx, keys...).Val() > 0 {
-				deletions.Add(1)
-				return
-			}
-			time.Sleep(time.Millisecond)
-		}
-	}
-	tally := a.crowd([]string{a.URL}, toks, func(int) any { return map[string]any{"session_id": sid} }, func(done int64) {
-		if done == 3 || done == 8 {
-			deleteGate()
-		}
-	})
+	// While the crowd runs, delete the gate's keys twice, from inside the Redis
+	// client: just before the 5th and the 10th script call (fewer than 12 places
+	// are taken by then, so the crowd is still going through the gate). Each time
+	// the next request finds the keys missing and rebuilds them from MySQL while
+	// other requests are between the gate and the guard. Hooking the script calls
+	// rather than watching responses keeps this deterministic: responses lag
+	// behind the gate, and once it is full the rest of the crowd never touches
+	// Redis (the sold-out marker).
+	raw := redis.NewClient(&redis.Options{Addr: testdb.RedisAddr()})
+	defer raw.Close()
+	hook := &gateWiper{raw: raw, pattern: a.prefix + "gate:*", at: map[int64]bool{5: true, 10: true}}
+	a.app.rdb.AddHook(hook)
+	tally := a.crowd([]string{a.URL}, toks, func(int) any { return map[string]any{"session_id": sid} })
+	deletions := &hook.deletions
 	if deletions.Load() != 2 {
 		t.Errorf("gate deleted %d times, want 2", deletions.Load())
 	}
@@ -253,4 +243,42 @@ func TestBookingTransitionsRace(t *testing.T) {
 		}
 	}
 	a.assertCounts(sid)
+}
+
+// gateWiper deletes every key matching pattern just before chosen script calls
+// (counted over EVAL/EVALSHA). A wipe due while no key exists waits for the next
+// script call, so each wipe really removes a live gate.
+type gateWiper struct {
+	raw       *redis.Client
+	pattern   string
+	at        map[int64]bool
+	calls     atomic.Int64
+	mu        sync.Mutex
+	pending   int
+	deletions atomic.Int64
+}
+
+func (h *gateWiper) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (h *gateWiper) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		if name := cmd.Name(); name == "evalsha" || name == "eval" {
+			n := h.calls.Add(1)
+			h.mu.Lock()
+			if h.at[n] {
+				h.pending++
+			}
+			if h.pending > 0 {
+				keys, _ := h.raw.Keys(ctx, h.pattern).Result()
+				if len(keys) > 0 && h.raw.Del(ctx, keys...).Val() > 0 {
+					h.pending--
+					h.deletions.Add(1)
+				}
+			}
+			h.mu.Unlock()
+		}
+		return next(ctx, cmd)
+	}
+}
+func (h *gateWiper) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return next
 }
