@@ -621,16 +621,7 @@ func (b *Bookings) List(ctx context.Context, f BookingFilter) ([]Booking, error)
 	if err != nil {
 		return nil, fmt.Errorf("list bookings: %w", err)
 	}
-	defer rows.Close()
-	out := []Booking{}
-	for rows.Next() {
-		x, err := b.scan(rows)
-		if err != nil {
-			return nil, fmt.Errorf("scan booking: %w", err)
-		}
-		out = append(out, x)
-	}
-	return out, rows.Err()
+	return scanAll(rows, "scan booking", b.scan)
 }
 
 // afterFree updates the gate after a transaction freed places and handed some to

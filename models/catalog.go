@@ -180,16 +180,7 @@ func (s *Catalog) ListPrograms(ctx context.Context, f ProgramFilter) ([]Program,
 	if err != nil {
 		return nil, fmt.Errorf("list programs: %w", err)
 	}
-	defer rows.Close()
-	out := []Program{}
-	for rows.Next() {
-		p, err := s.scanProgram(rows)
-		if err != nil {
-			return nil, fmt.Errorf("scan program: %w", err)
-		}
-		out = append(out, p)
-	}
-	return out, rows.Err()
+	return scanAll(rows, "scan program", s.scanProgram)
 }
 
 // GetProgram returns a program without its sessions.
@@ -220,16 +211,7 @@ func (s *Catalog) UpcomingSessions(ctx context.Context, programID int64) ([]Sess
 	if err != nil {
 		return nil, fmt.Errorf("list sessions: %w", err)
 	}
-	defer rows.Close()
-	out := []Session{}
-	for rows.Next() {
-		x, err := s.ScanSession(rows)
-		if err != nil {
-			return nil, fmt.Errorf("scan session: %w", err)
-		}
-		out = append(out, x)
-	}
-	return out, rows.Err()
+	return scanAll(rows, "scan session", s.ScanSession)
 }
 
 // GetSession returns one session.

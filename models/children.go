@@ -142,16 +142,7 @@ func (s *Children) List(ctx context.Context, guardianID int64) ([]Child, error) 
 	if err != nil {
 		return nil, fmt.Errorf("list children: %w", err)
 	}
-	defer rows.Close()
-	out := []Child{}
-	for rows.Next() {
-		c, err := s.scanChild(rows)
-		if err != nil {
-			return nil, fmt.Errorf("scan child: %w", err)
-		}
-		out = append(out, c)
-	}
-	return out, rows.Err()
+	return scanAll(rows, "scan child", s.scanChild)
 }
 
 // Update applies a patch to the guardian's child.

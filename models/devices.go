@@ -202,16 +202,7 @@ func (d *Devices) List(ctx context.Context, estate string, page Page) ([]Device,
 	if err != nil {
 		return nil, fmt.Errorf("list devices: %w", err)
 	}
-	defer rows.Close()
-	out := []Device{}
-	for rows.Next() {
-		dev, err := d.scan(rows)
-		if err != nil {
-			return nil, fmt.Errorf("scan device: %w", err)
-		}
-		out = append(out, dev)
-	}
-	return out, rows.Err()
+	return scanAll(rows, "scan device", d.scan)
 }
 
 // SetStatus disables or re-enables a bin: a guarded transition, so disabling a

@@ -391,16 +391,7 @@ func (p *Points) Ledger(ctx context.Context, userID int64, page Page) ([]LedgerE
 	if err != nil {
 		return nil, fmt.Errorf("list ledger: %w", err)
 	}
-	defer rows.Close()
-	out := []LedgerEntry{}
-	for rows.Next() {
-		e, err := p.scanEntry(rows)
-		if err != nil {
-			return nil, fmt.Errorf("scan ledger: %w", err)
-		}
-		out = append(out, e)
-	}
-	return out, rows.Err()
+	return scanAll(rows, "scan ledger", p.scanEntry)
 }
 
 // ---- staff adjustments ----

@@ -135,16 +135,7 @@ func (p *Points) ListRewards(ctx context.Context, activeOnly bool, page Page) ([
 	if err != nil {
 		return nil, fmt.Errorf("list rewards: %w", err)
 	}
-	defer rows.Close()
-	out := []Reward{}
-	for rows.Next() {
-		r, err := p.scanReward(rows)
-		if err != nil {
-			return nil, fmt.Errorf("scan reward: %w", err)
-		}
-		out = append(out, r)
-	}
-	return out, rows.Err()
+	return scanAll(rows, "scan reward", p.scanReward)
 }
 
 // Redemption is a reward taken with points, waiting at the center for pickup.
@@ -296,16 +287,7 @@ func (p *Points) ListRedemptions(ctx context.Context, f RedemptionFilter) ([]Red
 	if err != nil {
 		return nil, fmt.Errorf("list redemptions: %w", err)
 	}
-	defer rows.Close()
-	out := []Redemption{}
-	for rows.Next() {
-		x, err := p.scanRedemption(rows)
-		if err != nil {
-			return nil, fmt.Errorf("scan redemption: %w", err)
-		}
-		out = append(out, x)
-	}
-	return out, rows.Err()
+	return scanAll(rows, "scan redemption", p.scanRedemption)
 }
 
 // Fulfil hands the reward over: pending → fulfilled by pickup code (guarded; a

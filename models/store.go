@@ -82,3 +82,21 @@ func isRetryable(err error) bool {
 
 // RetryDeadlock is retryDeadlock for other packages.
 func RetryDeadlock(ctx context.Context, fn func() error) error { return retryDeadlock(ctx, fn) }
+
+// rowScanner is what *sql.Row and *sql.Rows have in common.
+type rowScanner = interface{ Scan(...any) error }
+
+// scanAll reads every row with scan and closes rows. It returns an empty, non-nil
+// slice for no rows, so lists encode as [] rather than null.
+func scanAll[T any](rows *sql.Rows, what string, scan func(rowScanner) (T, error)) ([]T, error) {
+	defer rows.Close()
+	out := []T{}
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", what, err)
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}

@@ -272,16 +272,7 @@ func (w *WalkIns) List(ctx context.Context, f ResidentFilter) ([]Resident, error
 	if err != nil {
 		return nil, fmt.Errorf("list walk-ins: %w", err)
 	}
-	defer rows.Close()
-	out := []Resident{}
-	for rows.Next() {
-		r, err := w.scanResident(rows)
-		if err != nil {
-			return nil, fmt.Errorf("scan walk-in: %w", err)
-		}
-		out = append(out, r)
-	}
-	return out, rows.Err()
+	return scanAll(rows, "scan walk-in", w.scanResident)
 }
 
 func escapeLike(s string) string {
