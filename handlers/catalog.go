@@ -47,15 +47,7 @@ func (h *CatalogHandler) ListPrograms(c *gin.Context) {
 		return
 	}
 	items, err := h.Catalog.ListPrograms(c.Request.Context(), models.ProgramFilter{Kind: kind, Audience: audience, Page: page})
-	if err != nil {
-		Fail(c, err)
-		return
-	}
-	var last int64
-	if len(items) > 0 {
-		last = items[len(items)-1].ID
-	}
-	c.JSON(http.StatusOK, List[models.Program]{Items: items, NextCursor: models.NextCursor(len(items), page.Limit, last)})
+	writePage(c, page, items, err, func(x models.Program) int64 { return x.ID })
 }
 
 // GetProgram returns a program with its upcoming sessions.

@@ -225,3 +225,17 @@ type List[T any] struct {
 	Items      []T    `json:"items"`
 	NextCursor string `json:"next_cursor"`
 }
+
+// writePage answers one page of a list (or the error that stopped it), with the
+// cursor for the next page taken from the last item's id.
+func writePage[T any](c *gin.Context, page models.Page, items []T, err error, id func(T) int64) {
+	if err != nil {
+		Fail(c, err)
+		return
+	}
+	var last int64
+	if len(items) > 0 {
+		last = id(items[len(items)-1])
+	}
+	c.JSON(http.StatusOK, List[T]{Items: items, NextCursor: models.NextCursor(len(items), page.Limit, last)})
+}

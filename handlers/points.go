@@ -46,15 +46,7 @@ func (h *PointsHandler) Ledger(c *gin.Context) {
 		return
 	}
 	items, err := h.Points.Ledger(c.Request.Context(), Caller(c).UserID, page)
-	if err != nil {
-		Fail(c, err)
-		return
-	}
-	var last int64
-	if len(items) > 0 {
-		last = items[len(items)-1].ID
-	}
-	c.JSON(http.StatusOK, List[models.LedgerEntry]{Items: items, NextCursor: models.NextCursor(len(items), page.Limit, last)})
+	writePage(c, page, items, err, func(x models.LedgerEntry) int64 { return x.ID })
 }
 
 // Rewards lists the active rewards.
@@ -64,15 +56,7 @@ func (h *PointsHandler) Rewards(c *gin.Context) {
 		return
 	}
 	items, err := h.Points.ListRewards(c.Request.Context(), true, page)
-	if err != nil {
-		Fail(c, err)
-		return
-	}
-	var last int64
-	if len(items) > 0 {
-		last = items[len(items)-1].ID
-	}
-	c.JSON(http.StatusOK, List[models.Reward]{Items: items, NextCursor: models.NextCursor(len(items), page.Limit, last)})
+	writePage(c, page, items, err, func(x models.Reward) int64 { return x.ID })
 }
 
 type redeemRequest struct {
@@ -105,15 +89,7 @@ func (h *PointsHandler) Redemptions(c *gin.Context) {
 		return
 	}
 	items, err := h.Points.ListRedemptions(c.Request.Context(), models.RedemptionFilter{UserID: Caller(c).UserID, Status: status, Page: page})
-	if err != nil {
-		Fail(c, err)
-		return
-	}
-	var last int64
-	if len(items) > 0 {
-		last = items[len(items)-1].ID
-	}
-	c.JSON(http.StatusOK, List[models.Redemption]{Items: items, NextCursor: models.NextCursor(len(items), page.Limit, last)})
+	writePage(c, page, items, err, func(x models.Redemption) int64 { return x.ID })
 }
 
 func validRedemptionStatus(s string) bool {

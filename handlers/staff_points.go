@@ -44,15 +44,7 @@ func (h *StaffPointsHandler) ListDevices(c *gin.Context) {
 		return
 	}
 	items, err := h.Devices.List(c.Request.Context(), c.Query("estate"), page)
-	if err != nil {
-		Fail(c, err)
-		return
-	}
-	var last int64
-	if len(items) > 0 {
-		last = items[len(items)-1].ID
-	}
-	c.JSON(http.StatusOK, List[models.Device]{Items: items, NextCursor: models.NextCursor(len(items), page.Limit, last)})
+	writePage(c, page, items, err, func(x models.Device) int64 { return x.ID })
 }
 
 func (h *StaffPointsHandler) setDeviceStatus(c *gin.Context, to string) {
@@ -129,15 +121,7 @@ func (h *StaffPointsHandler) ListRewards(c *gin.Context) {
 		return
 	}
 	items, err := h.Points.ListRewards(c.Request.Context(), false, page)
-	if err != nil {
-		Fail(c, err)
-		return
-	}
-	var last int64
-	if len(items) > 0 {
-		last = items[len(items)-1].ID
-	}
-	c.JSON(http.StatusOK, List[models.Reward]{Items: items, NextCursor: models.NextCursor(len(items), page.Limit, last)})
+	writePage(c, page, items, err, func(x models.Reward) int64 { return x.ID })
 }
 
 // ListRedemptions lists redemptions (?status=), newest first.
@@ -152,15 +136,7 @@ func (h *StaffPointsHandler) ListRedemptions(c *gin.Context) {
 		return
 	}
 	items, err := h.Points.ListRedemptions(c.Request.Context(), models.RedemptionFilter{Status: status, Page: page})
-	if err != nil {
-		Fail(c, err)
-		return
-	}
-	var last int64
-	if len(items) > 0 {
-		last = items[len(items)-1].ID
-	}
-	c.JSON(http.StatusOK, List[models.Redemption]{Items: items, NextCursor: models.NextCursor(len(items), page.Limit, last)})
+	writePage(c, page, items, err, func(x models.Redemption) int64 { return x.ID })
 }
 
 // Fulfil hands a reward over by its pickup code.
