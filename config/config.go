@@ -67,6 +67,9 @@ type Config struct {
 	// DataKey (DATA_KEY) encrypts personal data at rest (phones, children's names)
 	// and keys the phone blind index. Changing it makes stored values unreadable.
 	DataKey Secret
+	// DataKeyPrevious (DATA_KEY_PREVIOUS) is the key being rotated away from: what
+	// it sealed is still read until `nantian rotate-data-key` re-sealed it.
+	DataKeyPrevious Secret
 
 	AccessTokenTTL  time.Duration
 	RefreshTokenTTL time.Duration
@@ -179,6 +182,7 @@ func Load(getenv func(string) string) (Config, error) {
 		WeChatAppID:         e.str("WECHAT_APPID", ""),
 		WeChatSecret:        Secret(e.str("WECHAT_SECRET", "")),
 		DataKey:             Secret(e.str("DATA_KEY", DevDataKey)),
+		DataKeyPrevious:     Secret(e.str("DATA_KEY_PREVIOUS", "")),
 		WeChatAPIBase:       strings.TrimRight(e.str("WECHAT_API_BASE", "https://api.weixin.qq.com"), "/"),
 		UploadDir:           e.str("UPLOAD_DIR", "./data/uploads"),
 		Timezone:            e.str("APP_TIMEZONE", "Asia/Shanghai"),

@@ -31,6 +31,22 @@ const sealVersion = 0x01
 type DataCipher struct {
 	aead  cipher.AEAD
 	index []byte
+	// previous is the key being rotated away from (DATA_KEY_PREVIOUS): values and
+	// indexes made under it are still read and found until RotateDataKey has
+	// re-sealed them under this one.
+	previous *DataCipher
+}
+
+// WithPrevious returns the cipher that seals under c and also opens and finds
+// what was sealed under prevSecret, for the time of a key rotation.
+func (c *DataCipher) WithPrevious(prevSecret string) (*DataCipher, error) {
+	prev, err := NewDataCipher(prevSecret)
+	if err != nil {
+		return nil, fmt.Errorf("DATA_KEY_PREVIOUS: %w", err)
+	}
+	cp := *c
+	cp.previous = prev
+	return &cp, nil
 }
 
 // NewDataCipher derives the encryption key and the blind-index key from secret
@@ -85,6 +101,22 @@ func (c *DataCipher) Seal(table, column string, rowID int64, plain string) ([]by
 // "". A value that does not open (wrong key, wrong row, tampered) is an error,
 // never shown.
 func (c *DataCipher) Open(table, column string, rowID int64, sealed []byte) (string, error) {
+	plain, _, err := c.open(table, column, rowID, sealed)
+	return plain, err
+}
+
+// open is Open that also says whether the previous key was needed.
+func (c *DataCipher) open(table, column string, rowID int64, sealed []byte) (string, bool, error) {
+	plain, err := c.openOne(table, column, rowID, sealed)
+	if err != nil && c != nil && c.previous != nil {
+		if p, perr := c.previous.openOne(table, column, rowID, sealed); perr == nil {
+			return p, true, nil
+		}
+	}
+	return plain, false, err
+}
+
+func (c *DataCipher) openOne(table, column string, rowID int64, sealed []byte) (string, error) {
 	if len(sealed) == 0 {
 		return "", nil
 	}
@@ -135,4 +167,36 @@ func (c *DataCipher) PhoneIndex(phone string) ([]byte, error) {
 	m := hmac.New(sha256.New, c.index)
 	m.Write([]byte(n))
 	return m.Sum(nil), nil
+}
+
+// PhoneIndexes are the blind indexes to look a phone up by: the current key's,
+// and during a rotation also the previous key's (rows not yet re-sealed carry it).
+// The first is the current one, the one to store.
+func (c *DataCipher) PhoneIndexes(phone string) ([][]byte, error) {
+	cur, err := c.PhoneIndex(phone)
+	if err != nil || cur == nil {
+		return nil, err
+	}
+	out := [][]byte{cur}
+	if c.previous != nil {
+		prev, err := c.previous.PhoneIndex(phone)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, prev)
+	}
+	return out, nil
+}
+
+// lookupPair is PhoneIndexes as exactly two values for `IN (?, ?)`: the current
+// index and the previous key's, or the current one twice outside a rotation.
+func (c *DataCipher) lookupPair(phone string) (cur, other []byte, err error) {
+	idx, err := c.PhoneIndexes(phone)
+	if err != nil || len(idx) == 0 {
+		return nil, nil, err
+	}
+	if len(idx) == 1 {
+		return idx[0], idx[0], nil
+	}
+	return idx[0], idx[1], nil
 }

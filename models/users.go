@@ -104,11 +104,11 @@ func (s *Users) FindByPhone(ctx context.Context, phone string) (User, error) {
 	if want == "" {
 		return User{}, Invalid("phone", "电话号码格式不正确")
 	}
-	idx, err := s.Cipher.PhoneIndex(phone)
+	idx, prev, err := s.Cipher.lookupPair(phone)
 	if err != nil {
 		return User{}, err
 	}
-	rows, err := s.DB.QueryContext(ctx, `SELECT `+userColumns+` FROM users WHERE phone_bidx = ? AND status = 'active' ORDER BY id LIMIT 10`, idx)
+	rows, err := s.DB.QueryContext(ctx, `SELECT `+userColumns+` FROM users WHERE phone_bidx IN (?, ?) AND status = 'active' ORDER BY id LIMIT 10`, idx, prev)
 	if err != nil {
 		return User{}, fmt.Errorf("find user by phone: %w", err)
 	}

@@ -98,17 +98,17 @@ func (w *WalkIns) lookupPhone(ctx context.Context, q interface {
 	QueryContext(context.Context, string, ...any) (*sql.Rows, error)
 }, phone string, lock bool) (phoneMatch, error) {
 	var m phoneMatch
-	idx, err := w.Cipher.PhoneIndex(phone)
+	idx, prev, err := w.Cipher.lookupPair(phone)
 	if err != nil {
 		return m, err
 	}
 	query := `SELECT id, openid IS NULL FROM users
-		WHERE walkin_phone = ? OR (phone_bidx = ? AND phone_verified_at IS NOT NULL AND openid IS NOT NULL AND status = 'active')
+		WHERE walkin_phone IN (?, ?) OR (phone_bidx IN (?, ?) AND phone_verified_at IS NOT NULL AND openid IS NOT NULL AND status = 'active')
 		ORDER BY id`
 	if lock {
 		query += ` FOR UPDATE`
 	}
-	rows, err := q.QueryContext(ctx, query, idx, idx)
+	rows, err := q.QueryContext(ctx, query, idx, prev, idx, prev)
 	if err != nil {
 		return m, fmt.Errorf("lookup phone: %w", err)
 	}

@@ -26,6 +26,11 @@ func (a *app) initPrivacy(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if prev := a.cfg.DataKeyPrevious.Reveal(); prev != "" {
+		if dc, err = dc.WithPrevious(prev); err != nil {
+			return err
+		}
+	}
 	reads := &models.ChildReads{Audit: a.audit}
 	a.users.Cipher = dc
 	a.children.Cipher, a.children.Reads = dc, reads

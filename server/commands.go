@@ -192,3 +192,29 @@ func cmdHealthcheck(ctx context.Context, getenv func(string) string) error {
 	}
 	return nil
 }
+
+// cmdRotateDataKey re-seals personal data sealed under DATA_KEY_PREVIOUS with
+// DATA_KEY (see models.RotateDataKey). Safe while the service runs.
+func cmdRotateDataKey(ctx context.Context, getenv func(string) string, stdout io.Writer) error {
+	cfg, err := loadConfig(getenv)
+	if err != nil {
+		return err
+	}
+	if cfg.DataKeyPrevious == "" {
+		return errors.New("set DATA_KEY_PREVIOUS to the old key and DATA_KEY to the new one")
+	}
+	if err := models.Migrate(ctx, cfg.MySQLDSN.Reveal()); err != nil {
+		return err
+	}
+	a, err := newApp(ctx, cfg, newLogger(io.Discard))
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	n, err := models.RotateDataKey(ctx, a.db, a.privacy.cipher)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "re-sealed %d values under the new DATA_KEY; DATA_KEY_PREVIOUS can be removed once every instance runs with the new key\n", n)
+	return nil
+}

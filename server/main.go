@@ -27,6 +27,7 @@ const usage = `usage: nantian [command]
   migrate                                  apply pending database migrations and exit
   seed-demo                                load the 南天社区 demo catalogue (idempotent)
   grant-role --openid OPENID --role ROLE   make a user resident, staff or admin (creates it if needed)
+  rotate-data-key                          re-seal personal data under DATA_KEY (set DATA_KEY_PREVIOUS to the old key)
   healthcheck                              exit 0 when GET /healthz on HTTP_ADDR answers 200 (Docker HEALTHCHECK)
 `
 
@@ -46,6 +47,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return cmdSeedDemo(ctx, getenv, stdout, stderr)
 	case "grant-role":
 		return cmdGrantRole(ctx, args, getenv, stdout, stderr)
+	case "rotate-data-key":
+		return cmdRotateDataKey(ctx, getenv, stdout)
 	case "healthcheck":
 		return cmdHealthcheck(ctx, getenv)
 	case "help", "-h", "--help":
