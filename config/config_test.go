@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"log/slog"
+	"os"
 	"strings"
 	"testing"
 )
@@ -80,5 +81,27 @@ func TestSecretsMaskedWhenLogged(t *testing.T) {
 	}
 	if !strings.Contains(buf.String(), "app:***@tcp(db:3306)/nantian") {
 		t.Errorf("dsn not shown masked: %s", buf.String())
+	}
+}
+
+func TestLoadDotEnvNeverOverrides(t *testing.T) {
+	dir := t.TempDir()
+	path := dir + "/.env"
+	content := "# comment\nNANTIAN_TEST_A=from-file\nexport NANTIAN_TEST_B=\"quoted value\"\nNANTIAN_TEST_C=file\nnot a line\n"
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("NANTIAN_TEST_C", "from-env")
+	os.Unsetenv("NANTIAN_TEST_A")
+	os.Unsetenv("NANTIAN_TEST_B")
+	t.Cleanup(func() { os.Unsetenv("NANTIAN_TEST_A"); os.Unsetenv("NANTIAN_TEST_B") })
+	if err := LoadDotEnv(path); err != nil {
+		t.Fatal(err)
+	}
+	if os.Getenv("NANTIAN_TEST_A") != "from-file" || os.Getenv("NANTIAN_TEST_B") != "quoted value" || os.Getenv("NANTIAN_TEST_C") != "from-env" {
+		t.Fatalf("got A=%q B=%q C=%q", os.Getenv("NANTIAN_TEST_A"), os.Getenv("NANTIAN_TEST_B"), os.Getenv("NANTIAN_TEST_C"))
+	}
+	if err := LoadDotEnv(dir + "/missing"); err != nil {
+		t.Fatalf("a missing .env is not an error: %v", err)
 	}
 }

@@ -10,9 +10,19 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"nantian/config"
 )
 
 func main() {
+	// A .env file is a dev convenience (api.md): read it only outside production,
+	// and never over variables the environment already sets.
+	if env := os.Getenv("APP_ENV"); env == "" || env == "dev" {
+		if err := config.LoadDotEnv(".env"); err != nil {
+			fmt.Fprintln(os.Stderr, "nantian: .env:", err)
+			os.Exit(1)
+		}
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
