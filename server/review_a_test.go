@@ -5,6 +5,7 @@ package main
 
 import (
 	"net/http"
+	"strings"
 	"testing"
 )
 
@@ -27,5 +28,29 @@ func TestReviewDeleteAccountErasesMergedWalkInTombstone(t *testing.T) {
 	if n := a.sqlInt(`SELECT COUNT(*) FROM users WHERE id IN (?, ?) AND (real_name <> '' OR nickname <> '' OR birth_date IS NOT NULL
 		OR estate <> '' OR building <> '' OR room <> '' OR phone_enc IS NOT NULL OR phone_bidx IS NOT NULL OR walkin_phone IS NOT NULL)`, uid, walk); n != 0 {
 		t.Fatalf("%d rows still hold the deleted resident's personal data", n)
+	}
+}
+
+// The audit log masks phone numbers and removes secrets whatever JSON type the
+// client sent them as: a phone typed as a number (a 400, but audited like every
+// staff request) must not land in audit_log in clear.
+func TestReviewAuditMasksPhoneSentAsNumber(t *testing.T) {
+	a := newTestApp(t)
+	staffTok, staffID := a.staff("rv-audit-desk")
+	phone := newPhone()
+	body := `{"real_name": "钱阿姨", "phone": ` + phone + `, "device_secret": 12345678901234}`
+	wantStatus(t, a.do("POST", "/api/v1/staff/residents", staffTok, body), http.StatusBadRequest, "invalid_request")
+	var stored string
+	if err := a.app.db.QueryRow(`SELECT COALESCE(request_body, '') FROM audit_log WHERE actor_id = ? ORDER BY id DESC LIMIT 1`, staffID).Scan(&stored); err != nil {
+		t.Fatal(err)
+	}
+	if stored == "" || !strings.Contains(stored, "钱阿姨") {
+		t.Fatalf("request not audited: %q", stored)
+	}
+	if strings.Contains(stored, phone) || strings.Contains(stored, "12345678901234") {
+		t.Fatalf("audit_log holds a phone number or secret in clear: %s", stored)
+	}
+	if !strings.Contains(stored, phone[len(phone)-4:]) {
+		t.Fatalf("phone not masked to its last four digits: %s", stored)
 	}
 }
