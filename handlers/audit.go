@@ -69,7 +69,8 @@ func (h *AuditHandler) Middleware() gin.HandlerFunc {
 			BeforeBody:   RedactJSON(before),
 			ResponseBody: RedactJSON(w.captured()),
 		}
-		if err := h.Audit.Record(c.Request.Context(), entry); err != nil {
+		// Recorded even if the client hung up meanwhile: the action happened.
+		if err := h.Audit.Record(context.WithoutCancel(c.Request.Context()), entry); err != nil {
 			slog.WarnContext(c.Request.Context(), "audit entry not recorded", "request_id", RequestID(c), "action", entry.Action, "err", err)
 		}
 	}

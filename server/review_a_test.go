@@ -170,3 +170,24 @@ func TestReviewIdempotencyOutcomeStoredAfterClientHangsUp(t *testing.T) {
 		t.Fatalf("live bookings = %d", n)
 	}
 }
+
+// A staff action is audited even when the client hangs up as the answer is
+// written: the action happened, so its entry must exist (hanging up used to be
+// a way to act without leaving a trace).
+func TestReviewAuditRecordedAfterClientHangsUp(t *testing.T) {
+	a := newTestApp(t)
+	staffTok, staffID := a.staff("rv-audit-hangup")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	req := httptest.NewRequest("POST", "/api/v1/staff/programs", strings.NewReader(`{"kind": "activity", "title": "挂断测试"}`)).WithContext(ctx)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+staffTok)
+	w := cancelOnWrite{httptest.NewRecorder(), cancel}
+	a.app.handler.ServeHTTP(w, req)
+	if w.Code != http.StatusCreated {
+		t.Fatalf("create program: %d %s", w.Code, w.Body)
+	}
+	if n := a.sqlInt(`SELECT COUNT(*) FROM audit_log WHERE actor_id = ? AND action = 'POST /api/v1/staff/programs' AND status = 201`, staffID); n != 1 {
+		t.Fatalf("audit entries for the action = %d, want 1", n)
+	}
+}
