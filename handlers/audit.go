@@ -69,7 +69,8 @@ func (h *AuditHandler) Middleware() gin.HandlerFunc {
 			BeforeBody:   RedactJSON(before),
 			ResponseBody: RedactJSON(w.captured()),
 		}
-		if err := h.Audit.Record(c.Request.Context(), entry); err != nil {
+		// Recorded even if the client hung up meanwhile: the action happened.
+		if err := h.Audit.Record(context.WithoutCancel(c.Request.Context()), entry); err != nil {
 			slog.WarnContext(c.Request.Context(), "audit entry not recorded", "request_id", RequestID(c), "action", entry.Action, "err", err)
 		}
 	}
@@ -137,7 +138,9 @@ func RedactJSON(b []byte) json.RawMessage {
 		return nil
 	}
 	var v any
-	if err := json.Unmarshal(b, &v); err != nil {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber() // numbers stay as sent, and a phone sent as a number is still a phone
+	if err := dec.Decode(&v); err != nil || dec.More() {
 		return nil
 	}
 	out, err := json.Marshal(redact("", v))
@@ -161,12 +164,21 @@ func redact(key string, v any) any {
 		}
 		return x
 	case string:
-		switch {
-		case strings.Contains(k, "phone"):
-			return MaskPhone(x)
-		case strings.Contains(k, "secret"), strings.Contains(k, "token"), strings.Contains(k, "password"):
-			return "***"
-		}
+		return redactScalar(k, x, v)
+	case json.Number:
+		return redactScalar(k, string(x), v)
+	}
+	return v
+}
+
+// redactScalar masks a phone or hides a secret held under key k, whether the
+// client sent it as a string or a number; anything else is kept as v.
+func redactScalar(k, s string, v any) any {
+	switch {
+	case strings.Contains(k, "phone"):
+		return MaskPhone(s)
+	case strings.Contains(k, "secret"), strings.Contains(k, "token"), strings.Contains(k, "password"):
+		return "***"
 	}
 	return v
 }

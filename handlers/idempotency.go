@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -78,6 +79,9 @@ func Idempotent(store *models.Idempotency) gin.HandlerFunc {
 		}
 		rw := &recordingWriter{ResponseWriter: c.Writer}
 		c.Writer = rw
+		// The outcome is stored even when the client hung up meanwhile: that client
+		// is exactly the one that will retry with this key.
+		ctx = context.WithoutCancel(ctx)
 		defer func() {
 			// Also on panic: never leave the key "running" for RunningTTL.
 			if r := recover(); r != nil {

@@ -261,6 +261,10 @@ type AuthCache struct {
 
 	mu      sync.Mutex
 	entries map[string]authEntry
+	// evictions counts evictions; a load that saw an eviction happen while it was
+	// reading MySQL does not store its answer, which may predate the change the
+	// eviction announced (a revocation or a role change).
+	evictions uint64
 }
 
 type authEntry struct {
@@ -278,6 +282,9 @@ func (a *AuthCache) Principal(ctx context.Context, userID int64, loginID string)
 	e, ok := a.entries[loginID]
 	a.mu.Unlock()
 	if !ok || now.Sub(e.loaded) > a.TTL {
+		a.mu.Lock()
+		gen := a.evictions
+		a.mu.Unlock()
 		var role string
 		var revoked sql.NullTime
 		// A deleted account is gone even for a login that raced its deletion.
@@ -297,7 +304,9 @@ func (a *AuthCache) Principal(ctx context.Context, userID int64, loginID string)
 		if len(a.entries) > 100_000 { // bound memory; entries reload cheaply
 			clear(a.entries)
 		}
-		a.entries[loginID] = e
+		if a.evictions == gen {
+			a.entries[loginID] = e
+		}
 		a.mu.Unlock()
 	}
 	if e.revoked || e.userID != userID {
@@ -329,6 +338,7 @@ func (a *AuthCache) publish(ctx context.Context, msg string) {
 func (a *AuthCache) evict(msg string) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	a.evictions++
 	switch {
 	case strings.HasPrefix(msg, "login:"):
 		delete(a.entries, strings.TrimPrefix(msg, "login:"))

@@ -230,13 +230,14 @@ func (b *Bookings) markSoldOut(sessionID int64) {
 	b.soldOut.Store(sessionID, time.Now().Add(soldOutTTL).UnixNano())
 }
 
-// bookable checks the session takes bookings now.
-func (m sessionMeta) bookable(now time.Time) error {
+// bookable checks the session takes bookings now; a refusal before booking opens
+// names the opening time in loc, the community's time zone.
+func (m sessionMeta) bookable(now time.Time, loc *time.Location) error {
 	if m.Status != SessionOpen || !m.ProgramActive || !now.Before(m.StartsAt) {
 		return ErrBookingClosed
 	}
 	if m.OpensAt != nil && now.Before(*m.OpensAt) {
-		return &Error{KindRule, "booking_closed", "预约尚未开始，开放时间 " + m.OpensAt.Format(time.RFC3339)}
+		return &Error{KindRule, "booking_closed", "预约尚未开始，开放时间 " + m.OpensAt.In(loc).Format("2006-01-02 15:04")}
 	}
 	return nil
 }
@@ -261,7 +262,7 @@ func (b *Bookings) Book(ctx context.Context, userID int64, in BookInput) (Bookin
 		return Booking{}, err
 	}
 	now := b.Now()
-	if err := m.bookable(now); err != nil {
+	if err := m.bookable(now, b.Loc); err != nil {
 		return Booking{}, err
 	}
 	if m.Kind == KindChildcare && in.ChildID == nil {

@@ -254,7 +254,8 @@ var farFuture = time.Date(9999, 12, 31, 0, 0, 0, 0, time.UTC)
 //  3. One transaction, guarded on status 'active' (a second concurrent deletion
 //     gets ErrInvalidTransition): the users row is anonymised (status 'deleted',
 //     openid/unionid NULL so the next WeChat login creates a new user, role
-//     resident, every personal column blank); children are deleted (bookings keep
+//     resident, every personal column blank, also on the tombstones of walk-ins
+//     merged into it); children are deleted (bookings keep
 //     their counts, child_id becomes NULL); logins are revoked and refresh tokens
 //     deleted; subscription grants deleted; complaints lose their contact phone
 //     and rating comment and the resident's own timeline notes; the resident's
@@ -306,6 +307,10 @@ func (p *Privacy) DeleteAccount(ctx context.Context, userID int64) (DeletionResu
 			return ErrInvalidTransition
 		}
 		stmts := []struct{ what, q string }{
+			// A walk-in merged into this account is the same person: its tombstone
+			// keeps merged_into for the audit trail, nothing personal.
+			{"anonymise merged walk-ins", `UPDATE users SET real_name = '', nickname = '', birth_date = NULL, estate = '', building = '', room = '',
+				phone_legacy = NULL, phone_enc = NULL, phone_bidx = NULL, walkin_phone = NULL WHERE merged_into = ?`},
 			{"delete children", `DELETE FROM children WHERE user_id = ?`},
 			{"delete refresh tokens", `DELETE r FROM refresh_tokens r JOIN logins l ON l.id = r.login_id WHERE l.user_id = ?`},
 			{"delete grants", `DELETE FROM subscription_grants WHERE user_id = ?`},
