@@ -393,6 +393,14 @@ func (s *Catalog) PatchSession(ctx context.Context, id int64, p SessionPatch) (S
 	if !ends.After(starts) {
 		return Session{}, Invalid("ends_at", "必须晚于 starts_at")
 	}
+	// As in CreateSession: booking cannot open after the session starts.
+	opens := cur.BookingOpensAt
+	if p.BookingOpensAt != nil {
+		opens = p.BookingOpensAt
+	}
+	if opens != nil && opens.After(starts) {
+		return Session{}, Invalid("booking_opens_at", "必须早于 starts_at")
+	}
 	sets := []string{"updated_at = ?", "starts_at = ?", "ends_at = ?"}
 	args := []any{s.Now(), starts.UTC(), ends.UTC()}
 	if p.Venue != nil {

@@ -159,3 +159,39 @@ func TestReviewBComplaintDatesOutOfRange(t *testing.T) {
 		t.Fatalf("normal range: %d %s", r.Status, r.Body)
 	}
 }
+
+// Creating a session refuses booking_opens_at after starts_at (nobody could ever
+// book it); changing a session must refuse the same, whichever of the two moves.
+func TestReviewBPatchSessionOpensAfterStart(t *testing.T) {
+	a := newTestApp(t)
+	staff, _ := a.staff("clerk")
+	pid := a.createProgram(staff, map[string]any{"kind": "activity", "title": "开放时间"})
+	start := time.Now().Add(72 * time.Hour).Truncate(time.Second)
+	r := a.do("POST", fmt.Sprintf("/api/v1/staff/programs/%d/sessions", pid), staff, map[string]any{
+		"starts_at": start.Format(time.RFC3339), "ends_at": start.Add(time.Hour).Format(time.RFC3339), "capacity": 5,
+		"booking_opens_at": start.Add(-24 * time.Hour).Format(time.RFC3339),
+	})
+	if r.Status != http.StatusCreated {
+		t.Fatalf("create: %d %s", r.Status, r.Body)
+	}
+	sid := int64(r.JSON(t)["id"].(float64))
+	path := fmt.Sprintf("/api/v1/staff/sessions/%d", sid)
+	for _, b := range []map[string]any{
+		{"booking_opens_at": start.Add(time.Hour).Format(time.RFC3339)},
+		{"starts_at": start.Add(-48 * time.Hour).Format(time.RFC3339)},
+	} {
+		if r := a.do("PATCH", path, staff, b); r.Status != http.StatusBadRequest || r.ErrorCode() != "invalid_request" {
+			t.Fatalf("patch %v: %d %s", b, r.Status, r.Body)
+		}
+	}
+	var opens, starts time.Time
+	if err := a.app.db.QueryRow(`SELECT booking_opens_at, starts_at FROM sessions WHERE id = ?`, sid).Scan(&opens, &starts); err != nil {
+		t.Fatal(err)
+	}
+	if !opens.Equal(start.Add(-24*time.Hour)) || !starts.Equal(start) {
+		t.Fatalf("stored opens %s starts %s", opens, starts)
+	}
+	if r := a.do("PATCH", path, staff, map[string]any{"booking_opens_at": start.Add(-time.Hour).Format(time.RFC3339)}); r.Status != http.StatusOK {
+		t.Fatalf("valid patch: %d %s", r.Status, r.Body)
+	}
+}
