@@ -16,7 +16,9 @@ type StaffComplaintsHandler struct {
 	Loc        *time.Location
 }
 
-// parseDay reads ?name=YYYY-MM-DD.
+// parseDay reads ?name=YYYY-MM-DD. The years are kept to 1001-9998 so that the
+// day's bounds in any zone, and the months the statistics look back over, stay
+// within what the database can compare with (models.StorableTime).
 func parseDay(c *gin.Context, name string) (models.Date, bool, bool) {
 	s := c.Query(name)
 	if s == "" {
@@ -25,6 +27,10 @@ func parseDay(c *gin.Context, name string) (models.Date, bool, bool) {
 	d, err := models.ParseDate(s)
 	if err != nil {
 		Abort(c, http.StatusBadRequest, "invalid_request", name+": 日期格式应为 YYYY-MM-DD")
+		return models.Date{}, false, false
+	}
+	if y := d.Time().Year(); y < 1001 || y > 9998 {
+		Abort(c, http.StatusBadRequest, "invalid_request", name+": 年份应在 1001 到 9998 之间")
 		return models.Date{}, false, false
 	}
 	return d, true, true

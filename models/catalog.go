@@ -110,6 +110,27 @@ type SessionPatch struct {
 	BookingOpensAt *time.Time `json:"booking_opens_at"`
 }
 
+// StorableTime reports whether t fits a DATETIME column (years 1000 to 9999,
+// UTC). Times from clients are checked with it, so a year the driver refuses to
+// send answers 400 instead of failing the query with a 500.
+func StorableTime(t time.Time) bool {
+	y := t.UTC().Year()
+	return y >= 1000 && y <= 9999
+}
+
+// checkSessionTimes refuses session times a DATETIME column cannot hold.
+func checkSessionTimes(starts, ends time.Time, opens *time.Time) error {
+	switch {
+	case !StorableTime(starts):
+		return Invalid("starts_at", "年份超出范围")
+	case !StorableTime(ends):
+		return Invalid("ends_at", "年份超出范围")
+	case opens != nil && !StorableTime(*opens):
+		return Invalid("booking_opens_at", "年份超出范围")
+	}
+	return nil
+}
+
 // ProgramFilter narrows the program list.
 type ProgramFilter struct {
 	Kind     string
@@ -327,6 +348,9 @@ func (s *Catalog) CreateSession(ctx context.Context, programID int64, in Session
 	if err != nil {
 		return Session{}, err
 	}
+	if err := checkSessionTimes(in.StartsAt, in.EndsAt, in.BookingOpensAt); err != nil {
+		return Session{}, err
+	}
 	if !in.EndsAt.After(in.StartsAt) {
 		return Session{}, Invalid("ends_at", "必须晚于 starts_at")
 	}
@@ -363,8 +387,19 @@ func (s *Catalog) PatchSession(ctx context.Context, id int64, p SessionPatch) (S
 	if p.EndsAt != nil {
 		ends = *p.EndsAt
 	}
+	if err := checkSessionTimes(starts, ends, p.BookingOpensAt); err != nil {
+		return Session{}, err
+	}
 	if !ends.After(starts) {
 		return Session{}, Invalid("ends_at", "必须晚于 starts_at")
+	}
+	// As in CreateSession: booking cannot open after the session starts.
+	opens := cur.BookingOpensAt
+	if p.BookingOpensAt != nil {
+		opens = p.BookingOpensAt
+	}
+	if opens != nil && opens.After(starts) {
+		return Session{}, Invalid("booking_opens_at", "必须早于 starts_at")
 	}
 	sets := []string{"updated_at = ?", "starts_at = ?", "ends_at = ?"}
 	args := []any{s.Now(), starts.UTC(), ends.UTC()}

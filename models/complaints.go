@@ -648,15 +648,21 @@ func (s *Complaints) Reopen(ctx context.Context, id int64, resident Principal, r
 		sets: sets, args: args, role: RoleResident, actor: &uid, note: reason}, now)
 }
 
+// unratedSQL: the current resolution has no rating yet (a rating from before a
+// rework is older than resolved_at, which each resolution moves forward).
+const unratedSQL = `(rating IS NULL OR rated_at < resolved_at)`
+
 // AutoClose closes work orders resolved more than AutoCloseAfter ago that the
-// filer never rated, at most limit per call, and returns how many it closed. Each
-// close is its own guarded transition (still resolved, still unrated), so several
-// instances running it at once close each order once, and a rating that lands
-// meanwhile wins.
+// filer has not rated since that resolution, at most limit per call, and returns
+// how many it closed. A low rating of an earlier cycle stays on the row after a
+// rework (unratedSQL), so "unrated" means no rating or one older than the latest
+// resolution. Each close is its own guarded transition (still resolved, still
+// unrated), so several instances running it at once close each order once, and a
+// rating that lands meanwhile wins.
 func (s *Complaints) AutoClose(ctx context.Context, limit int) (int, error) {
 	now := s.Now()
 	cutoff := now.Add(-s.AutoCloseAfter)
-	rows, err := s.DB.QueryContext(ctx, `SELECT id FROM complaints WHERE status = 'resolved' AND rating IS NULL AND resolved_at < ? ORDER BY id LIMIT ?`, cutoff, limit)
+	rows, err := s.DB.QueryContext(ctx, `SELECT id FROM complaints WHERE status = 'resolved' AND `+unratedSQL+` AND resolved_at < ? ORDER BY id LIMIT ?`, cutoff, limit)
 	if err != nil {
 		return 0, fmt.Errorf("find complaints to auto-close: %w", err)
 	}
@@ -677,7 +683,7 @@ func (s *Complaints) AutoClose(ctx context.Context, limit int) (int, error) {
 	for _, id := range ids {
 		err := s.applyAt(ctx, step{id: id, from: []string{ComplaintResolved}, to: ComplaintClosed,
 			sets: `, closed_at = ?`, args: []any{now}, role: ActorSystem, note: "办结后未评价，自动关闭",
-			guard: ` AND rating IS NULL AND resolved_at < ?`, guardArgs: []any{cutoff}}, now)
+			guard: ` AND ` + unratedSQL + ` AND resolved_at < ?`, guardArgs: []any{cutoff}}, now)
 		if errors.Is(err, ErrInvalidTransition) || errors.Is(err, ErrNotFound) {
 			continue // another instance (or a rating) got there first
 		}
