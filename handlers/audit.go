@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -210,6 +211,9 @@ func (h *AuditHandler) List(c *gin.Context) {
 	for name, dst := range map[string]**time.Time{"from": &f.From, "to": &f.To} {
 		if s := c.Query(name); s != "" {
 			t, err := time.Parse(time.RFC3339, s)
+			if err == nil && !models.StorableTime(t) {
+				err = errors.New("out of range")
+			}
 			if err != nil {
 				Abort(c, http.StatusBadRequest, "invalid_request", name+": 需要 RFC 3339 时间，例如 2024-03-05T19:00:00+08:00")
 				return

@@ -314,7 +314,7 @@ func (b *Bookings) CloseSession(ctx context.Context, cat *Catalog, sessionID int
 		if n, _ := res.RowsAffected(); n != 1 {
 			return ErrInvalidTransition
 		}
-		rows, err := tx.QueryContext(ctx, `SELECT DISTINCT user_id FROM bookings WHERE session_id = ? AND status = 'confirmed'`, sessionID)
+		rows, err := tx.QueryContext(ctx, `SELECT DISTINCT user_id FROM bookings WHERE session_id = ? AND status = 'confirmed' FOR UPDATE` /* locking reads see a check-in that committed meanwhile; a plain read would use the snapshot */, sessionID)
 		if err != nil {
 			return fmt.Errorf("no-shows: %w", err)
 		}
@@ -340,7 +340,7 @@ func (b *Bookings) CloseSession(ctx context.Context, cat *Catalog, sessionID int
 		}
 		n, _ = r.RowsAffected()
 		out.Expired = int(n)
-		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM bookings WHERE session_id = ? AND status = 'attended'`, sessionID).Scan(&out.Attended); err != nil {
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM bookings WHERE session_id = ? AND status = 'attended' FOR UPDATE`, sessionID).Scan(&out.Attended); err != nil {
 			return err
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE sessions SET booked = ?, waitlisted = 0 WHERE id = ?`, out.Attended, sessionID); err != nil {
@@ -371,7 +371,7 @@ func (b *Bookings) CancelSession(ctx context.Context, cat *Catalog, sessionID in
 		if m, err = b.loadMeta(ctx, tx, sessionID); err != nil {
 			return err
 		}
-		res, err := tx.ExecContext(ctx, `UPDATE sessions SET status = 'cancelled', updated_at = ? WHERE id = ? AND status <> 'cancelled'`, now, sessionID)
+		res, err := tx.ExecContext(ctx, `UPDATE sessions SET status = 'cancelled', updated_at = ? WHERE id = ? AND status = 'open'`, now, sessionID)
 		if err != nil {
 			return fmt.Errorf("cancel session: %w", err)
 		}
