@@ -56,6 +56,7 @@ func (h *AuditHandler) Middleware() gin.HandlerFunc {
 		c.Next()
 
 		p := Caller(c)
+		childRoute := strings.Contains(c.FullPath(), "/children")
 		var target []string
 		for _, param := range c.Params {
 			target = append(target, param.Key+"="+param.Value)
@@ -66,9 +67,9 @@ func (h *AuditHandler) Middleware() gin.HandlerFunc {
 			Target:       strings.Join(target, "&"),
 			Status:       w.Status(),
 			RequestID:    RequestID(c),
-			RequestBody:  RedactJSON(reqBody),
-			BeforeBody:   RedactJSON(before),
-			ResponseBody: RedactJSON(w.captured()),
+			RequestBody:  redactJSON(reqBody, childRoute),
+			BeforeBody:   redactJSON(before, childRoute),
+			ResponseBody: redactJSON(w.captured(), childRoute),
 		}
 		// Recorded even if the client hung up meanwhile: the action happened.
 		if err := h.Audit.Record(context.WithoutCancel(c.Request.Context()), entry); err != nil {
@@ -134,7 +135,11 @@ func (w *captureWriter) captured() []byte {
 // RedactJSON masks phone numbers to their last four digits and removes secrets and
 // tokens from a JSON document, so audit entries never hold them. Non-JSON input
 // returns nil.
-func RedactJSON(b []byte) json.RawMessage {
+func RedactJSON(b []byte) json.RawMessage { return redactJSON(b, false) }
+
+// redactJSON is RedactJSON; childData also masks names, for routes about children
+// (PIPL: a child's name is sensitive and is encrypted everywhere else).
+func redactJSON(b []byte, childData bool) json.RawMessage {
 	if len(b) == 0 {
 		return nil
 	}
@@ -144,27 +149,30 @@ func RedactJSON(b []byte) json.RawMessage {
 	if err := dec.Decode(&v); err != nil || dec.More() {
 		return nil
 	}
-	out, err := json.Marshal(redact("", v))
+	out, err := json.Marshal(redact("", v, childData))
 	if err != nil {
 		return nil
 	}
 	return out
 }
 
-func redact(key string, v any) any {
+func redact(key string, v any, childData bool) any {
 	k := strings.ToLower(key)
 	switch x := v.(type) {
 	case map[string]any:
 		for kk, vv := range x {
-			x[kk] = redact(kk, vv)
+			x[kk] = redact(kk, vv, childData)
 		}
 		return x
 	case []any:
 		for i := range x {
-			x[i] = redact(key, x[i])
+			x[i] = redact(key, x[i], childData)
 		}
 		return x
 	case string:
+		if childData && k == "name" {
+			return maskName(x)
+		}
 		return redactScalar(k, x, v)
 	case json.Number:
 		return redactScalar(k, string(x), v)
@@ -172,11 +180,20 @@ func redact(key string, v any) any {
 	return v
 }
 
+// maskName keeps the first character: 小明 → 小*.
+func maskName(s string) string {
+	r := []rune(s)
+	if len(r) == 0 {
+		return s
+	}
+	return string(r[0]) + strings.Repeat("*", len(r)-1)
+}
+
 // redactScalar masks a phone or hides a secret held under key k, whether the
 // client sent it as a string or a number; anything else is kept as v.
 func redactScalar(k, s string, v any) any {
 	switch {
-	case strings.Contains(k, "phone"):
+	case strings.Contains(k, "phone"), strings.Contains(k, "emergency"):
 		return MaskPhone(s)
 	case strings.Contains(k, "secret"), strings.Contains(k, "token"), strings.Contains(k, "password"):
 		return "***"

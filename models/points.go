@@ -277,6 +277,15 @@ func (p *Points) RecordDeposit(ctx context.Context, dev Authenticated, in Deposi
 	day := DateOf(in.OccurredAt.In(p.Loc))
 	var award int
 	err = inTx(ctx, p.DB, func(tx *sql.Tx) error {
+		// A code shown just before its owner deleted the account is still within
+		// its 60 s: the deleted account earns nothing (the share lock orders this
+		// against a deletion in progress).
+		var status string
+		if err := tx.QueryRowContext(ctx, `SELECT status FROM users WHERE id = ? LOCK IN SHARE MODE`, userID).Scan(&status); errors.Is(err, sql.ErrNoRows) || (err == nil && status != "active") {
+			return ErrTokenInvalid
+		} else if err != nil {
+			return fmt.Errorf("load code owner: %w", err)
+		}
 		if _, err := p.lockAccount(ctx, tx, userID); err != nil {
 			if errors.Is(err, ErrNotFound) {
 				return ErrTokenInvalid
