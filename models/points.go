@@ -245,8 +245,9 @@ func validEventID(s string) bool {
 	return true
 }
 
-// RecordDeposit credits a bin event once. The same event_id again (concurrently
-// or years later) answers Duplicate with what was awarded the first time, before
+// RecordDeposit credits a bin event once. The same event_id from the same bin
+// again (concurrently or years later; ids are the bin's own, compared exactly)
+// answers Duplicate with what was awarded the first time, before
 // the token or weight are looked at, so a bin's late retry never fails. Clean
 // waste earns one point per full GramsPerPoint, contaminated nothing, and no more
 // than DailyCap per resident per business day of occurred_at: the cap is computed
@@ -255,7 +256,7 @@ func (p *Points) RecordDeposit(ctx context.Context, dev Authenticated, in Deposi
 	if !validEventID(in.EventID) {
 		return DepositResult{}, Invalid("event_id", "1 到 64 个可见 ASCII 字符")
 	}
-	if prev, ok, err := p.findDeposit(ctx, in.EventID); err != nil || ok {
+	if prev, ok, err := p.findDeposit(ctx, dev.ID, in.EventID); err != nil || ok {
 		return prev, err
 	}
 	if *in.WeightGrams < int64(p.MinWeight) || *in.WeightGrams > int64(p.MaxWeight) {
@@ -318,7 +319,7 @@ func (p *Points) RecordDeposit(ctx context.Context, dev Authenticated, in Deposi
 		return err
 	})
 	if errors.Is(err, errAlreadyPosted) { // lost the race to a concurrent copy of this event
-		prev, _, ferr := p.findDeposit(ctx, in.EventID)
+		prev, _, ferr := p.findDeposit(ctx, dev.ID, in.EventID)
 		return prev, ferr
 	}
 	if err != nil {
@@ -327,9 +328,9 @@ func (p *Points) RecordDeposit(ctx context.Context, dev Authenticated, in Deposi
 	return DepositResult{PointsAwarded: award}, nil
 }
 
-func (p *Points) findDeposit(ctx context.Context, eventID string) (DepositResult, bool, error) {
+func (p *Points) findDeposit(ctx context.Context, deviceID int64, eventID string) (DepositResult, bool, error) {
 	var awarded int
-	err := p.DB.QueryRowContext(ctx, `SELECT points_awarded FROM bin_deposits WHERE event_id = ?`, eventID).Scan(&awarded)
+	err := p.DB.QueryRowContext(ctx, `SELECT points_awarded FROM bin_deposits WHERE device_id = ? AND event_id = ?`, deviceID, eventID).Scan(&awarded)
 	if errors.Is(err, sql.ErrNoRows) {
 		return DepositResult{}, false, nil
 	}

@@ -79,3 +79,37 @@ func TestAuditMasksChildData(t *testing.T) {
 		t.Fatalf("audit of the child: %d %s", r.Status, body)
 	}
 }
+
+// Event ids are the bin's own: another bin using the same id, or the same bin
+// using an id that differs only in case, is a different event and earns points;
+// the same bin repeating an id is a duplicate.
+func TestDepositEventIDsArePerBinAndExact(t *testing.T) {
+	a := newTestApp(t)
+	staff, _ := a.staff("evscope-staff")
+	tok, uid := a.resident("evscope")
+	dev1, sec1 := a.newDevice(staff, "南天一花园")
+	dev2, sec2 := a.newDevice(staff, "国城花园")
+	code := a.residentCode(tok)
+	id := randomID("evt-")
+	for _, c := range []struct {
+		dev        int64
+		sec, event string
+		dup        bool
+	}{
+		{dev1, sec1, id, false},
+		{dev2, sec2, id, false},                  // another bin, same number
+		{dev1, sec1, strings.ToUpper(id), false}, // differs only in case
+		{dev1, sec1, id, true},                   // a real repeat
+	} {
+		r := a.sendDeposit(c.dev, c.sec, c.event, code, 300, "ok")
+		if r.Status != http.StatusOK || r.JSON(t)["duplicate"] != c.dup {
+			t.Fatalf("device %d event %s: %d %s (want duplicate=%v)", c.dev, c.event, r.Status, r.Body, c.dup)
+		}
+	}
+	if n := a.count(`SELECT COUNT(*) FROM bin_deposits WHERE user_id = ?`, uid); n != 3 {
+		t.Fatalf("%d deposits, want 3", n)
+	}
+	if b := a.balance(uid); b != 9 {
+		t.Fatalf("balance %d, want 9", b)
+	}
+}
