@@ -144,7 +144,7 @@ func (a *app) routes() http.Handler {
 	staff.PATCH("/rewards/:id", staffPts.PatchReward)
 	staff.GET("/redemptions", staffPts.ListRedemptions)
 	staff.POST("/redemptions/:pickup_code/fulfil", staffPts.Fulfil)
-	staff.POST("/points/adjustments", staffPts.Adjust)
+	staff.POST("/points/adjustments", idem, staffPts.Adjust) // a retried adjustment must not credit twice
 	staff.GET("/points/stats", staffPts.Stats)
 
 	// --- staff routes: imports ---
