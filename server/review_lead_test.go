@@ -113,3 +113,24 @@ func TestDepositEventIDsArePerBinAndExact(t *testing.T) {
 		t.Fatalf("balance %d, want 9", b)
 	}
 }
+
+// A retried staff adjustment with the same Idempotency-Key credits once.
+func TestAdjustmentIdempotent(t *testing.T) {
+	a := newTestApp(t)
+	staff, _ := a.staff("adjidem")
+	_, uid := a.resident("adjidem-res")
+	body := map[string]any{"user_id": uid, "amount": 5, "reason": "补录"}
+	key := uniqueName(t, "adj")
+	for i := 0; i < 2; i++ {
+		if r := a.do("POST", "/api/v1/staff/points/adjustments", staff, body, "Idempotency-Key", key); r.Status != http.StatusCreated {
+			t.Fatalf("adjust %d: %d %s", i, r.Status, r.Body)
+		}
+	}
+	body["amount"] = 6
+	if r := a.do("POST", "/api/v1/staff/points/adjustments", staff, body, "Idempotency-Key", key); r.Status != http.StatusUnprocessableEntity {
+		t.Fatalf("reused key: %d %s", r.Status, r.Body)
+	}
+	if b := a.balance(uid); b != 5 {
+		t.Fatalf("balance %d, want 5", b)
+	}
+}
