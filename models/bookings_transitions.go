@@ -217,6 +217,12 @@ func (b *Bookings) Confirm(ctx context.Context, id int64) (Booking, error) {
 		if x.Status != BookingPending {
 			return ErrInvalidTransition
 		}
+		// A pending booking whose session has started is about to expire (the
+		// reconciler's job); confirming it then would tell the resident to come to
+		// something already under way.
+		if !b.Now().Before(m.StartsAt) {
+			return ErrBookingClosed
+		}
 		if err := setStatus(ctx, tx, id, BookingPending, BookingConfirmed, b.Now(), ""); err != nil {
 			return err
 		}

@@ -134,3 +134,23 @@ func TestAdjustmentIdempotent(t *testing.T) {
 		t.Fatalf("balance %d, want 5", b)
 	}
 }
+
+// Staff cannot confirm a pending booking once its session has started.
+func TestConfirmAfterStartRefused(t *testing.T) {
+	a := newTestApp(t)
+	staff, _ := a.staff("lateconfirm")
+	tok, _ := a.resident("lateconfirm-res")
+	_, sid := a.hotSession(staff, 5, true)
+	r := a.do("POST", "/api/v1/bookings", tok, map[string]any{"session_id": sid})
+	if r.Status != http.StatusCreated || r.JSON(t)["status"] != "pending" {
+		t.Fatalf("book: %d %s", r.Status, r.Body)
+	}
+	bid := int64(r.JSON(t)["id"].(float64))
+	if _, err := a.app.db.Exec(`UPDATE sessions SET starts_at = ? WHERE id = ?`, time.Now().UTC().Add(-time.Minute), sid); err != nil {
+		t.Fatal(err)
+	}
+	r = a.do("POST", fmt.Sprintf("/api/v1/staff/bookings/%d/confirm", bid), staff, nil)
+	if r.Status != http.StatusUnprocessableEntity || r.ErrorCode() != "booking_closed" {
+		t.Fatalf("confirm after start: %d %s", r.Status, r.Body)
+	}
+}
