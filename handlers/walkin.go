@@ -127,6 +127,28 @@ func (h *WalkInHandler) Book(c *gin.Context) {
 	c.JSON(http.StatusCreated, b)
 }
 
+// Enroll enrolls a walk-in in a whole course (every upcoming session, all or
+// nothing): POST /staff/residents/{id}/enrollments {"program_id", "child_id"?}.
+func (h *WalkInHandler) Enroll(c *gin.Context) {
+	id, ok := PathID(c, "id")
+	if !ok {
+		return
+	}
+	var in struct {
+		ProgramID int64  `json:"program_id" binding:"required,min=1"`
+		ChildID   *int64 `json:"child_id" binding:"omitempty,min=1"`
+	}
+	if !BindJSON(c, &in) {
+		return
+	}
+	bs, err := h.WalkIns.Enroll(c.Request.Context(), id, in.ProgramID, models.EnrollInput{ChildID: in.ChildID})
+	if err != nil {
+		Fail(c, err)
+		return
+	}
+	c.JSON(http.StatusCreated, gin.H{"bookings": bs})
+}
+
 // Cancel cancels a walk-in's booking under the resident rules.
 func (h *WalkInHandler) Cancel(c *gin.Context) {
 	id, bid, ok := residentBooking(c)

@@ -10,6 +10,16 @@ import (
 // EnrollInput is POST /programs/{id}/enrollments.
 type EnrollInput struct {
 	ChildID *int64 `json:"child_id" binding:"omitempty,min=1"`
+	// onBehalf is set by EnrollOnBehalf (staff enrolling a walk-in): the
+	// transaction then also takes lockWalkIn, as BookOnBehalf does.
+	onBehalf bool
+}
+
+// EnrollOnBehalf is Enroll for staff at the desk enrolling a walk-in resident in
+// a whole course: the same rules, gate and guard, plus lockWalkIn against a merge.
+func (b *Bookings) EnrollOnBehalf(ctx context.Context, residentID, programID int64, in EnrollInput) ([]Booking, error) {
+	in.onBehalf = true
+	return b.Enroll(ctx, residentID, programID, in)
 }
 
 // Enroll books every upcoming open session of a program for one participant, all
@@ -51,6 +61,11 @@ func (b *Bookings) Enroll(ctx context.Context, userID, programID int64, in Enrol
 	err = b.tx(ctx, func(tx *sql.Tx) error {
 		bookingIDs = bookingIDs[:0]
 		now := b.Now()
+		if in.onBehalf {
+			if err := lockWalkIn(ctx, tx, userID); err != nil {
+				return err
+			}
+		}
 		for _, m := range metas {
 			if err := b.checkParticipant(ctx, tx, userID, in.ChildID, m, now); err != nil {
 				return err

@@ -287,6 +287,15 @@ func (w *WalkIns) Book(ctx context.Context, residentID int64, in BookInput) (Boo
 	return w.Bookings.BookOnBehalf(ctx, residentID, in)
 }
 
+// Enroll enrolls a walk-in in every upcoming session of a course, all or nothing
+// (EnrollOnBehalf).
+func (w *WalkIns) Enroll(ctx context.Context, residentID, programID int64, in EnrollInput) ([]Booking, error) {
+	if _, err := w.Get(ctx, residentID); err != nil {
+		return nil, err
+	}
+	return w.Bookings.EnrollOnBehalf(ctx, residentID, programID, in)
+}
+
 // Cancel cancels a walk-in's booking with the resident's own rules (free window,
 // late cancel counting as a no-show); another resident's booking is 404.
 func (w *WalkIns) Cancel(ctx context.Context, residentID, bookingID int64) (Booking, error) {

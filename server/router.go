@@ -123,6 +123,7 @@ func (a *app) routes() http.Handler {
 	staff.POST("/residents/:id/children", walkInH.CreateChild)
 	staff.GET("/residents/:id/bookings", walkInH.ListBookings)
 	staff.POST("/residents/:id/bookings", idem, walkInH.Book)
+	staff.POST("/residents/:id/enrollments", idem, walkInH.Enroll)
 	staff.POST("/residents/:id/bookings/:booking_id/cancel", walkInH.Cancel)
 	staff.POST("/residents/:id/bookings/:booking_id/checkin", walkInH.CheckIn)
 	// --- staff routes: complaints ---

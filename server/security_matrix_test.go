@@ -121,6 +121,7 @@ var routeRules = map[string]routeRule{
 	"POST /api/v1/staff/residents/:id/children":                     {level: staffOnly},
 	"GET /api/v1/staff/residents/:id/bookings":                      {level: staffOnly},
 	"POST /api/v1/staff/residents/:id/bookings":                     {level: staffOnly},
+	"POST /api/v1/staff/residents/:id/enrollments":                  {level: staffOnly},
 	"POST /api/v1/staff/residents/:id/bookings/:booking_id/cancel":  {level: staffOnly},
 	"POST /api/v1/staff/residents/:id/bookings/:booking_id/checkin": {level: staffOnly},
 
