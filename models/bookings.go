@@ -532,18 +532,9 @@ func (b *Bookings) notify(ctx context.Context, tx *sql.Tx, userID, bookingID int
 }
 
 // tx runs fn in a transaction, retrying a deadlock (the other side won; running
-// again sees its result) a few times.
+// again sees its result).
 func (b *Bookings) tx(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	var err error
-	for attempt := 0; attempt < 4; attempt++ {
-		err = inTx(ctx, b.DB, fn)
-		var me *mysql.MySQLError
-		if !(errors.As(err, &me) && (me.Number == 1213 || me.Number == 1205)) {
-			return err
-		}
-		time.Sleep(time.Duration(attempt+1) * 5 * time.Millisecond)
-	}
-	return err
+	return inTxRetry(ctx, b.DB, fn)
 }
 
 const bookingColumns = `b.id, b.session_id, b.program_id, b.user_id, b.child_id, b.status, b.code, b.fee_fen, b.late_cancel,

@@ -68,6 +68,3 @@ func isDuplicate(err error) bool {
 	var me *mysql.MySQLError
 	return errors.As(err, &me) && me.Number == 1062
 }
-
-// IsDuplicate is isDuplicate for other packages' storage code.
-func IsDuplicate(err error) bool { return isDuplicate(err) }

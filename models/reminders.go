@@ -98,30 +98,28 @@ func (r *Reminders) due(ctx context.Context, now time.Time, limit int) ([]dueRem
 // transaction; false means another instance (or a status change) got there first.
 func (r *Reminders) queue(ctx context.Context, d dueReminder) (bool, error) {
 	var claimed bool
-	err := retryDeadlock(ctx, func() error {
+	err := inTxRetry(ctx, r.DB, func(tx *sql.Tx) error {
 		claimed = false
-		return inTx(ctx, r.DB, func(tx *sql.Tx) error {
-			now := r.Now()
-			res, err := tx.ExecContext(ctx, `UPDATE bookings SET reminder_queued_at = ?
+		now := r.Now()
+		res, err := tx.ExecContext(ctx, `UPDATE bookings SET reminder_queued_at = ?
 				WHERE id = ? AND status = 'confirmed' AND reminder_queued_at IS NULL`, now, d.bookingID)
-			if err != nil {
-				return fmt.Errorf("claim reminder %d: %w", d.bookingID, err)
-			}
-			if n, _ := res.RowsAffected(); n != 1 {
-				return nil
-			}
-			claimed = true
-			return EnqueueNotification(ctx, tx, r.Now, Notification{
-				UserID:      d.userID,
-				Event:       "booking_reminder",
-				TemplateKey: TemplateBookingReminder,
-				Page:        "pages/bookings/detail?id=" + strconv.FormatInt(d.bookingID, 10),
-				Data: map[string]string{
-					"thing1": d.title,
-					"time2":  d.startsAt.In(r.Loc).Format("2006-01-02 15:04"),
-					"thing3": d.venue,
-				},
-			})
+		if err != nil {
+			return fmt.Errorf("claim reminder %d: %w", d.bookingID, err)
+		}
+		if n, _ := res.RowsAffected(); n != 1 {
+			return nil
+		}
+		claimed = true
+		return EnqueueNotification(ctx, tx, r.Now, Notification{
+			UserID:      d.userID,
+			Event:       "booking_reminder",
+			TemplateKey: TemplateBookingReminder,
+			Page:        "pages/bookings/detail?id=" + strconv.FormatInt(d.bookingID, 10),
+			Data: map[string]string{
+				"thing1": d.title,
+				"time2":  d.startsAt.In(r.Loc).Format("2006-01-02 15:04"),
+				"thing3": d.venue,
+			},
 		})
 	})
 	return claimed, err

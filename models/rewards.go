@@ -191,60 +191,58 @@ func (p *Points) Redeem(ctx context.Context, userID, rewardID int64) (Redemption
 	// The unclaimed-redemption job locks redemption, account, reward in another
 	// order; should InnoDB pick this transaction as a deadlock victim it rolled
 	// back whole, so it is simply run again.
-	err := retryDeadlock(ctx, func() error {
-		return inTx(ctx, p.DB, func(tx *sql.Tx) error {
-			bal, err := p.lockAccount(ctx, tx, userID)
-			if err != nil {
-				return err
-			}
-			var cost, stock int
-			var name string
-			var active bool
-			err = tx.QueryRowContext(ctx, `SELECT name, cost_points, stock, active FROM rewards WHERE id = ? FOR UPDATE`, rewardID).Scan(&name, &cost, &stock, &active)
-			if errors.Is(err, sql.ErrNoRows) || (err == nil && !active) {
-				return ErrNotFound
-			}
-			if err != nil {
-				return fmt.Errorf("lock reward: %w", err)
-			}
-			if stock < 1 {
-				return ErrOutOfStock
-			}
-			if bal < cost {
-				return ErrInsufficientPoints
-			}
-			res, err := tx.ExecContext(ctx, `UPDATE rewards SET stock = stock - 1, updated_at = ? WHERE id = ? AND stock > 0`, p.Now(), rewardID)
-			if err != nil {
-				return fmt.Errorf("take stock: %w", err)
-			}
-			if n, _ := res.RowsAffected(); n == 0 {
-				return ErrOutOfStock
-			}
-			now := p.Now()
-			pickupBy := now.Add(p.PickupWithin)
-			var code string
-			for attempt := 0; ; attempt++ {
-				code = newPickupCode()
-				res, err = tx.ExecContext(ctx, `INSERT INTO redemptions (user_id, reward_id, cost_points, status, pickup_code, pickup_by, created_at)
+	err := inTxRetry(ctx, p.DB, func(tx *sql.Tx) error {
+		bal, err := p.lockAccount(ctx, tx, userID)
+		if err != nil {
+			return err
+		}
+		var cost, stock int
+		var name string
+		var active bool
+		err = tx.QueryRowContext(ctx, `SELECT name, cost_points, stock, active FROM rewards WHERE id = ? FOR UPDATE`, rewardID).Scan(&name, &cost, &stock, &active)
+		if errors.Is(err, sql.ErrNoRows) || (err == nil && !active) {
+			return ErrNotFound
+		}
+		if err != nil {
+			return fmt.Errorf("lock reward: %w", err)
+		}
+		if stock < 1 {
+			return ErrOutOfStock
+		}
+		if bal < cost {
+			return ErrInsufficientPoints
+		}
+		res, err := tx.ExecContext(ctx, `UPDATE rewards SET stock = stock - 1, updated_at = ? WHERE id = ? AND stock > 0`, p.Now(), rewardID)
+		if err != nil {
+			return fmt.Errorf("take stock: %w", err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return ErrOutOfStock
+		}
+		now := p.Now()
+		pickupBy := now.Add(p.PickupWithin)
+		var code string
+		for attempt := 0; ; attempt++ {
+			code = newPickupCode()
+			res, err = tx.ExecContext(ctx, `INSERT INTO redemptions (user_id, reward_id, cost_points, status, pickup_code, pickup_by, created_at)
 				VALUES (?, ?, ?, 'pending', ?, ?, ?)`, userID, rewardID, cost, code, pickupBy, now)
-				if err == nil {
-					break
-				}
-				if !isDuplicate(err) || attempt == 4 {
-					return fmt.Errorf("insert redemption: %w", err)
-				}
+			if err == nil {
+				break
 			}
-			if id, err = res.LastInsertId(); err != nil {
-				return fmt.Errorf("redemption id: %w", err)
+			if !isDuplicate(err) || attempt == 4 {
+				return fmt.Errorf("insert redemption: %w", err)
 			}
-			if _, _, err := p.post(ctx, tx, entry{userID: userID, kind: LedgerRedeem, amount: -cost, sourceID: &id, reason: name}); err != nil {
-				return err
-			}
-			return EnqueueNotification(ctx, tx, p.Now, Notification{
-				UserID: userID, Event: "redemption_ready", TemplateKey: TemplateRedemptionReady,
-				Page: "pages/points/redemption?id=" + strconv.FormatInt(id, 10),
-				Data: map[string]string{"thing1": name, "character_string2": code, "time3": pickupBy.In(p.Loc).Format("2006-01-02")},
-			})
+		}
+		if id, err = res.LastInsertId(); err != nil {
+			return fmt.Errorf("redemption id: %w", err)
+		}
+		if _, _, err := p.post(ctx, tx, entry{userID: userID, kind: LedgerRedeem, amount: -cost, sourceID: &id, reason: name}); err != nil {
+			return err
+		}
+		return EnqueueNotification(ctx, tx, p.Now, Notification{
+			UserID: userID, Event: "redemption_ready", TemplateKey: TemplateRedemptionReady,
+			Page: "pages/points/redemption?id=" + strconv.FormatInt(id, 10),
+			Data: map[string]string{"thing1": name, "character_string2": code, "time3": pickupBy.In(p.Loc).Format("2006-01-02")},
 		})
 	})
 	if err != nil {

@@ -80,8 +80,11 @@ func isRetryable(err error) bool {
 	return errors.As(err, &me) && (me.Number == 1213 || me.Number == 1205)
 }
 
-// RetryDeadlock is retryDeadlock for other packages.
-func RetryDeadlock(ctx context.Context, fn func() error) error { return retryDeadlock(ctx, fn) }
+// inTxRetry is inTx run again when InnoDB chose it as a deadlock victim: the
+// transaction rolled back whole, so running it again sees the winner's result.
+func inTxRetry(ctx context.Context, db *sql.DB, fn func(tx *sql.Tx) error) error {
+	return retryDeadlock(ctx, func() error { return inTx(ctx, db, fn) })
+}
 
 // rowScanner is what *sql.Row and *sql.Rows have in common.
 type rowScanner = interface{ Scan(...any) error }
