@@ -194,20 +194,11 @@ func maskName(s string) string {
 func redactScalar(k, s string, v any) any {
 	switch {
 	case strings.Contains(k, "phone"), strings.Contains(k, "emergency"):
-		return MaskPhone(s)
+		return models.MaskPhone(s)
 	case strings.Contains(k, "secret"), strings.Contains(k, "token"), strings.Contains(k, "password"):
 		return "***"
 	}
 	return v
-}
-
-// MaskPhone keeps the last four digits: 13812345678 → *******5678.
-func MaskPhone(p string) string {
-	r := []rune(p)
-	if len(r) <= 4 {
-		return strings.Repeat("*", len(r))
-	}
-	return strings.Repeat("*", len(r)-4) + string(r[len(r)-4:])
 }
 
 // List answers GET /admin/audit?actor_id=&action=&from=&to= (RFC 3339), newest first.

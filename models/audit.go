@@ -70,7 +70,7 @@ func (a *Audit) List(ctx context.Context, f AuditFilter) ([]AuditEntry, error) {
 	}
 	if f.Action != "" {
 		where = append(where, "action LIKE ?")
-		args = append(args, "%"+strings.NewReplacer("%", `\%`, "_", `\_`).Replace(f.Action)+"%")
+		args = append(args, "%"+escapeLike(f.Action)+"%")
 	}
 	if f.From != nil {
 		where = append(where, "created_at >= ?")

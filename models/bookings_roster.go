@@ -73,10 +73,13 @@ func (b *Bookings) Roster(ctx context.Context, sessionID int64) ([]RosterRow, er
 	return out, nil
 }
 
-// MaskPhone keeps only the last four digits: "13812345678" → "*******5678".
+// MaskPhone keeps only the last four characters: "13812345678" → "*******5678".
+// It counts characters, not bytes, so a contact like "妈妈 13812345678" masks
+// cleanly too. The roster and the audit log both use it.
 func MaskPhone(p string) string {
-	if len(p) <= 4 {
-		return strings.Repeat("*", len(p))
+	r := []rune(p)
+	if len(r) <= 4 {
+		return strings.Repeat("*", len(r))
 	}
-	return strings.Repeat("*", len(p)-4) + p[len(p)-4:]
+	return strings.Repeat("*", len(r)-4) + string(r[len(r)-4:])
 }

@@ -103,3 +103,9 @@ func scanAll[T any](rows *sql.Rows, what string, scan func(rowScanner) (T, error
 	}
 	return out, rows.Err()
 }
+
+// escapeLike escapes LIKE's wildcards (and its escape character) in user input,
+// so a search for "50%" matches that text rather than everything starting "50".
+func escapeLike(s string) string {
+	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
+}

@@ -275,10 +275,6 @@ func (w *WalkIns) List(ctx context.Context, f ResidentFilter) ([]Resident, error
 	return scanAll(rows, "scan walk-in", w.scanResident)
 }
 
-func escapeLike(s string) string {
-	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
-}
-
 // Book books a session for a walk-in through the engine (BookOnBehalf).
 func (w *WalkIns) Book(ctx context.Context, residentID int64, in BookInput) (Booking, error) {
 	if _, err := w.Get(ctx, residentID); err != nil {
