@@ -265,22 +265,46 @@ func (g *Gate) Inspect(ctx context.Context, programID, sessionID int64) (capacit
 	return capacity, int(sc.Val()), fmt.Sprint(vals[1]) == "1", true, nil
 }
 
-// Members returns a loaded gate's capacity, openness and place holders; ok is
-// false when the gate is not loaded.
-func (g *Gate) Members(ctx context.Context, programID, sessionID int64) (capacity int, open bool, members []string, ok bool, err error) {
-	h, m := g.keys(programID, sessionID)
+// GateView is what a loaded gate holds for one session; Loaded is false when the
+// gate's keys are missing.
+type GateView struct {
+	Capacity int
+	Open     bool
+	Members  []string
+	Loaded   bool
+}
+
+// GateRef names one session's gate.
+type GateRef struct{ ProgramID, SessionID int64 }
+
+// Views reads many gates in one pipelined round trip (go-redis splits it by node
+// on a Cluster): the reconciler looks at every upcoming session each pass, and a
+// round trip per session would cost thousands per pass.
+func (g *Gate) Views(ctx context.Context, refs []GateRef) ([]GateView, error) {
+	if len(refs) == 0 {
+		return nil, nil
+	}
 	pipe := g.R.Client.Pipeline()
-	hv := pipe.HMGet(ctx, h, "cap", "open")
-	sm := pipe.SMembers(ctx, m)
+	hvs := make([]*redis.SliceCmd, len(refs))
+	sms := make([]*redis.StringSliceCmd, len(refs))
+	for i, ref := range refs {
+		h, m := g.keys(ref.ProgramID, ref.SessionID)
+		hvs[i] = pipe.HMGet(ctx, h, "cap", "open")
+		sms[i] = pipe.SMembers(ctx, m)
+	}
 	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
-		return 0, false, nil, false, g.fail(err)
+		return nil, g.fail(err)
 	}
-	vals := hv.Val()
-	if len(vals) != 2 || vals[0] == nil {
-		return 0, false, nil, false, nil
+	out := make([]GateView, len(refs))
+	for i := range refs {
+		vals := hvs[i].Val()
+		if len(vals) != 2 || vals[0] == nil {
+			continue
+		}
+		capacity, _ := strconv.Atoi(fmt.Sprint(vals[0]))
+		out[i] = GateView{Capacity: capacity, Open: fmt.Sprint(vals[1]) == "1", Members: sms[i].Val(), Loaded: true}
 	}
-	capacity, _ = strconv.Atoi(fmt.Sprint(vals[0]))
-	return capacity, fmt.Sprint(vals[1]) == "1", sm.Val(), true, nil
+	return out, nil
 }
 
 // Store writes a gate from MySQL state; force overwrites a loaded one (the

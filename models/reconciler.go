@@ -177,37 +177,34 @@ func (r *Reconciler) repairGates(ctx context.Context) error {
 		id, pid          int64
 		capacity, booked int
 	}
-	var all []row
-	for rows.Next() {
+	all, err := scanAll(rows, "scan gate session", func(r rowScanner) (row, error) {
 		var x row
-		if err := rows.Scan(&x.id, &x.pid, &x.capacity, &x.booked); err != nil {
-			rows.Close()
-			return err
-		}
-		all = append(all, x)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("gate sessions: %w", err)
+		return x, r.Scan(&x.id, &x.pid, &x.capacity, &x.booked)
+	})
+	if err != nil {
+		return err
 	}
 	ids := make([]int64, len(all))
+	refs := make([]GateRef, len(all))
 	for i, x := range all {
 		ids[i] = x.id
+		refs[i] = GateRef{ProgramID: x.pid, SessionID: x.id}
 	}
 	live, err := r.liveParticipants(ctx, ids)
 	if err != nil {
 		return err
 	}
+	views, err := r.B.Gate.Views(ctx, refs)
+	if err != nil {
+		return fmt.Errorf("inspect gates: %w", err)
+	}
 	if r.suspect == nil {
 		r.suspect = map[int64]int{}
 	}
 	seen := map[int64]int{}
-	for _, x := range all {
-		capacity, open, members, ok, err := r.B.Gate.Members(ctx, x.pid, x.id)
-		if err != nil {
-			return fmt.Errorf("inspect gate: %w", err)
-		}
-		if !ok || (capacity == x.capacity && open && sameSet(members, live[x.id])) {
+	for i, x := range all {
+		v := views[i]
+		if !v.Loaded || (v.Capacity == x.capacity && v.Open && sameSet(v.Members, live[x.id])) {
 			continue // a missing gate is rebuilt on demand
 		}
 		seen[x.id] = r.suspect[x.id] + 1
@@ -223,8 +220,8 @@ func (r *Reconciler) repairGates(ctx context.Context) error {
 		}
 		delete(seen, x.id)
 		r.B.soldOut.Delete(x.id)
-		r.Log.InfoContext(ctx, "gate repaired", "session_id", x.id, "gate_taken", len(members), "mysql_booked", x.booked,
-			"live", len(live[x.id]), "gate_cap", capacity, "capacity", x.capacity)
+		r.Log.InfoContext(ctx, "gate repaired", "session_id", x.id, "gate_taken", len(v.Members), "mysql_booked", x.booked,
+			"live", len(live[x.id]), "gate_cap", v.Capacity, "capacity", x.capacity)
 	}
 	r.suspect = seen
 	return nil
