@@ -163,20 +163,18 @@ type queryer interface {
 	QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row
 }
 
-func (b *Bookings) loadMeta(ctx context.Context, q queryer, sessionID int64) (sessionMeta, error) {
+// metaSelect reads sessionMeta (scanMeta) for sessions joined with their program.
+const metaSelect = `SELECT s.id, s.program_id, s.starts_at, s.ends_at, s.booking_opens_at, s.status,
+	p.kind, p.title, p.fee_fen, p.requires_approval, p.min_age_months, p.max_age_months, p.status
+	FROM sessions s JOIN programs p ON p.id = s.program_id`
+
+func scanMeta(row rowScanner) (sessionMeta, error) {
 	var m sessionMeta
 	var minAge, maxAge sql.NullInt64
 	var pstatus string
-	err := q.QueryRowContext(ctx, `SELECT s.id, s.program_id, s.starts_at, s.ends_at, s.booking_opens_at, s.status,
-		p.kind, p.title, p.fee_fen, p.requires_approval, p.min_age_months, p.max_age_months, p.status
-		FROM sessions s JOIN programs p ON p.id = s.program_id WHERE s.id = ?`, sessionID).Scan(
-		&m.SessionID, &m.ProgramID, &m.StartsAt, &m.EndsAt, &m.OpensAt, &m.Status,
-		&m.Kind, &m.Title, &m.FeeFen, &m.RequiresApproval, &minAge, &maxAge, &pstatus)
-	if errors.Is(err, sql.ErrNoRows) {
-		return m, ErrNotFound
-	}
-	if err != nil {
-		return m, fmt.Errorf("load session %d: %w", sessionID, err)
+	if err := row.Scan(&m.SessionID, &m.ProgramID, &m.StartsAt, &m.EndsAt, &m.OpensAt, &m.Status,
+		&m.Kind, &m.Title, &m.FeeFen, &m.RequiresApproval, &minAge, &maxAge, &pstatus); err != nil {
+		return m, err
 	}
 	if minAge.Valid {
 		v := int(minAge.Int64)
@@ -188,6 +186,17 @@ func (b *Bookings) loadMeta(ctx context.Context, q queryer, sessionID int64) (se
 	}
 	m.ProgramActive = pstatus == "active"
 	m.loaded = time.Now()
+	return m, nil
+}
+
+func (b *Bookings) loadMeta(ctx context.Context, q queryer, sessionID int64) (sessionMeta, error) {
+	m, err := scanMeta(q.QueryRowContext(ctx, metaSelect+` WHERE s.id = ?`, sessionID))
+	if errors.Is(err, sql.ErrNoRows) {
+		return m, ErrNotFound
+	}
+	if err != nil {
+		return m, fmt.Errorf("load session %d: %w", sessionID, err)
+	}
 	return m, nil
 }
 
@@ -570,6 +579,22 @@ func (b *Bookings) get(ctx context.Context, id int64) (Booking, error) {
 		return Booking{}, fmt.Errorf("get booking: %w", err)
 	}
 	return x, nil
+}
+
+// getMany reads bookings by id in one query, in id order.
+func (b *Bookings) getMany(ctx context.Context, ids []int64) ([]Booking, error) {
+	if len(ids) == 0 {
+		return []Booking{}, nil
+	}
+	args := make([]any, len(ids))
+	for i, id := range ids {
+		args[i] = id
+	}
+	rows, err := b.DB.QueryContext(ctx, `SELECT `+bookingColumns+bookingFrom+` WHERE b.id IN (?`+strings.Repeat(", ?", len(ids)-1)+`) ORDER BY b.id`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("get bookings: %w", err)
+	}
+	return scanAll(rows, "scan booking", b.scan)
 }
 
 // Get returns a booking to its owner, or to staff; anyone else gets ErrNotFound.

@@ -100,22 +100,13 @@ func (b *Bookings) Enroll(ctx context.Context, userID, programID int64, in Enrol
 		return nil, err
 	}
 	b.changed(programID)
-	out := make([]Booking, 0, len(bookingIDs))
-	for _, id := range bookingIDs {
-		x, err := b.get(ctx, id)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, x)
-	}
-	return out, nil
+	return b.getMany(ctx, bookingIDs)
 }
 
 // upcomingMetas lists the program's open sessions that have not started, in order.
 func (b *Bookings) upcomingMetas(ctx context.Context, programID int64) ([]sessionMeta, error) {
-	var exists int
 	var active string
-	err := b.DB.QueryRowContext(ctx, `SELECT 1, status FROM programs WHERE id = ?`, programID).Scan(&exists, &active)
+	err := b.DB.QueryRowContext(ctx, `SELECT status FROM programs WHERE id = ?`, programID).Scan(&active)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, ErrNotFound
 	}
@@ -126,31 +117,10 @@ func (b *Bookings) upcomingMetas(ctx context.Context, programID int64) ([]sessio
 		return nil, nil
 	}
 	now := b.Now()
-	rows, err := b.DB.QueryContext(ctx, `SELECT id FROM sessions WHERE program_id = ? AND status = 'open' AND starts_at > ?
-		AND (booking_opens_at IS NULL OR booking_opens_at <= ?) ORDER BY starts_at, id LIMIT 200`, programID, now, now)
+	rows, err := b.DB.QueryContext(ctx, metaSelect+` WHERE s.program_id = ? AND s.status = 'open' AND s.starts_at > ?
+		AND (s.booking_opens_at IS NULL OR s.booking_opens_at <= ?) ORDER BY s.starts_at, s.id LIMIT 200`, programID, now, now)
 	if err != nil {
 		return nil, fmt.Errorf("upcoming sessions: %w", err)
 	}
-	var ids []int64
-	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
-			rows.Close()
-			return nil, err
-		}
-		ids = append(ids, id)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	out := make([]sessionMeta, 0, len(ids))
-	for _, id := range ids {
-		m, err := b.loadMeta(ctx, b.DB, id)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, m)
-	}
-	return out, nil
+	return scanAll(rows, "scan session", scanMeta)
 }
