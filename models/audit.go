@@ -39,19 +39,28 @@ type Audit struct {
 	Now Clock
 }
 
-// Record appends an entry. Bodies that are not JSON objects or arrays are dropped.
-func (a *Audit) Record(ctx context.Context, e AuditEntry) error {
+// Record appends entries in one INSERT (a roster read audits every child on it
+// at once). Bodies that are not valid JSON are dropped.
+func (a *Audit) Record(ctx context.Context, entries ...AuditEntry) error {
+	if len(entries) == 0 {
+		return nil
+	}
 	jsonOrNil := func(b json.RawMessage) any {
 		if len(b) == 0 || !json.Valid(b) {
 			return nil
 		}
 		return []byte(b)
 	}
-	_, err := a.DB.ExecContext(ctx, `INSERT INTO audit_log (actor_id, actor_role, action, target, status, request_id, request_body, before_body, response_body, created_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, e.ActorID, e.ActorRole, e.Action, e.Target, e.Status, e.RequestID,
-		jsonOrNil(e.RequestBody), jsonOrNil(e.BeforeBody), jsonOrNil(e.ResponseBody), a.Now())
-	if err != nil {
-		return fmt.Errorf("record audit entry: %w", err)
+	now := a.Now()
+	args := make([]any, 0, 10*len(entries))
+	for _, e := range entries {
+		args = append(args, e.ActorID, e.ActorRole, e.Action, e.Target, e.Status, e.RequestID,
+			jsonOrNil(e.RequestBody), jsonOrNil(e.BeforeBody), jsonOrNil(e.ResponseBody), now)
+	}
+	values := strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?), ", len(entries)), ", ")
+	if _, err := a.DB.ExecContext(ctx, `INSERT INTO audit_log (actor_id, actor_role, action, target, status, request_id,
+		request_body, before_body, response_body, created_at) VALUES `+values, args...); err != nil {
+		return fmt.Errorf("record audit entries: %w", err)
 	}
 	return nil
 }

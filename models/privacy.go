@@ -58,20 +58,21 @@ func (r *ChildReads) Record(ctx context.Context, childIDs []int64) error {
 		rd = Reader{Principal: Principal{Role: "system"}}
 	}
 	seen := make(map[int64]bool, len(childIDs))
+	body := []byte(`{"route":` + strconv.Quote(rd.Route) + `}`)
+	var entries []AuditEntry
 	for _, id := range childIDs {
 		if seen[id] {
 			continue
 		}
 		seen[id] = true
-		body := []byte(`{"route":` + strconv.Quote(rd.Route) + `}`)
-		err := r.Audit.Record(ctx, AuditEntry{
+		entries = append(entries, AuditEntry{
 			ActorID: rd.UserID, ActorRole: rd.Role, Action: ActionReadChild,
 			Target: "child_id=" + strconv.FormatInt(id, 10), Status: 200,
 			RequestID: rd.RequestID, RequestBody: body,
 		})
-		if err != nil {
-			return fmt.Errorf("%w: audit child read: %w", ErrUnavailable, err)
-		}
+	}
+	if err := r.Audit.Record(ctx, entries...); err != nil {
+		return fmt.Errorf("%w: audit child read: %w", ErrUnavailable, err)
 	}
 	return nil
 }
