@@ -320,20 +320,12 @@ func (b *Bookings) CloseSession(ctx context.Context, cat *Catalog, sessionID int
 		if n, _ := res.RowsAffected(); n != 1 {
 			return ErrInvalidTransition
 		}
-		rows, err := tx.QueryContext(ctx, `SELECT DISTINCT user_id FROM bookings WHERE session_id = ? AND status = 'confirmed' FOR UPDATE` /* locking reads see a check-in that committed meanwhile; a plain read would use the snapshot */, sessionID)
+		// Locking reads here and in the count below: they see a check-in that
+		// committed meanwhile, where a plain read would use the snapshot.
+		users, err := queryColumn[int64](ctx, tx, `SELECT DISTINCT user_id FROM bookings WHERE session_id = ? AND status = 'confirmed' FOR UPDATE`, sessionID)
 		if err != nil {
 			return fmt.Errorf("no-shows: %w", err)
 		}
-		var users []int64
-		for rows.Next() {
-			var u int64
-			if err := rows.Scan(&u); err != nil {
-				rows.Close()
-				return err
-			}
-			users = append(users, u)
-		}
-		rows.Close()
 		r, err := tx.ExecContext(ctx, `UPDATE bookings SET status = 'no_show', no_show_at = ?, live_participant = NULL, updated_at = ? WHERE session_id = ? AND status = 'confirmed'`, now, now, sessionID)
 		if err != nil {
 			return fmt.Errorf("mark no-shows: %w", err)
@@ -472,17 +464,9 @@ func (b *Bookings) GateState(ctx context.Context, sessionID int64) (GateState, e
 	}
 	st.Open = status == SessionOpen && b.Now().Before(starts)
 	st.ExpireAt = ends
-	rows, err := b.DB.QueryContext(ctx, `SELECT participant FROM bookings WHERE session_id = ? AND status IN ('pending', 'confirmed', 'attended')`, sessionID)
+	st.Participants, err = queryColumn[string](ctx, b.DB, `SELECT participant FROM bookings WHERE session_id = ? AND status IN ('pending', 'confirmed', 'attended')`, sessionID)
 	if err != nil {
 		return st, fmt.Errorf("gate participants: %w", err)
 	}
-	defer rows.Close()
-	for rows.Next() {
-		var p string
-		if err := rows.Scan(&p); err != nil {
-			return st, err
-		}
-		st.Participants = append(st.Participants, p)
-	}
-	return st, rows.Err()
+	return st, nil
 }

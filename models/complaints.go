@@ -662,21 +662,8 @@ const unratedSQL = `(rating IS NULL OR rated_at < resolved_at)`
 func (s *Complaints) AutoClose(ctx context.Context, limit int) (int, error) {
 	now := s.Now()
 	cutoff := now.Add(-s.AutoCloseAfter)
-	rows, err := s.DB.QueryContext(ctx, `SELECT id FROM complaints WHERE status = 'resolved' AND `+unratedSQL+` AND resolved_at < ? ORDER BY id LIMIT ?`, cutoff, limit)
+	ids, err := queryColumn[int64](ctx, s.DB, `SELECT id FROM complaints WHERE status = 'resolved' AND `+unratedSQL+` AND resolved_at < ? ORDER BY id LIMIT ?`, cutoff, limit)
 	if err != nil {
-		return 0, fmt.Errorf("find complaints to auto-close: %w", err)
-	}
-	var ids []int64
-	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
-			rows.Close()
-			return 0, fmt.Errorf("scan complaint id: %w", err)
-		}
-		ids = append(ids, id)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
 		return 0, fmt.Errorf("find complaints to auto-close: %w", err)
 	}
 	closed := 0

@@ -329,20 +329,7 @@ func (p *Privacy) DeleteAccount(ctx context.Context, userID int64) (DeletionResu
 		}
 		// The resident's own photos (complaint photos and unattached uploads); staff's
 		// agreement photos belong to staff rows and stay.
-		rows, err := tx.QueryContext(ctx, `SELECT file_name FROM uploads WHERE user_id = ? FOR UPDATE`, userID)
-		if err != nil {
-			return fmt.Errorf("find uploads: %w", err)
-		}
-		for rows.Next() {
-			var f string
-			if err := rows.Scan(&f); err != nil {
-				rows.Close()
-				return fmt.Errorf("scan upload: %w", err)
-			}
-			files = append(files, f)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
+		if files, err = queryColumn[string](ctx, tx, `SELECT file_name FROM uploads WHERE user_id = ? FOR UPDATE`, userID); err != nil {
 			return fmt.Errorf("find uploads: %w", err)
 		}
 		if _, err := tx.ExecContext(ctx, `DELETE FROM uploads WHERE user_id = ?`, userID); err != nil {
@@ -371,22 +358,9 @@ func (p *Privacy) DeleteAccount(ctx context.Context, userID int64) (DeletionResu
 // one by one through Bookings.Cancel. A booking that moved meanwhile (checked in,
 // session started, already cancelled) is left as it is.
 func (p *Privacy) cancelLiveBookings(ctx context.Context, userID int64) (int, error) {
-	rows, err := p.DB.QueryContext(ctx, `SELECT b.id FROM bookings b JOIN sessions s ON s.id = b.session_id
+	ids, err := queryColumn[int64](ctx, p.DB, `SELECT b.id FROM bookings b JOIN sessions s ON s.id = b.session_id
 		WHERE b.user_id = ? AND b.status IN ('waitlisted', 'pending', 'confirmed') AND s.starts_at > ? ORDER BY b.id`, userID, p.Now())
 	if err != nil {
-		return 0, fmt.Errorf("find live bookings: %w", err)
-	}
-	var ids []int64
-	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
-			rows.Close()
-			return 0, fmt.Errorf("scan live booking: %w", err)
-		}
-		ids = append(ids, id)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
 		return 0, fmt.Errorf("find live bookings: %w", err)
 	}
 	n := 0

@@ -60,24 +60,6 @@ func (r *Reconciler) Pass(ctx context.Context) error {
 	return errors.Join(r.expire(ctx), r.promote(ctx), r.repairGates(ctx))
 }
 
-// sessionIDs runs a query returning session ids.
-func (r *Reconciler) sessionIDs(ctx context.Context, q string, args ...any) ([]int64, error) {
-	rows, err := r.B.DB.QueryContext(ctx, q, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var ids []int64
-	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
-			return nil, err
-		}
-		ids = append(ids, id)
-	}
-	return ids, rows.Err()
-}
-
 // lockSkip locks a session row unless another transaction holds it.
 func lockSkip(ctx context.Context, tx *sql.Tx, sessionID int64) (bool, error) {
 	var id int64
@@ -90,7 +72,7 @@ func lockSkip(ctx context.Context, tx *sql.Tx, sessionID int64) (bool, error) {
 
 func (r *Reconciler) expire(ctx context.Context) error {
 	now := r.B.Now()
-	ids, err := r.sessionIDs(ctx, `SELECT DISTINCT b.session_id FROM bookings b JOIN sessions s ON s.id = b.session_id
+	ids, err := queryColumn[int64](ctx, r.B.DB, `SELECT DISTINCT b.session_id FROM bookings b JOIN sessions s ON s.id = b.session_id
 		WHERE b.status IN ('pending', 'waitlisted') AND s.starts_at <= ? LIMIT 200`, now)
 	if err != nil {
 		return fmt.Errorf("find expired: %w", err)
@@ -129,7 +111,7 @@ func (r *Reconciler) expire(ctx context.Context) error {
 
 func (r *Reconciler) promote(ctx context.Context) error {
 	now := r.B.Now()
-	ids, err := r.sessionIDs(ctx, `SELECT id FROM sessions WHERE status = 'open' AND starts_at > ? AND waitlisted > 0 AND booked < capacity LIMIT 200`, now)
+	ids, err := queryColumn[int64](ctx, r.B.DB, `SELECT id FROM sessions WHERE status = 'open' AND starts_at > ? AND waitlisted > 0 AND booked < capacity LIMIT 200`, now)
 	if err != nil {
 		return fmt.Errorf("find promotable: %w", err)
 	}

@@ -109,3 +109,20 @@ func scanAll[T any](rows *sql.Rows, what string, scan func(rowScanner) (T, error
 func escapeLike(s string) string {
 	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
 }
+
+// querier is what *sql.DB and *sql.Tx have in common for reading rows.
+type querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+// queryColumn runs a query returning one column and reads every value.
+func queryColumn[T any](ctx context.Context, q querier, query string, args ...any) ([]T, error) {
+	rows, err := q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	return scanAll(rows, "scan value", func(r rowScanner) (T, error) {
+		var v T
+		return v, r.Scan(&v)
+	})
+}

@@ -365,21 +365,10 @@ func (s *Uploads) CleanOrphans(ctx context.Context, limit int) (int, error) {
 }
 
 // photoIDs returns the ids of uploads attached to a complaint for purpose.
-func photoIDs(ctx context.Context, q interface {
-	QueryContext(context.Context, string, ...any) (*sql.Rows, error)
-}, complaintID int64, purpose string) ([]int64, error) {
-	rows, err := q.QueryContext(ctx, `SELECT id FROM uploads WHERE complaint_id = ? AND purpose = ? ORDER BY id`, complaintID, purpose)
+func photoIDs(ctx context.Context, q querier, complaintID int64, purpose string) ([]int64, error) {
+	ids, err := queryColumn[int64](ctx, q, `SELECT id FROM uploads WHERE complaint_id = ? AND purpose = ? ORDER BY id`, complaintID, purpose)
 	if err != nil {
 		return nil, fmt.Errorf("list photos: %w", err)
 	}
-	defer rows.Close()
-	ids := []int64{}
-	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
-			return nil, fmt.Errorf("scan photo: %w", err)
-		}
-		ids = append(ids, id)
-	}
-	return ids, rows.Err()
+	return ids, nil
 }

@@ -94,9 +94,7 @@ type phoneMatch struct {
 // so a transaction can act on the answer. Keep every query by phone here. Phones
 // are encrypted at rest, so the lookup compares blind indexes (HMAC of the
 // number): walkin_phone holds the index of an unmerged walk-in's phone.
-func (w *WalkIns) lookupPhone(ctx context.Context, q interface {
-	QueryContext(context.Context, string, ...any) (*sql.Rows, error)
-}, phone string, lock bool) (phoneMatch, error) {
+func (w *WalkIns) lookupPhone(ctx context.Context, q querier, phone string, lock bool) (phoneMatch, error) {
 	var m phoneMatch
 	idx, prev, err := w.Cipher.lookupPair(phone)
 	if err != nil {
@@ -469,7 +467,7 @@ func moveRows(ctx context.Context, tx *sql.Tx, table string, from, to int64) (in
 // without penalty (their place going to the waiting list), an attended one stays
 // attended as history.
 func (w *WalkIns) mergeBookings(ctx context.Context, tx *sql.Tx, walk, user int64, now time.Time, out *MergeResult) ([]sessionMeta, error) {
-	sessionIDs, err := int64s(ctx, tx, `SELECT id FROM sessions WHERE id IN
+	sessionIDs, err := queryColumn[int64](ctx, tx, `SELECT id FROM sessions WHERE id IN
 		(SELECT session_id FROM bookings WHERE user_id = ? AND live_participant IS NOT NULL) ORDER BY id FOR UPDATE`, walk)
 	if err != nil {
 		return nil, fmt.Errorf("merge: lock sessions: %w", err)
@@ -561,7 +559,7 @@ func (w *WalkIns) mergeBookings(ctx context.Context, tx *sql.Tx, walk, user int6
 // again (the per-user, per-year expire key stops a second entry). An expire entry
 // for a year both had already posted keeps its amount but loses its year key.
 func mergePoints(ctx context.Context, tx *sql.Tx, walk, user int64, now time.Time) error {
-	if _, err := int64s(ctx, tx, `SELECT user_id FROM points_accounts WHERE user_id IN (?, ?) ORDER BY user_id FOR UPDATE`, walk, user); err != nil {
+	if _, err := queryColumn[int64](ctx, tx, `SELECT user_id FROM points_accounts WHERE user_id IN (?, ?) ORDER BY user_id FOR UPDATE`, walk, user); err != nil {
 		return fmt.Errorf("merge: lock accounts: %w", err)
 	}
 	if _, err := tx.ExecContext(ctx, `UPDATE points_ledger w JOIN points_ledger u
@@ -591,23 +589,6 @@ func mergePoints(ctx context.Context, tx *sql.Tx, walk, user int64, now time.Tim
 		return fmt.Errorf("merge: drop walk-in account: %w", err)
 	}
 	return nil
-}
-
-func int64s(ctx context.Context, tx *sql.Tx, q string, args ...any) ([]int64, error) {
-	rows, err := tx.QueryContext(ctx, q, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []int64
-	for rows.Next() {
-		var v int64
-		if err := rows.Scan(&v); err != nil {
-			return nil, err
-		}
-		out = append(out, v)
-	}
-	return out, rows.Err()
 }
 
 // ResidentCursor is a page cursor for walk-ins (ids, like every list).
