@@ -256,8 +256,7 @@ func (t *Tokens) Revoke(ctx context.Context, loginID string) error {
 type AuthCache struct {
 	DB    *sql.DB
 	Redis *Redis
-	TTL   time.Duration
-	Now   Clock
+	TTL   time.Duration // measured on the process clock: it bounds staleness, not a business rule
 
 	mu      sync.Mutex
 	entries map[string]authEntry

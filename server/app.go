@@ -99,7 +99,7 @@ func newApp(ctx context.Context, cfg config.Config, logger *slog.Logger) (*app, 
 	a.catalog = &models.Catalog{DB: db, Now: now, Loc: cfg.Location,
 		DefaultChildMinAge: cfg.Booking.ChildMinAgeMonths, DefaultChildMaxAge: cfg.Booking.ChildMaxAgeMonths}
 	a.tokens = &models.Tokens{DB: db, Secret: []byte(cfg.JWTSecret.Reveal()), AccessTTL: cfg.AccessTokenTTL, RefreshTTL: cfg.RefreshTokenTTL, Now: now}
-	a.authCache = &models.AuthCache{DB: db, Redis: a.redis, TTL: 30 * time.Second, Now: now}
+	a.authCache = &models.AuthCache{DB: db, Redis: a.redis, TTL: 30 * time.Second}
 	a.audit = &models.Audit{DB: db, Now: now}
 	a.workers = append(a.workers, a.authCache.Listen)
 	// --- area init: bookings ---

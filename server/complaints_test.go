@@ -41,33 +41,8 @@ func complaintBody(over map[string]any) map[string]any {
 	return b
 }
 
-type complaintJSON struct {
-	ID                 int64      `json:"id"`
-	UserID             int64      `json:"user_id"`
-	Status             string     `json:"status"`
-	ContactPhone       string     `json:"contact_phone"`
-	NeedsReview        bool       `json:"needs_review"`
-	CreatedAt          time.Time  `json:"created_at"`
-	AcceptDueAt        time.Time  `json:"accept_due_at"`
-	ContactDueAt       time.Time  `json:"contact_due_at"`
-	ResolveDueAt       time.Time  `json:"resolve_due_at"`
-	AcceptedAt         *time.Time `json:"accepted_at"`
-	ContactedAt        *time.Time `json:"contacted_at"`
-	ResolvedAt         *time.Time `json:"resolved_at"`
-	ClosedAt           *time.Time `json:"closed_at"`
-	MediationAgreement bool       `json:"mediation_agreement"`
-	Rating             *int       `json:"rating"`
-	ReopenCount        int        `json:"reopen_count"`
-	Overdue            bool       `json:"overdue"`
-	PhotoIDs           []int64    `json:"photo_ids"`
-	AgreementPhotoIDs  []int64    `json:"agreement_photo_ids"`
-	Timeline           []struct {
-		Status    string    `json:"status"`
-		At        time.Time `json:"at"`
-		ActorRole string    `json:"actor_role"`
-		Note      string    `json:"note"`
-	} `json:"timeline"`
-}
+// complaintJSON is the wire form of a complaint as the API returns it.
+type complaintJSON = models.Complaint
 
 func (a *testApp) complaint(token string, id int64) complaintJSON {
 	a.t.Helper()
