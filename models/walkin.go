@@ -63,23 +63,14 @@ type WalkIns struct {
 var mobileRe = regexp.MustCompile(`^1[3-9][0-9]{9}$`)
 
 // NormalizeMobile turns what staff type ("138 1234 5678", "+86-13812345678") into
-// the 11 digits WeChat's getPhoneNumber returns as purePhoneNumber, so the two
-// compare equal; ok is false for anything that is not a mainland mobile number.
+// the 11 digits WeChat's getPhoneNumber returns as purePhoneNumber (the form
+// NormalizePhone, and so the blind index, uses); ok is false for anything with
+// other characters or that is not a mainland mobile number.
 func NormalizeMobile(s string) (string, bool) {
-	var b strings.Builder
-	for _, r := range s {
-		switch {
-		case r >= '0' && r <= '9':
-			b.WriteRune(r)
-		case r == ' ' || r == '-' || r == '+':
-		default:
-			return "", false
-		}
+	if strings.ContainsFunc(s, func(r rune) bool { return !(r >= '0' && r <= '9' || r == ' ' || r == '-' || r == '+') }) {
+		return "", false
 	}
-	p := b.String()
-	if len(p) == 13 && strings.HasPrefix(p, "86") {
-		p = p[2:]
-	}
+	p := NormalizePhone(s)
 	return p, mobileRe.MatchString(p)
 }
 
