@@ -132,13 +132,11 @@ func (w *captureWriter) captured() []byte {
 	return w.buf.Bytes()
 }
 
-// RedactJSON masks phone numbers to their last four digits and removes secrets and
+// redactJSON masks phone numbers to their last four digits and removes secrets and
 // tokens from a JSON document, so audit entries never hold them. Non-JSON input
 // returns nil.
-func RedactJSON(b []byte) json.RawMessage { return redactJSON(b, false) }
-
-// redactJSON is RedactJSON; childData also masks names, for routes about children
-// (PIPL: a child's name is sensitive and is encrypted everywhere else).
+// childData also masks names, for routes about children (PIPL: a child's name is
+// sensitive and is encrypted everywhere else).
 func redactJSON(b []byte, childData bool) json.RawMessage {
 	if len(b) == 0 {
 		return nil

@@ -87,17 +87,6 @@ func ByHeader(name string) KeyFunc {
 	}
 }
 
-// ByParam counts requests per value of a path parameter (e.g. /devices/:id/...).
-func ByParam(name string) KeyFunc {
-	return func(c *gin.Context) (string, bool) {
-		v := c.Param(name)
-		if v == "" || len(v) > 128 {
-			return "", false
-		}
-		return v, true
-	}
-}
-
 // RateLimit is middleware allowing limit requests per key under the rule name
 // ("login", "booking", ...). Over the limit it answers 429 rate_limited with
 // Retry-After (whole seconds) in the header and as error.retry_after.

@@ -46,9 +46,6 @@ func inTx(ctx context.Context, db *sql.DB, fn func(tx *sql.Tx) error) error {
 	return nil
 }
 
-// InTx is inTx for other packages.
-func InTx(ctx context.Context, db *sql.DB, fn func(tx *sql.Tx) error) error { return inTx(ctx, db, fn) }
-
 // nullTime turns a *time.Time into a value the driver stores as NULL or a DATETIME.
 func nullTime(t *time.Time) any {
 	if t == nil {

@@ -74,13 +74,18 @@ func grant(a *testApp, token, template string, n int) {
 func enqueue(t testing.TB, db *sql.DB, now models.Clock, userID int64, data map[string]string) {
 	t.Helper()
 	ctx := context.Background()
-	err := models.InTx(ctx, db, func(tx *sql.Tx) error {
-		return models.EnqueueNotification(ctx, tx, now, models.Notification{
-			UserID: userID, Event: "booking_confirmed", TemplateKey: models.TemplateBookingResult,
-			Page: "pages/bookings/detail?id=1", Data: data,
-		})
-	})
+	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	if err := models.EnqueueNotification(ctx, tx, now, models.Notification{
+		UserID: userID, Event: "booking_confirmed", TemplateKey: models.TemplateBookingResult,
+		Page: "pages/bookings/detail?id=1", Data: data,
+	}); err != nil {
+		t.Fatalf("enqueue: %v", err)
+	}
+	if err := tx.Commit(); err != nil {
 		t.Fatalf("enqueue: %v", err)
 	}
 }

@@ -63,14 +63,6 @@ func (t *tally) bad5xx() int {
 	return n
 }
 
-func (t *tally) merge(o *tally) {
-	for k, v := range o.by {
-		for range v {
-			t.add(k)
-		}
-	}
-}
-
 // crowdResult is what the client saw; the invariants are checked in MySQL.
 type crowdResult struct {
 	book, cancel tally
