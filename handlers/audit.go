@@ -228,13 +228,5 @@ func (h *AuditHandler) List(c *gin.Context) {
 		}
 	}
 	items, err := h.Audit.List(c.Request.Context(), f)
-	if err != nil {
-		Fail(c, err)
-		return
-	}
-	next := ""
-	if len(items) == page.Limit {
-		next = models.EncodeCursor(items[len(items)-1].ID)
-	}
-	c.JSON(http.StatusOK, List[models.AuditEntry]{Items: items, NextCursor: next})
+	writePage(c, page, items, err, func(e models.AuditEntry) int64 { return e.ID })
 }

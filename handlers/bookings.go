@@ -76,11 +76,7 @@ func (h *BookingsHandler) List(c *gin.Context) {
 }
 
 func respondBookings(c *gin.Context, items []models.Booking, page models.Page) {
-	var last int64
-	if len(items) > 0 {
-		last = items[len(items)-1].ID
-	}
-	c.JSON(http.StatusOK, List[models.Booking]{Items: items, NextCursor: models.NextCursor(len(items), page.Limit, last)})
+	writePage(c, page, items, nil, func(b models.Booking) int64 { return b.ID })
 }
 
 // Get returns one booking to its owner or staff (404 for anyone else).

@@ -111,11 +111,7 @@ func (h *ComplaintsHandler) List(c *gin.Context) {
 }
 
 func respondComplaints(c *gin.Context, items []models.Complaint, page models.Page) {
-	var last int64
-	if len(items) > 0 {
-		last = items[len(items)-1].ID
-	}
-	c.JSON(http.StatusOK, List[models.Complaint]{Items: items, NextCursor: models.NextCursor(len(items), page.Limit, last)})
+	writePage(c, page, items, nil, func(x models.Complaint) int64 { return x.ID })
 }
 
 // Get returns one work order with its timeline, to its filer or staff (others 404).

@@ -42,11 +42,7 @@ func (h *WalkInHandler) List(c *gin.Context) {
 		return
 	}
 	items, err := h.WalkIns.List(c.Request.Context(), f)
-	if err != nil {
-		Fail(c, err)
-		return
-	}
-	c.JSON(http.StatusOK, List[models.Resident]{Items: items, NextCursor: models.ResidentCursor(items, page.Limit)})
+	writePage(c, page, items, err, func(r models.Resident) int64 { return r.ID })
 }
 
 // Get returns one walk-in (404 for a WeChat user or a merged walk-in).

@@ -581,12 +581,3 @@ func mergePoints(ctx context.Context, tx *sql.Tx, walk, user int64, now time.Tim
 	}
 	return nil
 }
-
-// ResidentCursor is a page cursor for walk-ins (ids, like every list).
-func ResidentCursor(items []Resident, limit int) string {
-	var last int64
-	if len(items) > 0 {
-		last = items[len(items)-1].ID
-	}
-	return NextCursor(len(items), limit, last)
-}
