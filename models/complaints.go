@@ -334,12 +334,11 @@ func (s *Complaints) Get(ctx context.Context, id int64, p Principal, withTimelin
 	if !IsStaff(p.Role) && c.UserID != p.UserID {
 		return Complaint{}, ErrNotFound
 	}
-	if c.PhotoIDs, err = photoIDs(ctx, s.DB, id, "photo"); err != nil {
+	one := []Complaint{c}
+	if err := attachPhotos(ctx, s.DB, one); err != nil {
 		return Complaint{}, err
 	}
-	if c.AgreementPhotoIDs, err = photoIDs(ctx, s.DB, id, "agreement"); err != nil {
-		return Complaint{}, err
-	}
+	c = one[0]
 	if withTimeline {
 		if c.Timeline, err = s.timeline(ctx, id); err != nil {
 			return Complaint{}, err
@@ -420,25 +419,12 @@ func (s *Complaints) List(ctx context.Context, f ComplaintFilter) ([]Complaint, 
 	if err != nil {
 		return nil, fmt.Errorf("list complaints: %w", err)
 	}
-	defer rows.Close()
-	out := []Complaint{}
-	for rows.Next() {
-		c, err := scanComplaint(rows, now, s.Cipher)
-		if err != nil {
-			return nil, fmt.Errorf("scan complaint: %w", err)
-		}
-		out = append(out, c)
+	out, err := scanAll(rows, "scan complaint", func(r rowScanner) (Complaint, error) { return scanComplaint(r, now, s.Cipher) })
+	if err != nil {
+		return nil, err
 	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("list complaints: %w", err)
-	}
-	for i := range out {
-		if out[i].PhotoIDs, err = photoIDs(ctx, s.DB, out[i].ID, "photo"); err != nil {
-			return nil, err
-		}
-		if out[i].AgreementPhotoIDs, err = photoIDs(ctx, s.DB, out[i].ID, "agreement"); err != nil {
-			return nil, err
-		}
+	if err := attachPhotos(ctx, s.DB, out); err != nil {
+		return nil, err
 	}
 	return out, nil
 }

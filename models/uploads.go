@@ -16,6 +16,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -364,11 +365,41 @@ func (s *Uploads) CleanOrphans(ctx context.Context, limit int) (int, error) {
 	return removed, nil
 }
 
-// photoIDs returns the ids of uploads attached to a complaint for purpose.
-func photoIDs(ctx context.Context, q querier, complaintID int64, purpose string) ([]int64, error) {
-	ids, err := queryColumn[int64](ctx, q, `SELECT id FROM uploads WHERE complaint_id = ? AND purpose = ? ORDER BY id`, complaintID, purpose)
-	if err != nil {
-		return nil, fmt.Errorf("list photos: %w", err)
+// attachPhotos fills PhotoIDs and AgreementPhotoIDs of the complaints with one
+// query for all of them (a list page is up to 100 complaints).
+func attachPhotos(ctx context.Context, q querier, cs []Complaint) error {
+	if len(cs) == 0 {
+		return nil
 	}
-	return ids, nil
+	byID := make(map[int64]*Complaint, len(cs))
+	args := make([]any, len(cs))
+	for i := range cs {
+		byID[cs[i].ID] = &cs[i]
+		args[i] = cs[i].ID
+	}
+	rows, err := q.QueryContext(ctx, `SELECT complaint_id, purpose, id FROM uploads
+		WHERE complaint_id IN (?`+strings.Repeat(", ?", len(cs)-1)+`) ORDER BY id`, args...)
+	if err != nil {
+		return fmt.Errorf("list photos: %w", err)
+	}
+	type photo struct {
+		complaint, id int64
+		purpose       string
+	}
+	photos, err := scanAll(rows, "scan photo", func(r rowScanner) (photo, error) {
+		var p photo
+		return p, r.Scan(&p.complaint, &p.purpose, &p.id)
+	})
+	if err != nil {
+		return err
+	}
+	for _, p := range photos {
+		c := byID[p.complaint]
+		if p.purpose == "agreement" {
+			c.AgreementPhotoIDs = append(c.AgreementPhotoIDs, p.id)
+		} else {
+			c.PhotoIDs = append(c.PhotoIDs, p.id)
+		}
+	}
+	return nil
 }

@@ -201,3 +201,25 @@ func TestWalkInEnrolment(t *testing.T) {
 		t.Fatalf("enrol a WeChat user at the desk: %d %s", r.Status, r.Body)
 	}
 }
+
+// The complaint list carries each complaint's own photos (one query fills them
+// for the whole page).
+func TestComplaintListPhotos(t *testing.T) {
+	a := newTestApp(t)
+	tok, _ := a.resident("listphotos")
+	p1, p2, p3 := a.uploadPhoto(tok), a.uploadPhoto(tok), a.uploadPhoto(tok)
+	c1 := a.fileComplaint(tok, map[string]any{"photo_ids": []int64{p1, p2}})
+	c2 := a.fileComplaint(tok, map[string]any{"photo_ids": []int64{p3}})
+	c3 := a.fileComplaint(tok, nil)
+	var list struct{ Items []complaintJSON }
+	a.do("GET", "/api/v1/complaints", tok, nil).Decode(t, &list)
+	want := map[int64]string{c1: fmt.Sprint([]int64{p1, p2}), c2: fmt.Sprint([]int64{p3}), c3: "[]"}
+	if len(list.Items) != 3 {
+		t.Fatalf("%d items", len(list.Items))
+	}
+	for _, c := range list.Items {
+		if got := fmt.Sprint(c.PhotoIDs); got != want[c.ID] || len(c.AgreementPhotoIDs) != 0 {
+			t.Errorf("complaint %d photos %s (agreement %v), want %s", c.ID, got, c.AgreementPhotoIDs, want[c.ID])
+		}
+	}
+}
