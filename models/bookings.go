@@ -316,43 +316,64 @@ func (b *Bookings) Book(ctx context.Context, userID int64, in BookInput) (Bookin
 	return bk, nil
 }
 
-// checkParticipant applies the per-person rules inside the booking transaction:
-// the no-show ban, the child being the caller's own, and the age band on the
-// session's day in the community's time zone.
-func (b *Bookings) checkParticipant(ctx context.Context, tx *sql.Tx, userID int64, childID *int64, m sessionMeta, now time.Time) error {
-	var suspended, birth sql.NullTime
-	err := tx.QueryRowContext(ctx, `SELECT suspended_until, birth_date FROM users WHERE id = ?`, userID).Scan(&suspended, &birth)
+// participant is who a booking is for, as the per-person rules need it.
+type participant struct {
+	suspended sql.NullTime
+	birth     sql.NullTime
+}
+
+// loadParticipant reads the booker's ban and the participant's birth date (the
+// caller's own, or their child's: another resident's child is ErrNotFound) inside
+// the booking transaction.
+func (b *Bookings) loadParticipant(ctx context.Context, tx *sql.Tx, userID int64, childID *int64) (participant, error) {
+	var p participant
+	err := tx.QueryRowContext(ctx, `SELECT suspended_until, birth_date FROM users WHERE id = ?`, userID).Scan(&p.suspended, &p.birth)
 	if errors.Is(err, sql.ErrNoRows) {
-		return ErrUnauthorized
+		return p, ErrUnauthorized
 	}
 	if err != nil {
-		return fmt.Errorf("load participant: %w", err)
-	}
-	if suspended.Valid && suspended.Time.After(now) {
-		return &Error{KindForbidden, "booking_suspended", "爽约次数过多，暂停预约至 " + suspended.Time.In(b.Loc).Format("2006-01-02 15:04")}
+		return p, fmt.Errorf("load participant: %w", err)
 	}
 	if childID != nil {
 		var cb time.Time
 		err := tx.QueryRowContext(ctx, `SELECT birth_date FROM children WHERE id = ? AND user_id = ?`, *childID, userID).Scan(&cb)
 		if errors.Is(err, sql.ErrNoRows) {
-			return ErrNotFound
+			return p, ErrNotFound
 		}
 		if err != nil {
-			return fmt.Errorf("load child: %w", err)
+			return p, fmt.Errorf("load child: %w", err)
 		}
-		birth = sql.NullTime{Time: cb, Valid: true}
+		p.birth = sql.NullTime{Time: cb, Valid: true}
+	}
+	return p, nil
+}
+
+// check applies the per-person rules to one session: the no-show ban, and the age
+// band on the session's day in the community's time zone.
+func (b *Bookings) check(p participant, m sessionMeta, now time.Time) error {
+	if p.suspended.Valid && p.suspended.Time.After(now) {
+		return &Error{KindForbidden, "booking_suspended", "爽约次数过多，暂停预约至 " + p.suspended.Time.In(b.Loc).Format("2006-01-02 15:04")}
 	}
 	if m.MinAge == nil && m.MaxAge == nil {
 		return nil
 	}
-	if !birth.Valid {
+	if !p.birth.Valid {
 		return NotEligible("该项目有年龄限制，请先在个人资料中填写出生日期")
 	}
-	age := AgeInMonths(DateOf(birth.Time), DateOf(m.StartsAt.In(b.Loc)))
+	age := AgeInMonths(DateOf(p.birth.Time), DateOf(m.StartsAt.In(b.Loc)))
 	if (m.MinAge != nil && age < *m.MinAge) || (m.MaxAge != nil && age > *m.MaxAge) {
 		return NotEligible(fmt.Sprintf("参与者在活动当天的年龄（%d 个月）不在 %s 范围内", age, ageBand(m.MinAge, m.MaxAge)))
 	}
 	return nil
+}
+
+// checkParticipant is loadParticipant and check for a single session.
+func (b *Bookings) checkParticipant(ctx context.Context, tx *sql.Tx, userID int64, childID *int64, m sessionMeta, now time.Time) error {
+	p, err := b.loadParticipant(ctx, tx, userID, childID)
+	if err != nil {
+		return err
+	}
+	return b.check(p, m, now)
 }
 
 func ageBand(min, max *int) string {

@@ -66,8 +66,12 @@ func (b *Bookings) Enroll(ctx context.Context, userID, programID int64, in Enrol
 				return err
 			}
 		}
+		who, err := b.loadParticipant(ctx, tx, userID, in.ChildID)
+		if err != nil {
+			return err
+		}
 		for _, m := range metas {
-			if err := b.checkParticipant(ctx, tx, userID, in.ChildID, m, now); err != nil {
+			if err := b.check(who, m, now); err != nil {
 				return err
 			}
 			if err := b.takeSeat(ctx, tx, m.SessionID, 1, now); err != nil {
