@@ -61,9 +61,6 @@ func (h *CatalogHandler) GetProgram(c *gin.Context) {
 		if err != nil {
 			return nil, err
 		}
-		if p.Sessions == nil {
-			p.Sessions = []models.Session{}
-		}
 		return json.Marshal(p)
 	}
 	var body []byte
