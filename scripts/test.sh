@@ -42,6 +42,7 @@ fi
 
 if [ -f scripts/fuzz.sh ]; then
   echo "== fuzz (short)"
+  bash scripts/fuzz.sh --self-test
   bash scripts/fuzz.sh "${FUZZTIME:-5s}"
 fi
 echo "== all tests passed"
