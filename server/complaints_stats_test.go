@@ -10,7 +10,7 @@ import (
 // The statistics on a known dataset of ten work orders filed in the first half of
 // 2021 (a period no other test touches), every figure worked out by hand below.
 func TestComplaintStatsKnownDataset(t *testing.T) {
-	a := newTestApp(t)
+	a := newIsolatedTestApp(t)
 	loc := a.app.cfg.Location
 	clk := a.useClock(time.Date(2021, 1, 1, 0, 0, 0, 0, loc))
 	res, _ := a.resident("filer")

@@ -405,7 +405,7 @@ func TestComplaintPrivacy(t *testing.T) {
 }
 
 func TestComplaintListsAndPaging(t *testing.T) {
-	a := newTestApp(t)
+	a := newIsolatedTestApp(t)
 	alice, _ := a.resident("alice")
 	bob, _ := a.resident("bob")
 	staff, _ := a.staff("clerk")

@@ -128,6 +128,26 @@ func newTestApp(t *testing.T, overrides ...map[string]string) *testApp {
 	return newTestAppWithPrefix(t, prefix, ov)
 }
 
+// newIsolatedTestApp starts an app on a database of its own, for tests that check
+// figures over a whole table (statistics, lookups by a fixed phone number): on the
+// package's shared database another test's rows — or this test's own from an
+// earlier `go test -count=N` round — would fall into them.
+func newIsolatedTestApp(t *testing.T, overrides ...map[string]string) *testApp {
+	t.Helper()
+	dsn, drop, err := testdb.CreateMigrated(context.Background(), models.Migrate)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(drop)
+	ov := map[string]string{"MYSQL_DSN": dsn}
+	if len(overrides) > 0 {
+		for k, v := range overrides[0] {
+			ov[k] = v
+		}
+	}
+	return newTestApp(t, ov)
+}
+
 // newTestAppWithPrefix starts an app on a given Redis prefix, so two apps can act
 // as two replicas of one deployment.
 func newTestAppWithPrefix(t *testing.T, prefix string, overrides map[string]string) *testApp {

@@ -1,15 +1,11 @@
 package main
 
 import (
-	"context"
 	"net/http"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
-
-	"nantian/models"
-	"nantian/models/testdb"
 )
 
 // gauge reads one unlabelled series from a Prometheus text page.
@@ -32,12 +28,7 @@ func gauge(t *testing.T, page, name string) float64 {
 // gauges report what is in MySQL: on a database of its own, a notification due
 // for ten minutes shows as one due, about 600 s old.
 func TestMetricsExposeRoutesAndBacklog(t *testing.T) {
-	dsn, drop, err := testdb.CreateMigrated(context.Background(), models.Migrate)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(drop)
-	a := newTestApp(t, map[string]string{"MYSQL_DSN": dsn, "NOTIFY_WORKER": "false"})
+	a := newIsolatedTestApp(t, map[string]string{"NOTIFY_WORKER": "false"})
 	a.do("GET", "/api/v1/programs", "", nil)
 	page := func() string {
 		r := a.do("GET", "/metrics", "", nil)

@@ -413,7 +413,7 @@ func TestStaffAdjustments(t *testing.T) {
 // Statistics by estate and month, checked against known deposits (in 2039 so no
 // other test's or the annual report's data shares the period).
 func TestDepositStatistics(t *testing.T) {
-	a := newTestApp(t)
+	a := newIsolatedTestApp(t)
 	staffTok, _ := a.staff("bob")
 	_, u1 := a.resident("alice")
 	_, u2 := a.resident("carol")

@@ -370,7 +370,7 @@ func TestPrivacyDeleteConcurrent(t *testing.T) {
 // moved to another row does not open, and the blind-index lookup finds the user
 // in any common spelling of the number.
 func TestPrivacyEncryptedAtRest(t *testing.T) {
-	a := newTestApp(t)
+	a := newIsolatedTestApp(t)
 	db := a.app.db
 	ctx := context.Background()
 	staffTok, _ := a.staff("pipl-enc-staff")
@@ -499,7 +499,7 @@ func TestPrivacyEncryptedAtRest(t *testing.T) {
 // *_legacy columns) are encrypted by EncryptLegacy; four instances running it at
 // once encrypt each value exactly once, and the values read back right.
 func TestPrivacyEncryptLegacy(t *testing.T) {
-	a := newTestApp(t)
+	a := newIsolatedTestApp(t)
 	db := a.app.db
 	ctx := context.Background()
 	now := time.Now().UTC()

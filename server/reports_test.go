@@ -1,16 +1,12 @@
 package main
 
 import (
-	"context"
 	"database/sql"
 	"fmt"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
-
-	"nantian/models"
-	"nantian/models/testdb"
 )
 
 // insert runs an INSERT and returns the new id.
@@ -30,12 +26,7 @@ func insert(t *testing.T, db *sql.DB, q string, args ...any) int64 {
 // complaint, a contaminated deposit) and checks every figure of the report. It
 // has a database of its own, so no other test's records can fall into its year.
 func TestAnnualReportKnownDataset(t *testing.T) {
-	dsn, drop, err := testdb.CreateMigrated(context.Background(), models.Migrate)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(drop)
-	a := newTestApp(t, map[string]string{"MYSQL_DSN": dsn})
+	a := newIsolatedTestApp(t)
 	db := a.app.db
 	staffTok, _ := a.staff("report")
 	_, u1 := a.resident("r1")
