@@ -56,12 +56,34 @@ type Uploads struct {
 
 func uploadURL(id int64) string { return "/api/v1/uploads/" + strconv.FormatInt(id, 10) }
 
+// uploadKind is how one accepted image type is stored: its file extension and
+// the function that copies it without metadata. Every kind is rewritten, never
+// kept as uploaded, because a phone photo's metadata carries the GPS position of
+// where it was taken, often the resident's home.
+type uploadKind struct {
+	ext   string
+	strip func(w io.Writer, src io.ReaderAt, size int64) (int64, error)
+}
+
+var uploadKinds = map[string]uploadKind{
+	"image/jpeg": {".jpg", func(w io.Writer, src io.ReaderAt, size int64) (int64, error) {
+		return StripJPEGMetadata(w, bufio.NewReader(io.NewSectionReader(src, 0, size)))
+	}},
+	"image/png": {".png", func(w io.Writer, src io.ReaderAt, size int64) (int64, error) {
+		return StripPNGMetadata(w, bufio.NewReader(io.NewSectionReader(src, 0, size)))
+	}},
+	"image/webp": {".webp", StripWebPMetadata},
+}
+
 // Save stores the photo read from r for userID. The type comes from the bytes
 // (magic numbers, then a real decode of the header for JPEG and PNG), never from
-// the file name or the client's Content-Type. r is streamed to disk, never held in
-// memory: reading stops one byte past MaxUploadBytes and the upload is refused
-// with ErrUploadTooLarge. JPEG metadata segments (EXIF with GPS position, XMP,
-// IPTC) are dropped before the file is kept.
+// the file name or the client's Content-Type. r is streamed to a temporary file,
+// never held in memory: reading stops one byte past MaxUploadBytes and the upload
+// is refused with ErrUploadTooLarge. The kept file is a copy without metadata:
+// JPEG APP1/APP13 segments (EXIF with GPS position, XMP, IPTC), PNG eXIf, text
+// and tIME chunks, WebP EXIF and XMP chunks. A file whose structure does not
+// allow that copy is refused with ErrUploadType; the recorded size is that of
+// the copy.
 func (s *Uploads) Save(ctx context.Context, userID int64, r io.Reader) (Upload, error) {
 	head := make([]byte, 512)
 	n, err := io.ReadFull(r, head)
@@ -73,15 +95,8 @@ func (s *Uploads) Save(ctx context.Context, userID int64, r io.Reader) (Upload, 
 		return Upload{}, ErrUploadEmpty
 	}
 	ctype := http.DetectContentType(head)
-	var ext string
-	switch ctype {
-	case "image/jpeg":
-		ext = ".jpg"
-	case "image/png":
-		ext = ".png"
-	case "image/webp":
-		ext = ".webp"
-	default:
+	kind, ok := uploadKinds[ctype]
+	if !ok {
 		return Upload{}, ErrUploadType
 	}
 	if err := os.MkdirAll(s.Dir, 0o750); err != nil {
@@ -91,13 +106,9 @@ func (s *Uploads) Save(ctx context.Context, userID int64, r io.Reader) (Upload, 
 	if err != nil {
 		return Upload{}, fmt.Errorf("create temp upload: %w", err)
 	}
-	tmpName := tmp.Name()
-	keep := false
 	defer func() {
-		if !keep {
-			tmp.Close()
-			os.Remove(tmpName)
-		}
+		tmp.Close()
+		os.Remove(tmp.Name())
 	}()
 	written, err := io.Copy(tmp, io.MultiReader(bytes.NewReader(head), io.LimitReader(r, MaxUploadBytes+1-int64(n))))
 	if err != nil {
@@ -116,36 +127,22 @@ func (s *Uploads) Save(ctx context.Context, userID int64, r io.Reader) (Upload, 
 	if err := validateImage(tmp, ctype, written); err != nil {
 		return Upload{}, err
 	}
-	name := randomHex(16) + ext
+	name := randomHex(16) + kind.ext
 	final := filepath.Join(s.Dir, name)
-	size := written
-	if ctype == "image/jpeg" {
-		if _, err := tmp.Seek(0, io.SeekStart); err != nil {
-			return Upload{}, fmt.Errorf("rewind upload: %w", err)
+	out, err := os.OpenFile(final, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o640)
+	if err != nil {
+		return Upload{}, fmt.Errorf("create upload: %w", err)
+	}
+	size, err := kind.strip(out, tmp, written)
+	if cerr := out.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(final)
+		if errors.Is(err, errBadJPEG) || errors.Is(err, errBadPNG) || errors.Is(err, errBadWebP) {
+			return Upload{}, ErrUploadType
 		}
-		out, err := os.OpenFile(final, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o640)
-		if err != nil {
-			return Upload{}, fmt.Errorf("create upload: %w", err)
-		}
-		size, err = StripJPEGMetadata(out, bufio.NewReader(tmp))
-		if cerr := out.Close(); err == nil {
-			err = cerr
-		}
-		if err != nil {
-			os.Remove(final)
-			if errors.Is(err, errBadJPEG) {
-				return Upload{}, ErrUploadType
-			}
-			return Upload{}, fmt.Errorf("strip jpeg metadata: %w", err)
-		}
-	} else {
-		if err := tmp.Close(); err != nil {
-			return Upload{}, fmt.Errorf("close upload: %w", err)
-		}
-		if err := os.Rename(tmpName, final); err != nil {
-			return Upload{}, fmt.Errorf("store upload: %w", err)
-		}
-		keep = true
+		return Upload{}, fmt.Errorf("strip %s metadata: %w", ctype, err)
 	}
 	now := s.Now()
 	res, err := s.DB.ExecContext(ctx, `INSERT INTO uploads (user_id, file_name, content_type, size, created_at) VALUES (?, ?, ?, ?, ?)`,

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"hash/crc32"
 	"image"
 	"image/color"
 	"image/jpeg"
@@ -87,6 +88,25 @@ func jpegWithEXIF(t *testing.T) []byte {
 	out := append([]byte{}, raw[:2]...)
 	out = append(out, seg...)
 	return append(out, raw[2:]...)
+}
+
+// pngChunk is one PNG chunk with a correct CRC.
+func pngChunk(typ string, data []byte) []byte {
+	c := binary.BigEndian.AppendUint32(nil, uint32(len(data)))
+	c = append(c, typ...)
+	c = append(c, data...)
+	return binary.BigEndian.AppendUint32(c, crc32.ChecksumIEEE(c[4:]))
+}
+
+// pngWithChunks inserts chunks right after the IHDR of an encoded PNG (8-byte
+// signature, then IHDR of 13 data bytes: 33 bytes), where phones and editors put
+// their eXIf and text chunks.
+func pngWithChunks(src []byte, chunks ...[]byte) []byte {
+	out := append([]byte{}, src[:33]...)
+	for _, c := range chunks {
+		out = append(out, c...)
+	}
+	return append(out, src[33:]...)
 }
 
 func webpBytes() []byte {
@@ -185,6 +205,8 @@ func TestUploadRefusals(t *testing.T) {
 
 	jpegMagicGarbage := append([]byte{0xFF, 0xD8, 0xFF, 0xE0}, bytes.Repeat([]byte("not really a jpeg "), 50)...)
 	pngMagicGarbage := append([]byte("\x89PNG\r\n\x1a\n"), bytes.Repeat([]byte{0}, 100)...)
+	pngBadCRC := pngBytes(t, 2, 2)
+	pngBadCRC[len(pngBadCRC)-1] ^= 1 // IEND's CRC
 	badWebP := webpBytes()
 	binary.LittleEndian.PutUint32(badWebP[4:], 9999)
 	gif := []byte("GIF89a\x01\x00\x01\x00\x00\x00\x00;")
@@ -196,6 +218,8 @@ func TestUploadRefusals(t *testing.T) {
 		{"html named png", "x.png", "image/png", []byte("<html><body>hi</body></html>")},
 		{"jpeg magic then garbage", "x.jpg", "image/jpeg", jpegMagicGarbage},
 		{"png magic then garbage", "x.png", "image/png", pngMagicGarbage},
+		{"png with data after IEND", "x.png", "image/png", append(pngBytes(t, 2, 2), 0)},
+		{"png with a bad CRC", "x.png", "image/png", pngBadCRC},
 		{"webp with wrong length", "x.webp", "image/webp", badWebP},
 		{"gif", "x.gif", "image/gif", gif},
 		{"empty", "x.png", "image/png", nil},
@@ -258,10 +282,15 @@ func TestUploadRefusals(t *testing.T) {
 	}
 	checkSpec(t, req, response{Status: res.StatusCode, Header: res.Header, Body: out})
 
-	// Exactly 5 MiB is allowed.
-	exact := append(pngBytes(t, 2, 2), 0)
-	exact = append(exact, bytes.Repeat([]byte{0}, 5<<20-len(exact))...)
-	if r := a.upload(alice, "exact.png", "image/png", exact); r.Status != http.StatusCreated {
+	// Exactly 5 MiB is allowed: a small PNG with a comment filling the rest, which
+	// is stripped before the file is kept.
+	small := pngBytes(t, 2, 2)
+	comment := append([]byte("Comment\x00"), bytes.Repeat([]byte("x"), 5<<20-len(small)-12-8)...)
+	exact := pngWithChunks(small, pngChunk("tEXt", comment))
+	if len(exact) != 5<<20 {
+		t.Fatalf("fixture is %d bytes", len(exact))
+	}
+	if r := a.upload(alice, "exact.png", "image/png", exact); r.Status != http.StatusCreated || int(r.JSON(t)["size"].(float64)) != len(small) {
 		t.Fatalf("exactly 5 MiB: %d %s", r.Status, r.Body)
 	}
 	if n := a.countUploads(aliceID); n != 1 {
@@ -299,6 +328,84 @@ func TestUploadStripsJPEGLocation(t *testing.T) {
 	if err != nil || img.Bounds().Dx() != 16 {
 		t.Fatalf("stripped JPEG does not decode: %v", err)
 	}
+}
+
+// TestUploadStripsPNGAndWebPMetadata: PNG eXIf/text/tIME chunks and WebP
+// EXIF/XMP chunks are gone from the stored file, which still decodes.
+func TestUploadStripsPNGAndWebPMetadata(t *testing.T) {
+	dir := t.TempDir()
+	a := newTestApp(t, map[string]string{"UPLOAD_DIR": dir})
+	alice, _ := a.resident("alice")
+	const gps = "GPSLatitude=22.5431N;GPSLongitude=114.0579E"
+
+	// stored uploads src and returns the bytes served back, after checking the
+	// location is gone and the recorded size is that of the stored file.
+	stored := func(t *testing.T, name string, src []byte) []byte {
+		t.Helper()
+		if !bytes.Contains(src, []byte(gps)) {
+			t.Fatal("fixture has no GPS data")
+		}
+		r := a.upload(alice, name, "", src)
+		if r.Status != http.StatusCreated {
+			t.Fatalf("upload: %d %s", r.Status, r.Body)
+		}
+		m := r.JSON(t)
+		got := a.do("GET", m["url"].(string), alice, nil)
+		if got.Status != http.StatusOK {
+			t.Fatalf("get: %d", got.Status)
+		}
+		if bytes.Contains(got.Body, []byte("GPS")) {
+			t.Fatal("stored file still carries the location")
+		}
+		if int(m["size"].(float64)) != len(got.Body) || len(got.Body) >= len(src) {
+			t.Fatalf("size %v, served %d bytes, source %d", m["size"], len(got.Body), len(src))
+		}
+		return got.Body
+	}
+
+	t.Run("png", func(t *testing.T) {
+		plain := pngBytes(t, 6, 4)
+		src := pngWithChunks(plain,
+			pngChunk("eXIf", []byte("MM\x00\x2a\x00\x00\x00\x08"+gps)),
+			pngChunk("tEXt", []byte("Author\x00Zhang San, Building 7")),
+			pngChunk("tIME", []byte{0x07, 0xE8, 5, 1, 12, 30, 0}))
+		got := stored(t, "IMG_0002.PNG", src)
+		for _, s := range []string{"eXIf", "tEXt", "tIME", "Zhang"} {
+			if bytes.Contains(got, []byte(s)) {
+				t.Fatalf("stored PNG still contains %q", s)
+			}
+		}
+		// The encoder wrote no metadata, so what is left is exactly its output.
+		if !bytes.Equal(got, plain) {
+			t.Fatalf("stored PNG differs from the source without its metadata")
+		}
+		img, err := png.Decode(bytes.NewReader(got))
+		if err != nil || img.Bounds().Dx() != 6 || color.RGBAModel.Convert(img.At(1, 1)) != (color.RGBA{200, 10, 10, 255}) {
+			t.Fatalf("stored PNG does not decode to the picture: %v", err)
+		}
+	})
+
+	t.Run("webp", func(t *testing.T) {
+		plain := webpBytes() // RIFF header, then the VP8L chunk
+		// Extended header of a 1×1 canvas announcing EXIF (flag 0x08).
+		vp8x := []byte("VP8X\x0a\x00\x00\x00\x08\x00\x00\x00\x00\x00\x00\x00\x00\x00")
+		exif := append([]byte("EXIF\x00\x00\x00\x00"), "Exif\x00\x00"+gps...)
+		binary.LittleEndian.PutUint32(exif[4:], uint32(len(exif)-8))
+		if len(exif)%2 == 1 {
+			exif = append(exif, 0)
+		}
+		body := append(append(append([]byte("WEBP"), vp8x...), plain[12:]...), exif...)
+		src := append([]byte("RIFF\x00\x00\x00\x00"), body...)
+		binary.LittleEndian.PutUint32(src[4:], uint32(len(body)))
+		got := stored(t, "IMG_0003.webp", src)
+		want := append([]byte("RIFF\x00\x00\x00\x00WEBP"), vp8x...)
+		want[20] = 0 // EXIF flag cleared with the chunk
+		want = append(want, plain[12:]...)
+		binary.LittleEndian.PutUint32(want[4:], uint32(len(want)-8))
+		if !bytes.Equal(got, want) {
+			t.Fatalf("stored WebP = %q, want %q", got, want)
+		}
+	})
 }
 
 func TestUploadOrphansCleaned(t *testing.T) {
