@@ -14,6 +14,9 @@ import (
 // Definitions (all over complaints received in [From, To)):
 //   - Closed: status resolved or closed; ClosedOnTime: of those, resolved_at <=
 //     resolve_due_at (the latest cycle's, after a rework).
+//   - MediationAgreements: of the closed ones, those resolved with a 人民调解协议书,
+//     as the annual report counts them: an order sent back for rework is not
+//     counted until it is resolved again, so the figure never exceeds Closed.
 //   - OnTime[limit]: Due counts complaints whose step is done or whose due time has
 //     passed (a step still within its time is not judged yet); OnTime counts steps
 //     done by their due time; Rate = OnTime/Due, null when Due is 0.
@@ -166,7 +169,7 @@ func ComputeComplaintStats(ctx context.Context, db *sql.DB, loc *time.Location, 
 				st.ClosedOnTime++
 			}
 		}
-		if mediation {
+		if closed && mediation {
 			st.MediationAgreements++
 		}
 		judge(&acc, acceptedAt, acceptedAt != nil, accDue)

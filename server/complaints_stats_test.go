@@ -178,3 +178,46 @@ func TestComplaintStatsKnownDataset(t *testing.T) {
 		t.Errorf("default range: %d %s", r.Status, r.Body)
 	}
 }
+
+// A work order resolved with a mediation agreement and then sent back for rework
+// by a low rating is not counted until it is resolved again, in the statistics as
+// in the annual report, so the two pages never disagree and mediation ≤ closed.
+func TestComplaintStatsMediationCountsClosedOnly(t *testing.T) {
+	a := newIsolatedTestApp(t)
+	res, _ := a.resident("filer")
+	staff, _ := a.staff("clerk")
+	id := a.fileComplaint(res, nil)
+	a.step(staff, cpath(id, "accept"), nil, http.StatusOK)
+	a.step(staff, cpath(id, "contact"), map[string]any{"note": "已联系"}, http.StatusOK)
+	a.step(staff, cpath(id, "resolve"), map[string]any{"resolution": "双方签订调解协议", "mediation_agreement": true}, http.StatusOK)
+	year := time.Now().In(a.app.cfg.Location).Year()
+	counts := func() (statsClosed, statsMediation, reportClosed, reportMediation int) {
+		t.Helper()
+		var st struct {
+			Closed              int `json:"closed"`
+			MediationAgreements int `json:"mediation_agreements"`
+		}
+		a.do("GET", "/api/v1/staff/complaints/stats", staff, nil).Decode(t, &st)
+		var rep struct {
+			Complaints struct {
+				Closed              int `json:"closed"`
+				MediationAgreements int `json:"mediation_agreements"`
+			} `json:"complaints"`
+		}
+		a.do("GET", fmt.Sprintf("/api/v1/staff/reports/annual?year=%d", year), staff, nil).Decode(t, &rep)
+		return st.Closed, st.MediationAgreements, rep.Complaints.Closed, rep.Complaints.MediationAgreements
+	}
+	if sc, sm, rc, rm := counts(); sc != 1 || sm != 1 || rc != 1 || rm != 1 {
+		t.Fatalf("resolved with agreement: stats %d/%d, report %d/%d, want 1/1 both", sc, sm, rc, rm)
+	}
+	a.step(res, cpath(id, "rating"), map[string]any{"score": 1}, http.StatusOK) // back for rework
+	if sc, sm, rc, rm := counts(); sc != 0 || sm != 0 || rc != 0 || rm != 0 {
+		t.Fatalf("reworked: stats %d/%d, report %d/%d, want 0/0 both", sc, sm, rc, rm)
+	}
+	a.step(staff, cpath(id, "accept"), nil, http.StatusOK)
+	a.step(staff, cpath(id, "contact"), map[string]any{"note": "再次联系"}, http.StatusOK)
+	a.step(staff, cpath(id, "resolve"), map[string]any{"resolution": "返工完成"}, http.StatusOK)
+	if sc, sm, rc, rm := counts(); sc != 1 || sm != 1 || rc != 1 || rm != 1 {
+		t.Fatalf("resolved again: stats %d/%d, report %d/%d, want 1/1 both", sc, sm, rc, rm)
+	}
+}
