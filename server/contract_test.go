@@ -1,0 +1,132 @@
+package main
+
+// Conformance with shared/design/api.md, the contract the mini-program is written
+// against. The harness checks every response against openapi.yaml, but nothing
+// checked openapi.yaml (or the router) against api.md: a path renamed in both would
+// pass every other test. These tests pin what api.md fixes.
+
+import (
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// contractRoute is one method and path exactly as api.md writes it, with the
+// statuses api.md states for it (success first; none when api.md states none).
+type contractRoute struct {
+	method, path string
+	statuses     []int
+}
+
+// contractRoutes lists every route api.md names, section by section.
+var contractRoutes = []contractRoute{
+	// Health
+	{"GET", "/healthz", []int{200}},
+	{"GET", "/readyz", []int{200, 503}},
+	{"GET", "/metrics", []int{200}},
+	// Auth
+	{"POST", "/api/v1/auth/wechat", []int{200, 401, 503}},
+	{"POST", "/api/v1/auth/refresh", []int{200, 401}},
+	{"POST", "/api/v1/auth/logout", []int{204}},
+	// Me
+	{"GET", "/api/v1/me", nil},
+	{"PATCH", "/api/v1/me", nil},
+	{"POST", "/api/v1/me/phone", nil},
+	{"POST", "/api/v1/me/subscriptions", nil},
+	{"GET", "/api/v1/me/children", nil},
+	{"POST", "/api/v1/me/children", nil},
+	{"GET", "/api/v1/me/children/{id}", nil},
+	{"PATCH", "/api/v1/me/children/{id}", nil},
+	{"DELETE", "/api/v1/me/children/{id}", nil},
+	// Catalogue
+	{"GET", "/api/v1/programs", nil},
+	{"GET", "/api/v1/programs/{id}", nil},
+	{"GET", "/api/v1/sessions/{id}", nil},
+	// Bookings
+	{"POST", "/api/v1/bookings", []int{201, 403, 404, 409, 422}},
+	{"POST", "/api/v1/programs/{id}/enrollments", []int{201, 409}},
+	{"GET", "/api/v1/bookings", nil},
+	{"GET", "/api/v1/bookings/{id}", nil},
+	{"POST", "/api/v1/bookings/{id}/cancel", []int{200}},
+	// Staff
+	{"POST", "/api/v1/staff/programs", []int{403}},
+	{"PATCH", "/api/v1/staff/programs/{id}", []int{403}},
+	{"POST", "/api/v1/staff/programs/{id}/sessions", []int{403}},
+	{"PATCH", "/api/v1/staff/sessions/{id}", []int{403, 422}},
+	{"POST", "/api/v1/staff/sessions/{id}/cancel", []int{403}},
+	{"GET", "/api/v1/staff/bookings", []int{403}},
+	{"POST", "/api/v1/staff/bookings/{id}/confirm", []int{403, 409}},
+	{"POST", "/api/v1/staff/bookings/{id}/reject", []int{403, 409}},
+	{"POST", "/api/v1/staff/checkins", []int{200, 403, 404, 409}},
+	{"POST", "/api/v1/staff/sessions/{id}/close", []int{403}},
+	{"GET", "/api/v1/staff/sessions/{id}/roster.csv", []int{403}},
+	{"PUT", "/api/v1/admin/users/{id}/role", []int{403}},
+	// Complaints
+	{"POST", "/api/v1/uploads", []int{201, 400, 413}},
+	{"POST", "/api/v1/complaints", []int{201}},
+	{"GET", "/api/v1/complaints", nil},
+	{"GET", "/api/v1/complaints/{id}", nil},
+	{"POST", "/api/v1/complaints/{id}/rating", []int{409}},
+	{"POST", "/api/v1/complaints/{id}/reopen", []int{409}},
+	{"GET", "/api/v1/staff/complaints", []int{403}},
+	{"POST", "/api/v1/staff/complaints/{id}/accept", []int{403, 409}},
+	{"POST", "/api/v1/staff/complaints/{id}/contact", []int{403, 409}},
+	{"POST", "/api/v1/staff/complaints/{id}/resolve", []int{403, 409}},
+	{"GET", "/api/v1/staff/complaints/stats", []int{403}},
+	// Points
+	{"POST", "/api/v1/points/code", nil},
+	{"GET", "/api/v1/points", nil},
+	{"GET", "/api/v1/points/ledger", nil},
+	{"POST", "/api/v1/staff/devices", []int{201, 403}},
+	{"POST", "/api/v1/devices/deposits", []int{200, 401, 422}},
+	{"GET", "/api/v1/rewards", nil},
+	{"POST", "/api/v1/redemptions", []int{201, 409}},
+	{"POST", "/api/v1/staff/rewards", []int{403}},
+	{"POST", "/api/v1/staff/redemptions/{pickup_code}/fulfil", []int{403}},
+	// Reports
+	{"GET", "/api/v1/staff/reports/annual", []int{403}},
+}
+
+// TestContractRoutesExist checks that every route api.md names is registered in
+// the router under exactly that method and path, and that openapi.yaml documents
+// it under the same path template with the statuses api.md states.
+func TestContractRoutesExist(t *testing.T) {
+	a := newTestApp(t)
+	registered := map[string]bool{}
+	for _, r := range routeList(a) {
+		registered[r.Method+" "+r.Path] = true
+	}
+	// api.md writes parameters as {id}; gin as :id.
+	toGin := strings.NewReplacer("{id}", ":id", "{pickup_code}", ":pickup_code")
+	sample := strings.NewReplacer("{id}", "1", "{pickup_code}", "ABCDEFGH")
+	seen := map[string]bool{}
+	for _, c := range contractRoutes {
+		key := c.method + " " + c.path
+		t.Run(key, func(t *testing.T) {
+			if seen[key] {
+				t.Fatalf("listed twice")
+			}
+			seen[key] = true
+			if !registered[c.method+" "+toGin.Replace(c.path)] {
+				t.Errorf("router has no %s %s", c.method, toGin.Replace(c.path))
+			}
+			req, err := http.NewRequest(c.method, sample.Replace(c.path), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			route, _, err := specRouter.FindRoute(req)
+			if err != nil {
+				t.Fatalf("openapi.yaml does not document it: %v", err)
+			}
+			if route.Path != c.path {
+				t.Errorf("openapi.yaml documents it as %s", route.Path)
+			}
+			for _, s := range c.statuses {
+				if route.Operation.Responses.Value(strconv.Itoa(s)) == nil {
+					t.Errorf("openapi.yaml does not document status %d", s)
+				}
+			}
+		})
+	}
+}
