@@ -6,6 +6,8 @@ package main
 // pass every other test. These tests pin what api.md fixes.
 
 import (
+	"encoding/json"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -128,5 +130,27 @@ func TestContractRoutesExist(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// GET /programs/{id} is "the program with its upcoming sessions": the key is
+// there, as an empty array, when there are none (it used to be left out).
+func TestContractProgramDetailAlwaysHasSessions(t *testing.T) {
+	a := newTestApp(t)
+	st, _ := a.staff("ct-prog")
+	pid := a.createProgram(st, map[string]any{"kind": "activity", "title": "无场次活动"})
+	r := a.do("GET", fmt.Sprintf("/api/v1/programs/%d", pid), "", nil)
+	if r.Status != http.StatusOK {
+		t.Fatalf("get program: %d %s", r.Status, r.Body)
+	}
+	var body map[string]json.RawMessage
+	r.Decode(t, &body)
+	if got := string(body["sessions"]); got != "[]" {
+		t.Fatalf("sessions = %q, want []: %s", got, r.Body)
+	}
+	// The list of programs stays without sessions.
+	r = a.do("GET", "/api/v1/programs?kind=activity&limit=100", "", nil)
+	if strings.Contains(string(r.Body), `"sessions"`) {
+		t.Fatalf("program list carries sessions: %s", r.Body)
 	}
 }
