@@ -154,3 +154,45 @@ func TestContractProgramDetailAlwaysHasSessions(t *testing.T) {
 		t.Fatalf("program list carries sessions: %s", r.Body)
 	}
 }
+
+// "Presenting an already-used refresh token → 401 refresh_token_reused": also
+// when the login was already revoked, by an earlier reuse or by logout.
+func TestContractRefreshReuseAfterRevocation(t *testing.T) {
+	a := newTestApp(t)
+	refresh := func(tok string) response {
+		return a.do("POST", "/api/v1/auth/refresh", "", map[string]string{"refresh_token": tok})
+	}
+	rotate := func(tok string) loginResult {
+		t.Helper()
+		r := refresh(tok)
+		if r.Status != http.StatusOK {
+			t.Fatalf("refresh: %d %s", r.Status, r.Body)
+		}
+		var out struct {
+			AccessToken  string `json:"access_token"`
+			RefreshToken string `json:"refresh_token"`
+		}
+		r.Decode(t, &out)
+		return loginResult{AccessToken: out.AccessToken, RefreshToken: out.RefreshToken}
+	}
+	want := func(what string, r response, code string) {
+		t.Helper()
+		if r.Status != http.StatusUnauthorized || r.ErrorCode() != code {
+			t.Fatalf("%s: %d %s, want 401 %s", what, r.Status, r.Body, code)
+		}
+	}
+
+	first := a.loginPair(uniqueName(t, "ct-reuse"))
+	second := rotate(first.RefreshToken)
+	want("first reuse", refresh(first.RefreshToken), "refresh_token_reused")
+	want("second reuse, login already revoked", refresh(first.RefreshToken), "refresh_token_reused")
+	want("the unused token of the revoked login", refresh(second.RefreshToken), "unauthorized")
+
+	p := a.loginPair(uniqueName(t, "ct-logout"))
+	next := rotate(p.RefreshToken)
+	if r := a.do("POST", "/api/v1/auth/logout", next.AccessToken, nil); r.Status != http.StatusNoContent {
+		t.Fatalf("logout: %d %s", r.Status, r.Body)
+	}
+	want("spent token after logout", refresh(p.RefreshToken), "refresh_token_reused")
+	want("unused token after logout", refresh(next.RefreshToken), "unauthorized")
+}
