@@ -196,3 +196,22 @@ func TestContractRefreshReuseAfterRevocation(t *testing.T) {
 	want("spent token after logout", refresh(p.RefreshToken), "refresh_token_reused")
 	want("unused token after logout", refresh(next.RefreshToken), "unauthorized")
 }
+
+// "unknown code → 404": whatever the scanner read, however long, if it is no
+// booking's code (it used to be a 400 past 32 characters).
+func TestContractCheckinUnknownCodeIs404(t *testing.T) {
+	a := newTestApp(t)
+	st, _ := a.staff("ct-checkin")
+	for _, code := range []string{
+		"ZZZZZZZZZZ", "ABC", strings.Repeat("A", 40),
+		"https://mp.weixin.qq.com/a/~abcdefghijklmnopqrstuvwxyz0123456789",
+	} {
+		r := a.do("POST", "/api/v1/staff/checkins", st, map[string]any{"code": code})
+		if r.Status != http.StatusNotFound || r.ErrorCode() != "not_found" {
+			t.Errorf("code %q: %d %s, want 404 not_found", code, r.Status, r.Body)
+		}
+	}
+	if r := a.do("POST", "/api/v1/staff/checkins", st, map[string]any{"code": ""}); r.Status != http.StatusBadRequest {
+		t.Errorf("empty code: %d %s, want 400", r.Status, r.Body)
+	}
+}
