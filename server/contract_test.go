@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // contractRoute is one method and path exactly as api.md writes it, with the
@@ -213,5 +214,49 @@ func TestContractCheckinUnknownCodeIs404(t *testing.T) {
 	}
 	if r := a.do("POST", "/api/v1/staff/checkins", st, map[string]any{"code": ""}); r.Status != http.StatusBadRequest {
 		t.Errorf("empty code: %d %s, want 400", r.Status, r.Body)
+	}
+}
+
+// "400 invalid_request ... (message says which field)", also for a date or a
+// time that its own decoder refuses (encoding/json reports those without a field).
+func TestContractBadDateAndTimeNameTheField(t *testing.T) {
+	a := newTestApp(t)
+	res, _ := a.resident("ct-fields")
+	st, _ := a.staff("ct-fields-staff")
+	pid := a.createProgram(st, map[string]any{"kind": "activity", "title": "字段名检查"})
+	cases := []struct {
+		name, method, path, token string
+		body                      any
+		prefix                    string
+	}{
+		{"child birth_date", "POST", "/api/v1/me/children", res,
+			map[string]any{"name": "小明", "birth_date": "2024/01/01", "guardian_consent": true}, "birth_date: "},
+		{"profile birth_date", "PATCH", "/api/v1/me", res, map[string]any{"birth_date": "1990-13-01"}, "birth_date: "},
+		{"profile birth_date not a string", "PATCH", "/api/v1/me", res, map[string]any{"birth_date": 19900101}, "birth_date: "},
+		{"session starts_at", "POST", fmt.Sprintf("/api/v1/staff/programs/%d/sessions", pid), st,
+			map[string]any{"starts_at": "明天上午", "ends_at": "2030-01-01T11:00:00+08:00", "capacity": 5}, "starts_at: "},
+		{"session ends_at without offset", "POST", fmt.Sprintf("/api/v1/staff/programs/%d/sessions", pid), st,
+			map[string]any{"starts_at": "2030-01-01T10:00:00+08:00", "ends_at": "2030-01-01T11:00:00", "capacity": 5}, "ends_at: "},
+		{"body not an object", "POST", "/api/v1/bookings", res, []int{1}, "请求体应为 JSON 对象"},
+	}
+	for _, c := range cases {
+		r := a.do(c.method, c.path, c.token, c.body)
+		var e struct {
+			Error struct{ Code, Message string } `json:"error"`
+		}
+		r.Decode(t, &e)
+		if r.Status != http.StatusBadRequest || e.Error.Code != "invalid_request" || !strings.HasPrefix(e.Error.Message, c.prefix) {
+			t.Errorf("%s: %d %s, want 400 invalid_request starting %q", c.name, r.Status, r.Body, c.prefix)
+		}
+	}
+
+	// The bin's webhook decodes its body itself; its messages name the field too.
+	devID, secret := a.newDevice(st, "南天一花园")
+	body, _ := json.Marshal(map[string]any{"event_id": randomID("ev-"), "resident_token": a.residentCode(res),
+		"weight_grams": 500, "quality": "ok", "occurred_at": time.Now().Format("2006-01-02 15:04:05")})
+	r := a.postDeposit(newDeposit(devID, secret, body))
+	msg, _ := r.JSON(t)["error"].(map[string]any)["message"].(string)
+	if r.Status != http.StatusBadRequest || !strings.HasPrefix(msg, "occurred_at: ") {
+		t.Errorf("deposit occurred_at: %d %s", r.Status, r.Body)
 	}
 }
