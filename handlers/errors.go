@@ -15,6 +15,7 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/gin-gonic/gin"
 	"github.com/gin-gonic/gin/binding"
@@ -116,13 +117,104 @@ func init() {
 
 // BindJSON decodes and validates the body into v. On failure it answers 400
 // `invalid_request` naming the field (or 413 for an oversize body) and returns false.
+// The body is read whole first (the route's BodyLimit bounds it) so that a value
+// refused by its own decoder can still be traced to its field (decodeMessage).
 func BindJSON(c *gin.Context, v any) bool {
-	err := c.ShouldBindWith(v, binding.JSON)
+	var body []byte
+	var err error
+	if c.Request.Body != nil {
+		body, err = io.ReadAll(c.Request.Body)
+	}
+	if err == nil {
+		err = binding.JSON.BindBody(body, v)
+	}
 	if err == nil {
 		return true
 	}
-	Abort(c, statusOf(err), codeOf(err), bindMessage(err))
+	Abort(c, statusOf(err), codeOf(err), decodeMessage(err, body, v))
 	return false
+}
+
+// decodeMessage is bindMessage for a body that failed to decode into v, naming the
+// field also when a value was refused by its type's own UnmarshalJSON (a time, a
+// models.Date): encoding/json reports those errors without any field, and api.md
+// wants every validation message to say which field.
+func decodeMessage(err error, body []byte, v any) string {
+	var ve validator.ValidationErrors
+	var se *json.SyntaxError
+	var te *json.UnmarshalTypeError
+	var mbe *http.MaxBytesError
+	if errors.As(err, &ve) || errors.As(err, &se) || errors.As(err, &te) || errors.As(err, &mbe) ||
+		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return bindMessage(err) // these already carry the field, or concern the whole body
+	}
+	if name, typ := failingField(body, v); name != "" {
+		return name + ": " + formatHint(typ)
+	}
+	return bindMessage(err)
+}
+
+// failingField finds the JSON field of the struct v points to whose value in body
+// does not decode on its own, matching keys as encoding/json does (exact, else
+// case-insensitive; embedded structs promoted). It returns "" when none does.
+func failingField(body []byte, v any) (string, reflect.Type) {
+	var raw map[string]json.RawMessage
+	if json.Unmarshal(body, &raw) != nil {
+		return "", nil
+	}
+	t := reflect.TypeOf(v)
+	if t == nil || t.Kind() != reflect.Pointer || t.Elem().Kind() != reflect.Struct {
+		return "", nil
+	}
+	return failingFieldOf(raw, t.Elem())
+}
+
+func failingFieldOf(raw map[string]json.RawMessage, t reflect.Type) (string, reflect.Type) {
+	for i := range t.NumField() {
+		f := t.Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if name == "-" {
+			continue
+		}
+		if f.Anonymous && name == "" && f.Type.Kind() == reflect.Struct {
+			if n, ft := failingFieldOf(raw, f.Type); n != "" {
+				return n, ft
+			}
+			continue
+		}
+		if !f.IsExported() {
+			continue
+		}
+		if name == "" {
+			name = f.Name
+		}
+		val, ok := raw[name]
+		if !ok {
+			for k, x := range raw {
+				if strings.EqualFold(k, name) {
+					val, ok = x, true
+				}
+			}
+		}
+		if ok && json.Unmarshal(val, reflect.New(f.Type).Interface()) != nil {
+			return name, f.Type
+		}
+	}
+	return "", nil
+}
+
+// formatHint says what a value of type t should look like.
+func formatHint(t reflect.Type) string {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch t {
+	case reflect.TypeFor[time.Time]():
+		return "时间格式应为 RFC 3339 并带时区，例如 2024-05-01T19:00:00+08:00"
+	case reflect.TypeFor[models.Date]():
+		return "日期格式应为 YYYY-MM-DD"
+	}
+	return "格式无效"
 }
 
 func statusOf(err error) int {
@@ -158,6 +250,8 @@ func bindMessage(err error) string {
 		return "请求体不能为空，需要 JSON"
 	case errors.As(err, &se):
 		return "JSON 格式错误（位置 " + strconv.FormatInt(se.Offset, 10) + "）"
+	case errors.As(err, &te) && te.Field == "":
+		return "请求体应为 JSON 对象" // e.g. an array or a string where an object belongs
 	case errors.As(err, &te):
 		return te.Field + ": 类型应为 " + te.Type.String()
 	case errors.Is(err, io.ErrUnexpectedEOF):

@@ -82,8 +82,13 @@ func (h *StaffBookingsHandler) Reject(c *gin.Context) {
 	c.JSON(http.StatusOK, b)
 }
 
+// checkinInput is what the staff page sends after scanning. The code has no
+// length limit here: whatever a scanner reads that is not a booking's code is
+// "unknown code → 404" (api.md), not a validation error, so a stray QR (a URL, a
+// payment code) gets the same answer as a mistyped one. The model refuses any
+// length a code cannot have before asking the database.
 type checkinInput struct {
-	Code string `json:"code" binding:"required,max=32"`
+	Code string `json:"code" binding:"required"`
 }
 
 // CheckIn marks the booking with the scanned code attended.

@@ -202,15 +202,19 @@ func (t *Tokens) Refresh(ctx context.Context, refresh string) (TokenPair, Princi
 		if err != nil {
 			return fmt.Errorf("load refresh token: %w", err)
 		}
-		if revoked.Valid {
-			return ErrRefreshInvalid
-		}
+		// A spent token is reuse whatever became of its login since (api.md: an
+		// already-used refresh token → refresh_token_reused): the replay that
+		// follows a detected theft, or one after logout, is still a replay. So this
+		// check comes before the revocation check; revoking again is a no-op.
 		if used.Valid {
 			if _, err := tx.ExecContext(ctx, `UPDATE logins SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL`, now, p.LoginID); err != nil {
 				return fmt.Errorf("revoke login: %w", err)
 			}
 			reused = true
 			return nil // commit the revocation
+		}
+		if revoked.Valid {
+			return ErrRefreshInvalid
 		}
 		if !expires.After(now) {
 			return ErrRefreshInvalid

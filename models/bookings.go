@@ -450,12 +450,15 @@ func (b *Bookings) takeSeat(ctx context.Context, tx *sql.Tx, sessionID int64, n 
 	return ErrSessionFull
 }
 
+// checkInCodeLen is the length of every check-in code (bookings.code is CHAR(10)).
+const checkInCodeLen = 10
+
 // newCode makes a check-in code: 10 characters from an alphabet without
 // look-alikes (50 bits from crypto/rand), unguessable; uniqueness is the
 // database's unique key, retried on the rare collision.
 func newCode() string {
 	const alphabet = "ABCDEFGHJKMNPQRSTUVWXYZ23456789" // 31 symbols, no 0/O/1/I/L
-	b := make([]byte, 10)
+	b := make([]byte, checkInCodeLen)
 	if _, err := rand.Read(b); err != nil {
 		panic(fmt.Errorf("crypto/rand: %w", err))
 	}

@@ -273,6 +273,9 @@ func (b *Bookings) Reject(ctx context.Context, id int64, reason string) (Booking
 // not confirmed → 409.
 func (b *Bookings) CheckIn(ctx context.Context, code string) (Booking, error) {
 	code = strings.ToUpper(strings.TrimSpace(code))
+	if len(code) != checkInCodeLen {
+		return Booking{}, ErrNotFound // no booking has such a code
+	}
 	var id int64
 	err := b.DB.QueryRowContext(ctx, `SELECT id FROM bookings WHERE code = ?`, code).Scan(&id)
 	if errors.Is(err, sql.ErrNoRows) {

@@ -44,7 +44,14 @@ type Program struct {
 	MaxAgeMonths     *int      `json:"max_age_months"`
 	Status           string    `json:"status"`
 	CreatedAt        time.Time `json:"created_at"`
-	Sessions         []Session `json:"sessions,omitempty"`
+}
+
+// ProgramWithSessions is GET /programs/{id}: a program and its sessions that have
+// not ended. Sessions is always in the JSON, an empty array when there are none:
+// the mini-program iterates it directly, and a missing key is not an empty list.
+type ProgramWithSessions struct {
+	Program
+	Sessions []Session `json:"sessions"`
 }
 
 // Session is one dated occurrence of a program with its own capacity.
@@ -217,13 +224,16 @@ func (s *Catalog) GetProgram(ctx context.Context, id int64) (Program, error) {
 }
 
 // ProgramWithSessions returns the program and its sessions that have not ended.
-func (s *Catalog) ProgramWithSessions(ctx context.Context, id int64) (Program, error) {
+func (s *Catalog) ProgramWithSessions(ctx context.Context, id int64) (ProgramWithSessions, error) {
 	p, err := s.GetProgram(ctx, id)
 	if err != nil {
-		return Program{}, err
+		return ProgramWithSessions{}, err
 	}
-	p.Sessions, err = s.UpcomingSessions(ctx, id)
-	return p, err
+	sessions, err := s.UpcomingSessions(ctx, id)
+	if err != nil {
+		return ProgramWithSessions{}, err
+	}
+	return ProgramWithSessions{Program: p, Sessions: sessions}, nil
 }
 
 // UpcomingSessions lists a program's sessions that have not ended, oldest first.
