@@ -472,3 +472,27 @@ func (s *safeBuffer) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
+
+// A getPhoneNumber code WeChat refuses is 422 wechat_code_invalid, not login's
+// 401: the resident is still signed in (a 401 would send the mini-program to
+// refresh and log in again) and nothing about the phone changes.
+func TestPhoneCodeRefusedKeepsSession(t *testing.T) {
+	a := newTestApp(t)
+	p := a.loginPair(uniqueName(t, "ph"))
+	if r := a.do("POST", "/api/v1/me/phone", p.AccessToken, map[string]string{"code": "phone-13811112222"}); r.Status != http.StatusOK {
+		t.Fatalf("phone: %d %s", r.Status, r.Body)
+	}
+	r := a.do("POST", "/api/v1/me/phone", p.AccessToken, map[string]string{"code": "bad-phone-code"})
+	if r.Status != http.StatusUnprocessableEntity || r.ErrorCode() != "wechat_code_invalid" {
+		t.Fatalf("refused phone code: %d %s, want 422 wechat_code_invalid", r.Status, r.Body)
+	}
+	me := a.do("GET", "/api/v1/me", p.AccessToken, nil)
+	if me.Status != http.StatusOK || me.JSON(t)["phone"] != "13811112222" {
+		t.Fatalf("after a refused code: %d %s, want still signed in with the old phone", me.Status, me.Body)
+	}
+	fakeWX.SetDown(true)
+	defer fakeWX.SetDown(false)
+	if r := a.do("POST", "/api/v1/me/phone", p.AccessToken, map[string]string{"code": "phone-13833334444"}); r.Status != http.StatusServiceUnavailable {
+		t.Fatalf("WeChat down: %d %s, want 503", r.Status, r.Body)
+	}
+}
