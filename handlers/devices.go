@@ -50,7 +50,7 @@ func (h *DeviceHandler) Deposit(c *gin.Context) {
 	var in models.DepositInput
 	dec := json.NewDecoder(bytes.NewReader(body))
 	if err := dec.Decode(&in); err != nil {
-		Abort(c, http.StatusBadRequest, "invalid_request", bindMessage(err))
+		Abort(c, http.StatusBadRequest, "invalid_request", decodeMessage(err, body, &in))
 		return
 	}
 	if err := binding.Validator.ValidateStruct(&in); err != nil {

@@ -13,8 +13,10 @@ import (
 	"net"
 	"net/http"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/gin-gonic/gin"
 	"github.com/gin-gonic/gin/binding"
@@ -117,11 +119,19 @@ func init() {
 // BindJSON decodes and validates the body into v. On failure it answers 400
 // `invalid_request` naming the field (or 413 for an oversize body) and returns false.
 func BindJSON(c *gin.Context, v any) bool {
-	err := c.ShouldBindWith(v, binding.JSON)
+	var body []byte
+	if c.Request.Body != nil {
+		var err error
+		if body, err = io.ReadAll(c.Request.Body); err != nil {
+			Abort(c, statusOf(err), codeOf(err), bindMessage(err))
+			return false
+		}
+	}
+	err := binding.JSON.BindBody(body, v)
 	if err == nil {
 		return true
 	}
-	Abort(c, statusOf(err), codeOf(err), bindMessage(err))
+	Abort(c, statusOf(err), codeOf(err), decodeMessage(err, body, v))
 	return false
 }
 
@@ -138,6 +148,72 @@ func codeOf(err error) string {
 		return "payload_too_large"
 	}
 	return "invalid_request"
+}
+
+// decodeMessage is bindMessage for a body decoded into v. encoding/json reports
+// the error of a field's own UnmarshalJSON (time.Time's, models.Date's) without
+// the field's name, so that field is found by decoding the body's top-level
+// fields one at a time.
+func decodeMessage(err error, body []byte, v any) string {
+	if !fieldless(err) {
+		return bindMessage(err)
+	}
+	field := failingField(body, v)
+	if field == "" {
+		return bindMessage(err)
+	}
+	return field + ": " + valueMessage(err)
+}
+
+// fieldless reports the decode errors that carry no field name.
+func fieldless(err error) bool {
+	var ve validator.ValidationErrors
+	var se *json.SyntaxError
+	var te *json.UnmarshalTypeError
+	var mbe *http.MaxBytesError
+	return !errors.As(err, &ve) && !errors.As(err, &se) && !errors.As(err, &te) && !errors.As(err, &mbe) &&
+		!errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF)
+}
+
+// failingField names the first top-level field of body (in name order) that
+// fails to decode into a fresh value of v's type on its own; "" if none does.
+func failingField(body []byte, v any) string {
+	t := reflect.TypeOf(v)
+	if t == nil || t.Kind() != reflect.Pointer {
+		return ""
+	}
+	var fields map[string]json.RawMessage
+	if json.Unmarshal(body, &fields) != nil {
+		return ""
+	}
+	names := make([]string, 0, len(fields))
+	for name := range fields {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		one, err := json.Marshal(map[string]json.RawMessage{name: fields[name]})
+		if err != nil {
+			continue
+		}
+		if json.Unmarshal(one, reflect.New(t.Elem()).Interface()) != nil {
+			return name
+		}
+	}
+	return ""
+}
+
+// valueMessage says what was wrong with a field's value, for errors that come
+// from the value's own decoder.
+func valueMessage(err error) string {
+	var pe *time.ParseError
+	switch {
+	case errors.Is(err, models.ErrDateFormat):
+		return "日期格式应为 YYYY-MM-DD，例如 2024-06-01"
+	case errors.As(err, &pe):
+		return "时间格式应为 RFC 3339（含时区），例如 2026-12-20T14:00:00+08:00"
+	}
+	return "格式无效"
 }
 
 func bindMessage(err error) string {
@@ -159,9 +235,15 @@ func bindMessage(err error) string {
 	case errors.As(err, &se):
 		return "JSON 格式错误（位置 " + strconv.FormatInt(se.Offset, 10) + "）"
 	case errors.As(err, &te):
-		return te.Field + ": 类型应为 " + te.Type.String()
+		if te.Field == "" {
+			return "请求体应为 JSON 对象"
+		}
+		return te.Field + ": 类型应为" + typeName(te.Type)
 	case errors.Is(err, io.ErrUnexpectedEOF):
 		return "JSON 不完整"
+	}
+	if msg := valueMessage(err); msg != "格式无效" {
+		return msg
 	}
 	msg := err.Error()
 	if len(msg) > 200 {
@@ -170,14 +252,62 @@ func bindMessage(err error) string {
 	return "请求无效: " + msg
 }
 
+// typeName says in Chinese which JSON type a Go type expects.
+func typeName(t reflect.Type) string {
+	if t == nil {
+		return "其他类型"
+	}
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch t {
+	case reflect.TypeOf(time.Time{}):
+		return "时间字符串"
+	case reflect.TypeOf(models.Date{}):
+		return "日期字符串（YYYY-MM-DD）"
+	}
+	switch t.Kind() {
+	case reflect.String:
+		return "字符串"
+	case reflect.Bool:
+		return "布尔值（true 或 false）"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "整数"
+	case reflect.Float32, reflect.Float64:
+		return "数字"
+	case reflect.Slice, reflect.Array:
+		return "数组"
+	case reflect.Struct, reflect.Map:
+		return "对象"
+	}
+	return t.String()
+}
+
 func fieldMessage(fe validator.FieldError) string {
 	field := fe.Field()
+	unit := ""
+	switch fe.Kind() {
+	case reflect.String:
+		unit = " 个字符"
+	case reflect.Slice, reflect.Array, reflect.Map:
+		unit = " 项"
+	}
 	switch fe.Tag() {
 	case "required":
 		return field + ": 必填"
 	case "max":
+		if unit != "" {
+			return field + ": 最多 " + fe.Param() + unit
+		}
 		return field + ": 不能超过 " + fe.Param()
 	case "min":
+		if unit == " 个字符" && fe.Param() == "1" {
+			return field + ": 不能为空"
+		}
+		if unit != "" {
+			return field + ": 至少 " + fe.Param() + unit
+		}
 		return field + ": 不能小于 " + fe.Param()
 	case "oneof":
 		return field + ": 必须是 " + strings.ReplaceAll(fe.Param(), " ", "|") + " 之一"

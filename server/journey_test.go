@@ -1,0 +1,76 @@
+package main
+
+// Regression tests for rough edges found by walking through the API as the
+// mini-program and as centre staff against the dev server.
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+)
+
+// errorMessage returns error.message of an envelope.
+func errorMessage(t *testing.T, r response) string {
+	t.Helper()
+	var e struct {
+		Error struct{ Message string } `json:"error"`
+	}
+	r.Decode(t, &e)
+	return e.Error.Message
+}
+
+// A value that its own decoder refuses (a date, a time) is a 400 whose message
+// names the field in Chinese, not Go's English parse error without a field;
+// type errors say the JSON type, not the Go type.
+func TestBindMessagesNameTheField(t *testing.T) {
+	a := newTestApp(t)
+	staff, _ := a.staff("bindmsg-staff")
+	tok, _ := a.resident("bindmsg")
+	pid := a.createProgram(staff, map[string]any{"kind": "activity", "title": "插花"})
+	devID, secret := a.newDevice(staff, "南天一花园")
+
+	deposit := newDeposit(devID, secret, []byte(`{"event_id":"ev-bindmsg","resident_token":"x","weight_grams":300,"quality":"ok","occurred_at":"yesterday"}`))
+	cases := []struct {
+		name string
+		r    response
+		want []string
+	}{
+		{"impossible date", a.do("PATCH", "/api/v1/me", tok, `{"nickname":"小爱","birth_date":"1990-13-45"}`),
+			[]string{"birth_date: ", "YYYY-MM-DD"}},
+		{"date of a child", a.do("POST", "/api/v1/me/children", tok, `{"name":"小明","birth_date":"2025-02-30","guardian_consent":true}`),
+			[]string{"birth_date: ", "YYYY-MM-DD"}},
+		{"date not a string", a.do("PATCH", "/api/v1/me", tok, `{"birth_date":19900506}`),
+			[]string{"birth_date: ", "YYYY-MM-DD"}},
+		{"time without offset", a.do("POST", fmt.Sprintf("/api/v1/staff/programs/%d/sessions", pid), staff,
+			`{"starts_at":"2026-12-20 14:00","ends_at":"2026-12-20T16:00:00+08:00","capacity":3}`),
+			[]string{"starts_at: ", "RFC 3339"}},
+		{"bin time", a.postDeposit(deposit), []string{"occurred_at: ", "RFC 3339"}},
+		{"array body", a.do("PATCH", "/api/v1/me", tok, `[]`), []string{"JSON 对象"}},
+		{"wrong type", a.do("PATCH", "/api/v1/me", tok, `{"nickname":123}`), []string{"nickname: ", "字符串"}},
+		{"empty title", a.do("PATCH", fmt.Sprintf("/api/v1/staff/programs/%d", pid), staff, `{"title":""}`), []string{"title: 不能为空"}},
+		{"long nickname", a.do("PATCH", "/api/v1/me", tok, map[string]any{"nickname": strings.Repeat("南", 65)}), []string{"nickname: ", "64 个字符"}},
+	}
+	for _, c := range cases {
+		if c.r.Status != http.StatusBadRequest || c.r.ErrorCode() != "invalid_request" {
+			t.Errorf("%s: %d %s", c.name, c.r.Status, c.r.Body)
+			continue
+		}
+		msg := errorMessage(t, c.r)
+		for _, w := range c.want {
+			if !strings.Contains(msg, w) {
+				t.Errorf("%s: message %q lacks %q", c.name, msg, w)
+			}
+		}
+		for _, leak := range []string{"parsing time", "want YYYY", "int64", "models.", "请求无效"} {
+			if strings.Contains(msg, leak) {
+				t.Errorf("%s: message %q leaks %q", c.name, msg, leak)
+			}
+		}
+	}
+	// Nothing was changed by the refused profile edit.
+	r := a.do("GET", "/api/v1/me", tok, nil)
+	if m := r.JSON(t); m["nickname"] != "" || m["birth_date"] != nil {
+		t.Errorf("refused PATCH changed the profile: %s", r.Body)
+	}
+}
