@@ -74,3 +74,37 @@ func TestBindMessagesNameTheField(t *testing.T) {
 		t.Errorf("refused PATCH changed the profile: %s", r.Body)
 	}
 }
+
+// Closing a session that has not started yet used to mark every confirmed
+// booking no_show (a 爽约 toward the ban) and expire the pending ones, for a
+// session nobody could have attended yet. It is refused; once the session has
+// started, closing works as before.
+func TestCloseSessionBeforeStartIsRefused(t *testing.T) {
+	a := newTestApp(t)
+	staff, _ := a.staff("early-close-staff")
+	_, sid := a.hotSession(staff, 5, false)
+	tok, _ := a.resident("early-close")
+	bid := idOf(t, book(a, tok, map[string]any{"session_id": sid}))
+
+	r := a.do("POST", fmt.Sprintf("/api/v1/staff/sessions/%d/close", sid), staff, nil)
+	wantStatus(t, r, http.StatusConflict, "invalid_transition")
+	if msg := errorMessage(t, r); !strings.Contains(msg, "尚未开始") {
+		t.Errorf("message %q does not say the session has not started", msg)
+	}
+	if st := a.do("GET", fmt.Sprintf("/api/v1/bookings/%d", bid), tok, nil).JSON(t)["status"]; st != "confirmed" {
+		t.Fatalf("booking after a refused close: %v, want confirmed", st)
+	}
+	if n := a.sqlInt(`SELECT COUNT(*) FROM bookings WHERE id = ? AND no_show_at IS NULL`, bid); n != 1 {
+		t.Fatalf("refused close recorded a no-show")
+	}
+	if s := a.do("GET", fmt.Sprintf("/api/v1/sessions/%d", sid), "", nil).JSON(t); s["status"] != "open" || s["booked"].(float64) != 1 {
+		t.Fatalf("session after a refused close: %v", s)
+	}
+
+	a.startSession(sid)
+	r = a.do("POST", fmt.Sprintf("/api/v1/staff/sessions/%d/close", sid), staff, nil)
+	wantStatus(t, r, http.StatusOK, "")
+	if m := r.JSON(t); m["no_shows"].(float64) != 1 {
+		t.Errorf("close after the start: %s", r.Body)
+	}
+}
