@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 )
 
 // errorMessage returns error.message of an envelope.
@@ -106,5 +107,46 @@ func TestCloseSessionBeforeStartIsRefused(t *testing.T) {
 	wantStatus(t, r, http.StatusOK, "")
 	if m := r.JSON(t); m["no_shows"].(float64) != 1 {
 		t.Errorf("close after the start: %s", r.Body)
+	}
+}
+
+// Enrolling in a whole course whose gates are not in Redis (first enrolment
+// after a start, a flush, or expiry) rebuilt at most three of them and then
+// skipped the gate, so a course of four or more lessons — every 青年夜校 course
+// in the demo catalogue — left gates that did not count the enrolment until the
+// reconciler repaired them. Every gate must hold the new place at once.
+func TestEnrolmentLoadsEveryMissingGate(t *testing.T) {
+	a := newTestApp(t)
+	staff, _ := a.staff("gate-enrol-staff")
+	pid := a.createProgram(staff, map[string]any{"kind": "night_school", "title": "粤语", "fee_fen": 5000})
+	var sids []int64
+	for i := range 6 {
+		sids = append(sids, a.createSession(staff, pid, time.Duration(24*(i+1))*time.Hour, 20))
+	}
+	ctx := t.Context()
+	gateKeys := func(sid int64) (string, string) {
+		h := fmt.Sprintf("%sgate:{p:%d}:s:%d", a.prefix, pid, sid)
+		return h, h + ":m"
+	}
+	for _, sid := range sids {
+		h, m := gateKeys(sid)
+		if err := a.app.rdb.Del(ctx, h, m).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tok, uid := a.resident("gate-enrol")
+	r := a.do("POST", fmt.Sprintf("/api/v1/programs/%d/enrollments", pid), tok, nil)
+	wantStatus(t, r, http.StatusCreated, "")
+	member := fmt.Sprintf("u%d", uid)
+	for _, sid := range sids {
+		h, m := gateKeys(sid)
+		if n, err := a.app.rdb.Exists(ctx, h).Result(); err != nil || n != 1 {
+			t.Errorf("session %d: gate not loaded (%v)", sid, err)
+			continue
+		}
+		if ok, err := a.app.rdb.SIsMember(ctx, m, member).Result(); err != nil || !ok {
+			t.Errorf("session %d: gate does not hold the enrolment (%v)", sid, err)
+		}
+		a.assertCounts(sid)
 	}
 }
