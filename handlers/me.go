@@ -2,12 +2,14 @@ package handlers
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"strings"
 
 	"github.com/gin-gonic/gin"
 
 	"nantian/models"
+	"nantian/wechat"
 )
 
 // MeHandler serves the caller's own profile, phone, subscriptions and children.
@@ -56,6 +58,12 @@ func (h *MeHandler) Phone(c *gin.Context) {
 	}
 	ctx := c.Request.Context()
 	phone, err := h.WeChat.PhoneNumber(ctx, req.Code)
+	if errors.Is(err, wechat.ErrCodeInvalid) || errors.Is(err, wechat.ErrCodeUsed) {
+		// The caller's login is fine: a 401 would make the mini-program drop its
+		// tokens and log in again, when all it needs is a new getPhoneNumber code.
+		Abort(c, http.StatusBadRequest, "invalid_request", "code: 手机号授权码无效或已使用，请重新授权")
+		return
+	}
 	if err != nil {
 		failWeChat(c, err)
 		return

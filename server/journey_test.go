@@ -150,3 +150,19 @@ func TestEnrolmentLoadsEveryMissingGate(t *testing.T) {
 		a.assertCounts(sid)
 	}
 }
+
+// A getPhoneNumber code WeChat refuses is a bad field of a request from a
+// logged-in user, not a bad login: it used to answer 401 "请重新登录", which
+// makes a mini-program drop its tokens. The login stays valid.
+func TestBadPhoneCodeIsNotUnauthorized(t *testing.T) {
+	a := newTestApp(t)
+	tok, _ := a.resident("phonecode")
+	r := a.do("POST", "/api/v1/me/phone", tok, map[string]string{"code": "not-a-phone-code"})
+	wantStatus(t, r, http.StatusBadRequest, "invalid_request")
+	if msg := errorMessage(t, r); !strings.HasPrefix(msg, "code: ") || strings.Contains(msg, "登录") {
+		t.Errorf("message %q", msg)
+	}
+	if r := a.do("GET", "/api/v1/me", tok, nil); r.Status != http.StatusOK || r.JSON(t)["phone"] != nil {
+		t.Fatalf("after a refused phone code: %d %s", r.Status, r.Body)
+	}
+}
