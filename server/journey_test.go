@@ -166,3 +166,39 @@ func TestBadPhoneCodeIsNotUnauthorized(t *testing.T) {
 		t.Fatalf("after a refused phone code: %d %s", r.Status, r.Body)
 	}
 }
+
+// A staff points adjustment for a deleted account, or for a walk-in already
+// merged into a WeChat account, answered 201 and posted points nobody can ever
+// see or spend. Both are 404 now, and nothing is posted.
+func TestAdjustmentRefusesDeletedAndMergedAccounts(t *testing.T) {
+	a := newTestApp(t)
+	staffTok, _ := a.staff("adjust-dead-staff")
+
+	gone, goneID := a.resident("adjust-deleted")
+	if r := a.do("DELETE", "/api/v1/me", gone, nil); r.Status != http.StatusNoContent {
+		t.Fatalf("delete: %d %s", r.Status, r.Body)
+	}
+	phone := newPhone()
+	walk := createWalkIn(t, a, staffTok, "林伯", phone)
+	tok, uid := a.resident("adjust-merged")
+	if r := a.do("POST", "/api/v1/me/phone", tok, map[string]string{"code": "phone-" + phone}); r.Status != http.StatusOK {
+		t.Fatalf("phone: %d %s", r.Status, r.Body)
+	}
+	if n := a.sqlInt(`SELECT COUNT(*) FROM users WHERE id = ? AND merged_into = ?`, walk, uid); n != 1 {
+		t.Fatal("walk-in not merged")
+	}
+	for name, id := range map[string]int64{"deleted": goneID, "merged walk-in": walk} {
+		r := a.do("POST", "/api/v1/staff/points/adjustments", staffTok, map[string]any{"user_id": id, "amount": 50, "reason": "活动奖励"})
+		if r.Status != http.StatusNotFound || r.ErrorCode() != "not_found" {
+			t.Errorf("%s: %d %s", name, r.Status, r.Body)
+		}
+		if n := a.count(`SELECT COUNT(*) FROM points_ledger WHERE user_id = ?`, id); n != 0 {
+			t.Errorf("%s: %d ledger entries posted", name, n)
+		}
+	}
+	// The live account the walk-in became still takes adjustments.
+	a.grant(staffTok, uid, 5)
+	if b := a.balance(uid); b != 5 {
+		t.Errorf("balance %d, want 5", b)
+	}
+}
