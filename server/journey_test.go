@@ -202,3 +202,63 @@ func TestAdjustmentRefusesDeletedAndMergedAccounts(t *testing.T) {
 		t.Errorf("balance %d, want 5", b)
 	}
 }
+
+// Deleting a child (PIPL) left the child's upcoming 临时托 bookings live with
+// child_id null: a place held, confirmable and checked in for a child whose
+// record is gone. They are cancelled first now, and the place goes back; a
+// past attended booking keeps its count and loses the link, as before.
+func TestDeletingAChildCancelsItsUpcomingBookings(t *testing.T) {
+	a := newTestApp(t)
+	staff, _ := a.staff("childdel-staff")
+	tok, _ := a.resident("childdel")
+	cc := a.createProgram(staff, map[string]any{"kind": "childcare", "title": "临时托"})
+	past := a.createSession(staff, cc, 48*time.Hour, 12)
+	soon := a.createSession(staff, cc, 72*time.Hour, 12)
+	later := a.createSession(staff, cc, 96*time.Hour, 1)
+	birth := time.Now().AddDate(-2, 0, 0).Format(time.DateOnly)
+	kid := idOf(t, a.do("POST", "/api/v1/me/children", tok, map[string]any{"name": "豆豆", "birth_date": birth, "guardian_consent": true}))
+	other := idOf(t, a.do("POST", "/api/v1/me/children", tok, map[string]any{"name": "果果", "birth_date": birth, "guardian_consent": true}))
+
+	attended := idOf(t, book(a, tok, map[string]any{"session_id": past, "child_id": kid}))
+	wantStatus(t, a.do("POST", fmt.Sprintf("/api/v1/staff/bookings/%d/confirm", attended), staff, nil), 200, "")
+	code := a.do("GET", fmt.Sprintf("/api/v1/bookings/%d", attended), tok, nil).JSON(t)["code"]
+	wantStatus(t, a.do("POST", "/api/v1/staff/checkins", staff, map[string]any{"code": code}), 200, "")
+	pending := idOf(t, book(a, tok, map[string]any{"session_id": soon, "child_id": kid}))
+	confirmed := idOf(t, book(a, tok, map[string]any{"session_id": later, "child_id": kid}))
+	wantStatus(t, a.do("POST", fmt.Sprintf("/api/v1/staff/bookings/%d/confirm", confirmed), staff, nil), 200, "")
+	sibling := idOf(t, book(a, tok, map[string]any{"session_id": soon, "child_id": other}))
+	a.startSession(past)
+
+	wantStatus(t, a.do("DELETE", fmt.Sprintf("/api/v1/me/children/%d", kid), tok, nil), http.StatusNoContent, "")
+
+	status := func(id int64) string {
+		return a.do("GET", fmt.Sprintf("/api/v1/bookings/%d", id), tok, nil).JSON(t)["status"].(string)
+	}
+	for _, id := range []int64{pending, confirmed} {
+		if st := status(id); st != "cancelled" {
+			t.Errorf("booking %d of the deleted child: %s, want cancelled", id, st)
+		}
+	}
+	if st := status(attended); st != "attended" {
+		t.Errorf("past booking: %s, want attended", st)
+	}
+	if st := status(sibling); st != "pending" {
+		t.Errorf("the other child's booking: %s, want pending", st)
+	}
+	for _, sid := range []int64{soon, later} {
+		a.assertCounts(sid)
+	}
+	if s := a.do("GET", fmt.Sprintf("/api/v1/sessions/%d", later), "", nil).JSON(t); s["remaining"].(float64) != 1 {
+		t.Errorf("the place was not given back: %v", s)
+	}
+	if n := a.sqlInt(`SELECT COUNT(*) FROM children WHERE id = ?`, kid); n != 0 {
+		t.Errorf("child not deleted")
+	}
+	// Someone else's child, or one already gone: 404, nothing cancelled.
+	intruder, _ := a.resident("childdel-other")
+	wantStatus(t, a.do("DELETE", fmt.Sprintf("/api/v1/me/children/%d", other), intruder, nil), http.StatusNotFound, "not_found")
+	if st := status(sibling); st != "pending" {
+		t.Errorf("another resident's delete touched the booking: %s", st)
+	}
+	wantStatus(t, a.do("DELETE", fmt.Sprintf("/api/v1/me/children/%d", kid), tok, nil), http.StatusNotFound, "not_found")
+}

@@ -37,7 +37,8 @@ func (a *app) routes() http.Handler {
 
 	authn := &handlers.Authenticator{Tokens: a.tokens, Cache: a.authCache}
 	authH := &handlers.AuthHandler{Users: a.users, Tokens: a.tokens, Cache: a.authCache, WeChat: a.wx}
-	me := &handlers.MeHandler{Users: a.users, Children: a.children, WeChat: a.wx, AfterPhoneVerified: a.walkin.mergeWalkIn}
+	me := &handlers.MeHandler{Users: a.users, Children: a.children, WeChat: a.wx, AfterPhoneVerified: a.walkin.mergeWalkIn,
+		EraseChild: a.privacy.service.DeleteChild}
 	catalog := &handlers.CatalogHandler{Catalog: a.catalog, Cache: a.bookings.catalogCache, AfterSessionChange: a.bookings.afterSessionChange}
 	admin := &handlers.AdminHandler{Users: a.users, Cache: a.authCache}
 	audit := &handlers.AuditHandler{Audit: a.audit, Before: a.auditBefore()}
