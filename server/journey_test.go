@@ -5,6 +5,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -261,4 +262,40 @@ func TestDeletingAChildCancelsItsUpcomingBookings(t *testing.T) {
 		t.Errorf("another resident's delete touched the booking: %s", st)
 	}
 	wantStatus(t, a.do("DELETE", fmt.Sprintf("/api/v1/me/children/%d", kid), tok, nil), http.StatusNotFound, "not_found")
+}
+
+// A path with a trailing slash was answered by gin's router itself with a
+// 301/307 redirect: no X-Request-Id, an HTML body, and no access-log line,
+// since the middleware never ran. The contract's paths have no trailing slash;
+// such a path is now an unknown route like any other: a 404 envelope with a
+// request id, logged once.
+func TestTrailingSlashIsAnEnvelopedNotFound(t *testing.T) {
+	var logs safeBuffer
+	a := startTestApp(t, "test:slash:"+uniqueName(t, "p")+":", nil, &logs)
+	tok, _ := a.resident("slash")
+	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	for _, c := range []struct{ method, path string }{
+		{"GET", "/api/v1/programs/"},
+		{"POST", "/api/v1/bookings/"},
+		{"GET", "/api/v1/me/"},
+	} {
+		req, err := http.NewRequest(c.method, a.URL+c.path, strings.NewReader(`{"session_id":1}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Authorization", "Bearer "+tok)
+		res, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		r := response{Status: res.StatusCode, Header: res.Header, Body: body}
+		if r.Status != http.StatusNotFound || r.ErrorCode() != "not_found" || r.Header.Get("X-Request-Id") == "" {
+			t.Errorf("%s %s: %d %v %s", c.method, c.path, r.Status, r.Header, body)
+		}
+		if !strings.Contains(logs.String(), `"path":"`+c.path+`"`) {
+			t.Errorf("%s %s: not in the access log", c.method, c.path)
+		}
+	}
 }
