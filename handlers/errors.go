@@ -3,6 +3,7 @@
 package handlers
 
 import (
+	"bytes"
 	"context"
 	"database/sql/driver"
 	"encoding/json"
@@ -13,7 +14,6 @@ import (
 	"net"
 	"net/http"
 	"reflect"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -175,28 +175,33 @@ func fieldless(err error) bool {
 		!errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF)
 }
 
-// failingField names the first top-level field of body (in name order) that
-// fails to decode into a fresh value of v's type on its own; "" if none does.
+// failingField names the first top-level field of body, in the body's order,
+// whose value on its own fails to decode into a fresh value of v's type with an
+// error that carries no field name; "" if none does.
 func failingField(body []byte, v any) string {
 	t := reflect.TypeOf(v)
 	if t == nil || t.Kind() != reflect.Pointer {
 		return ""
 	}
-	var fields map[string]json.RawMessage
-	if json.Unmarshal(body, &fields) != nil {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
 		return ""
 	}
-	names := make([]string, 0, len(fields))
-	for name := range fields {
-		names = append(names, name)
-	}
-	slices.Sort(names)
-	for _, name := range names {
-		one, err := json.Marshal(map[string]json.RawMessage{name: fields[name]})
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return ""
+		}
+		name, _ := tok.(string)
+		var raw json.RawMessage
+		if err := dec.Decode(&raw); err != nil {
+			return ""
+		}
+		one, err := json.Marshal(map[string]json.RawMessage{name: raw})
 		if err != nil {
 			continue
 		}
-		if json.Unmarshal(one, reflect.New(t.Elem()).Interface()) != nil {
+		if err := json.Unmarshal(one, reflect.New(t.Elem()).Interface()); err != nil && fieldless(err) {
 			return name
 		}
 	}

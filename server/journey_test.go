@@ -48,6 +48,11 @@ func TestBindMessagesNameTheField(t *testing.T) {
 			`{"starts_at":"2026-12-20 14:00","ends_at":"2026-12-20T16:00:00+08:00","capacity":3}`),
 			[]string{"starts_at: ", "RFC 3339"}},
 		{"bin time", a.postDeposit(deposit), []string{"occurred_at: ", "RFC 3339"}},
+		// The first error in the body's order is the bad time; a later field of
+		// the wrong type (sorting first by name) must not take the blame.
+		{"time then type", a.do("POST", fmt.Sprintf("/api/v1/staff/programs/%d/sessions", pid), staff,
+			`{"starts_at":"soon","ends_at":"2026-12-20T16:00:00+08:00","capacity":"3"}`),
+			[]string{"starts_at: ", "RFC 3339"}},
 		{"array body", a.do("PATCH", "/api/v1/me", tok, `[]`), []string{"JSON 对象"}},
 		{"wrong type", a.do("PATCH", "/api/v1/me", tok, `{"nickname":123}`), []string{"nickname: ", "字符串"}},
 		{"empty title", a.do("PATCH", fmt.Sprintf("/api/v1/staff/programs/%d", pid), staff, `{"title":""}`), []string{"title: 不能为空"}},
