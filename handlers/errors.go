@@ -3,6 +3,7 @@
 package handlers
 
 import (
+	"bytes"
 	"context"
 	"database/sql/driver"
 	"encoding/json"
@@ -121,100 +122,19 @@ func init() {
 // refused by its own decoder can still be traced to its field (decodeMessage).
 func BindJSON(c *gin.Context, v any) bool {
 	var body []byte
-	var err error
 	if c.Request.Body != nil {
-		body, err = io.ReadAll(c.Request.Body)
+		var err error
+		if body, err = io.ReadAll(c.Request.Body); err != nil {
+			Abort(c, statusOf(err), codeOf(err), bindMessage(err))
+			return false
+		}
 	}
-	if err == nil {
-		err = binding.JSON.BindBody(body, v)
-	}
+	err := binding.JSON.BindBody(body, v)
 	if err == nil {
 		return true
 	}
 	Abort(c, statusOf(err), codeOf(err), decodeMessage(err, body, v))
 	return false
-}
-
-// decodeMessage is bindMessage for a body that failed to decode into v, naming the
-// field also when a value was refused by its type's own UnmarshalJSON (a time, a
-// models.Date): encoding/json reports those errors without any field, and api.md
-// wants every validation message to say which field.
-func decodeMessage(err error, body []byte, v any) string {
-	var ve validator.ValidationErrors
-	var se *json.SyntaxError
-	var te *json.UnmarshalTypeError
-	var mbe *http.MaxBytesError
-	if errors.As(err, &ve) || errors.As(err, &se) || errors.As(err, &te) || errors.As(err, &mbe) ||
-		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-		return bindMessage(err) // these already carry the field, or concern the whole body
-	}
-	if name, typ := failingField(body, v); name != "" {
-		return name + ": " + formatHint(typ)
-	}
-	return bindMessage(err)
-}
-
-// failingField finds the JSON field of the struct v points to whose value in body
-// does not decode on its own, matching keys as encoding/json does (exact, else
-// case-insensitive; embedded structs promoted). It returns "" when none does.
-func failingField(body []byte, v any) (string, reflect.Type) {
-	var raw map[string]json.RawMessage
-	if json.Unmarshal(body, &raw) != nil {
-		return "", nil
-	}
-	t := reflect.TypeOf(v)
-	if t == nil || t.Kind() != reflect.Pointer || t.Elem().Kind() != reflect.Struct {
-		return "", nil
-	}
-	return failingFieldOf(raw, t.Elem())
-}
-
-func failingFieldOf(raw map[string]json.RawMessage, t reflect.Type) (string, reflect.Type) {
-	for i := range t.NumField() {
-		f := t.Field(i)
-		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
-		if name == "-" {
-			continue
-		}
-		if f.Anonymous && name == "" && f.Type.Kind() == reflect.Struct {
-			if n, ft := failingFieldOf(raw, f.Type); n != "" {
-				return n, ft
-			}
-			continue
-		}
-		if !f.IsExported() {
-			continue
-		}
-		if name == "" {
-			name = f.Name
-		}
-		val, ok := raw[name]
-		if !ok {
-			for k, x := range raw {
-				if strings.EqualFold(k, name) {
-					val, ok = x, true
-				}
-			}
-		}
-		if ok && json.Unmarshal(val, reflect.New(f.Type).Interface()) != nil {
-			return name, f.Type
-		}
-	}
-	return "", nil
-}
-
-// formatHint says what a value of type t should look like.
-func formatHint(t reflect.Type) string {
-	for t.Kind() == reflect.Pointer {
-		t = t.Elem()
-	}
-	switch t {
-	case reflect.TypeFor[time.Time]():
-		return "时间格式应为 RFC 3339 并带时区，例如 2024-05-01T19:00:00+08:00"
-	case reflect.TypeFor[models.Date]():
-		return "日期格式应为 YYYY-MM-DD"
-	}
-	return "格式无效"
 }
 
 func statusOf(err error) int {
@@ -230,6 +150,77 @@ func codeOf(err error) string {
 		return "payload_too_large"
 	}
 	return "invalid_request"
+}
+
+// decodeMessage is bindMessage for a body decoded into v. encoding/json reports
+// the error of a field's own UnmarshalJSON (time.Time's, models.Date's) without
+// the field's name, so that field is found by decoding the body's top-level
+// fields one at a time.
+func decodeMessage(err error, body []byte, v any) string {
+	if !fieldless(err) {
+		return bindMessage(err)
+	}
+	field := failingField(body, v)
+	if field == "" {
+		return bindMessage(err)
+	}
+	return field + ": " + valueMessage(err)
+}
+
+// fieldless reports the decode errors that carry no field name.
+func fieldless(err error) bool {
+	var ve validator.ValidationErrors
+	var se *json.SyntaxError
+	var te *json.UnmarshalTypeError
+	var mbe *http.MaxBytesError
+	return !errors.As(err, &ve) && !errors.As(err, &se) && !errors.As(err, &te) && !errors.As(err, &mbe) &&
+		!errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF)
+}
+
+// failingField names the first top-level field of body, in the body's order,
+// whose value on its own fails to decode into a fresh value of v's type with an
+// error that carries no field name; "" if none does.
+func failingField(body []byte, v any) string {
+	t := reflect.TypeOf(v)
+	if t == nil || t.Kind() != reflect.Pointer {
+		return ""
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return ""
+	}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return ""
+		}
+		name, _ := tok.(string)
+		var raw json.RawMessage
+		if err := dec.Decode(&raw); err != nil {
+			return ""
+		}
+		one, err := json.Marshal(map[string]json.RawMessage{name: raw})
+		if err != nil {
+			continue
+		}
+		if err := json.Unmarshal(one, reflect.New(t.Elem()).Interface()); err != nil && fieldless(err) {
+			return name
+		}
+	}
+	return ""
+}
+
+// valueMessage says what was wrong with a field's value, for errors that come
+// from the value's own decoder.
+func valueMessage(err error) string {
+	var pe *time.ParseError
+	switch {
+	case errors.Is(err, models.ErrDateFormat):
+		return "日期格式应为 YYYY-MM-DD，例如 2024-06-01"
+	case errors.As(err, &pe):
+		return "时间格式应为 RFC 3339（含时区），例如 2026-12-20T14:00:00+08:00"
+	}
+	return "格式无效"
 }
 
 func bindMessage(err error) string {
@@ -250,12 +241,16 @@ func bindMessage(err error) string {
 		return "请求体不能为空，需要 JSON"
 	case errors.As(err, &se):
 		return "JSON 格式错误（位置 " + strconv.FormatInt(se.Offset, 10) + "）"
-	case errors.As(err, &te) && te.Field == "":
-		return "请求体应为 JSON 对象" // e.g. an array or a string where an object belongs
 	case errors.As(err, &te):
-		return te.Field + ": 类型应为 " + te.Type.String()
+		if te.Field == "" {
+			return "请求体应为 JSON 对象"
+		}
+		return te.Field + ": 类型应为" + typeName(te.Type)
 	case errors.Is(err, io.ErrUnexpectedEOF):
 		return "JSON 不完整"
+	}
+	if msg := valueMessage(err); msg != "格式无效" {
+		return msg
 	}
 	msg := err.Error()
 	if len(msg) > 200 {
@@ -264,14 +259,62 @@ func bindMessage(err error) string {
 	return "请求无效: " + msg
 }
 
+// typeName says in Chinese which JSON type a Go type expects.
+func typeName(t reflect.Type) string {
+	if t == nil {
+		return "其他类型"
+	}
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch t {
+	case reflect.TypeOf(time.Time{}):
+		return "时间字符串"
+	case reflect.TypeOf(models.Date{}):
+		return "日期字符串（YYYY-MM-DD）"
+	}
+	switch t.Kind() {
+	case reflect.String:
+		return "字符串"
+	case reflect.Bool:
+		return "布尔值（true 或 false）"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "整数"
+	case reflect.Float32, reflect.Float64:
+		return "数字"
+	case reflect.Slice, reflect.Array:
+		return "数组"
+	case reflect.Struct, reflect.Map:
+		return "对象"
+	}
+	return t.String()
+}
+
 func fieldMessage(fe validator.FieldError) string {
 	field := fe.Field()
+	unit := ""
+	switch fe.Kind() {
+	case reflect.String:
+		unit = " 个字符"
+	case reflect.Slice, reflect.Array, reflect.Map:
+		unit = " 项"
+	}
 	switch fe.Tag() {
 	case "required":
 		return field + ": 必填"
 	case "max":
+		if unit != "" {
+			return field + ": 最多 " + fe.Param() + unit
+		}
 		return field + ": 不能超过 " + fe.Param()
 	case "min":
+		if unit == " 个字符" && fe.Param() == "1" {
+			return field + ": 不能为空"
+		}
+		if unit != "" {
+			return field + ": 至少 " + fe.Param() + unit
+		}
 		return field + ": 不能小于 " + fe.Param()
 	case "oneof":
 		return field + ": 必须是 " + strings.ReplaceAll(fe.Param(), " ", "|") + " 之一"

@@ -20,6 +20,9 @@ type MeHandler struct {
 	// AfterPhoneVerified runs once the verified phone is stored: it merges a
 	// walk-in registered at the desk with that phone into the caller (nil: none).
 	AfterPhoneVerified func(ctx context.Context, userID int64) error
+	// EraseChild erases a child, cancelling its upcoming bookings first
+	// (nil: Children.Delete alone).
+	EraseChild func(ctx context.Context, guardianID, childID int64) error
 }
 
 // Get returns the caller's profile.
@@ -172,7 +175,11 @@ func (h *MeHandler) DeleteChild(c *gin.Context) {
 	if !ok {
 		return
 	}
-	if err := h.Children.Delete(c.Request.Context(), Caller(c).UserID, id); err != nil {
+	del := h.Children.Delete
+	if h.EraseChild != nil {
+		del = h.EraseChild
+	}
+	if err := del(c.Request.Context(), Caller(c).UserID, id); err != nil {
 		Fail(c, err)
 		return
 	}

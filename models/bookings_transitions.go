@@ -303,9 +303,14 @@ type CloseResult struct {
 	Attended int     `json:"attended"`
 }
 
-// CloseSession (staff) ends a session: confirmed bookings not checked in become
-// no_show (each counting toward the ban), pending and waitlisted ones expire, and
-// booked keeps only the attended. Closing twice is 409.
+// ErrSessionNotStarted refuses to close a session before it starts: nobody can
+// have missed it yet, so nobody may be marked no_show (and banned) for it.
+var ErrSessionNotStarted = &Error{KindConflict, "invalid_transition", "场次尚未开始，不能结束签到；如需停止预约，请取消场次"}
+
+// CloseSession (staff) ends a session that has started: confirmed bookings not
+// checked in become no_show (each counting toward the ban), pending and
+// waitlisted ones expire, and booked keeps only the attended. Closing twice, or
+// before the start, is 409.
 func (b *Bookings) CloseSession(ctx context.Context, cat *Catalog, sessionID int64) (CloseResult, error) {
 	var out CloseResult
 	var m sessionMeta
@@ -315,6 +320,9 @@ func (b *Bookings) CloseSession(ctx context.Context, cat *Catalog, sessionID int
 		var err error
 		if m, err = b.loadMeta(ctx, tx, sessionID); err != nil {
 			return err
+		}
+		if now.Before(m.StartsAt) {
+			return ErrSessionNotStarted
 		}
 		res, err := tx.ExecContext(ctx, `UPDATE sessions SET status = 'closed', updated_at = ? WHERE id = ? AND status = 'open'`, now, sessionID)
 		if err != nil {

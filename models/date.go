@@ -2,6 +2,7 @@ package models
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 )
@@ -12,11 +13,14 @@ type Date struct{ y, m, d int }
 // DateOf takes the calendar date of t as it reads in t's location.
 func DateOf(t time.Time) Date { return Date{t.Year(), int(t.Month()), t.Day()} }
 
+// ErrDateFormat is the error (wrapped) for a date that is not a real YYYY-MM-DD.
+var ErrDateFormat = errors.New("want YYYY-MM-DD")
+
 // ParseDate parses YYYY-MM-DD.
 func ParseDate(s string) (Date, error) {
 	t, err := time.Parse(time.DateOnly, s)
 	if err != nil {
-		return Date{}, fmt.Errorf("date %q: want YYYY-MM-DD", s)
+		return Date{}, fmt.Errorf("date %q: %w", s, ErrDateFormat)
 	}
 	return DateOf(t), nil
 }
@@ -36,7 +40,7 @@ func (d Date) MarshalJSON() ([]byte, error) { return json.Marshal(d.String()) }
 func (d *Date) UnmarshalJSON(b []byte) error {
 	var s string
 	if err := json.Unmarshal(b, &s); err != nil {
-		return fmt.Errorf("date must be a string YYYY-MM-DD")
+		return fmt.Errorf("date must be a string: %w", ErrDateFormat)
 	}
 	p, err := ParseDate(s)
 	if err != nil {

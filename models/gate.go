@@ -172,7 +172,9 @@ func (g *Gate) Take(ctx context.Context, programID, sessionID int64, participant
 }
 
 // TakeMany takes one place in every session at once, all or nothing. On a refusal
-// it returns the result and the index of the session that refused.
+// it returns the result and the index of the session that refused. Each missing
+// gate costs one rebuild and one retry, so the retries scale with the number of
+// sessions (a course of n lessons may find all n gates missing).
 func (g *Gate) TakeMany(ctx context.Context, programID int64, sessionIDs []int64, participant string) (GateResult, int, error) {
 	if g.Down() || len(sessionIDs) == 0 {
 		return GateSkipped, 0, nil
@@ -192,7 +194,7 @@ func (g *Gate) TakeMany(ctx context.Context, programID int64, sessionIDs []int64
 		if code != GateMissing {
 			return code, idx, nil
 		}
-		if attempt >= 3 {
+		if attempt >= len(sessionIDs)+2 {
 			return GateSkipped, 0, nil
 		}
 		if err := g.rebuild(ctx, programID, sessionIDs[idx]); err != nil {

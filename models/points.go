@@ -422,6 +422,18 @@ func (p *Points) Adjust(ctx context.Context, staffID int64, in AdjustmentInput) 
 	}
 	var id int64
 	err := inTx(ctx, p.DB, func(tx *sql.Tx) error {
+		// Only a live account: a deleted one is blanked and a walk-in merged into
+		// a WeChat account is a tombstone, so points posted there would be
+		// stranded. The share lock (user row before account, as a merge takes
+		// them) makes a concurrent merge either move this entry or come first.
+		var one int
+		err := tx.QueryRowContext(ctx, `SELECT 1 FROM users WHERE id = ? AND status = 'active' AND merged_into IS NULL LOCK IN SHARE MODE`, in.UserID).Scan(&one)
+		if errors.Is(err, sql.ErrNoRows) {
+			return ErrNotFound
+		}
+		if err != nil {
+			return fmt.Errorf("adjust: find user: %w", err)
+		}
 		if _, err := p.lockAccount(ctx, tx, in.UserID); err != nil {
 			return err
 		}
@@ -430,7 +442,6 @@ func (p *Points) Adjust(ctx context.Context, staffID int64, in AdjustmentInput) 
 			exp := p.ExpiryOf(p.Now())
 			e.expiresAt = &exp
 		}
-		var err error
 		id, _, err = p.post(ctx, tx, e)
 		return err
 	})

@@ -363,6 +363,38 @@ func (p *Privacy) cancelLiveBookings(ctx context.Context, userID int64) (int, er
 	if err != nil {
 		return 0, fmt.Errorf("find live bookings: %w", err)
 	}
+	return p.cancelBookings(ctx, userID, ids)
+}
+
+// DeleteChild erases a child on the guardian's request (PIPL), first cancelling
+// the child's bookings of sessions that have not started, as account deletion
+// does for the whole account: a place kept for a child whose record is gone
+// would be confirmed, and checked in, for nobody. Bookings of sessions already
+// begun or past keep their counts and lose the link (Children.Delete).
+func (p *Privacy) DeleteChild(ctx context.Context, guardianID, childID int64) error {
+	var one int
+	err := p.DB.QueryRowContext(ctx, `SELECT 1 FROM children WHERE id = ? AND user_id = ?`, childID, guardianID).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return ErrNotFound
+	}
+	if err != nil {
+		return fmt.Errorf("find child: %w", err)
+	}
+	ids, err := queryColumn[int64](ctx, p.DB, `SELECT b.id FROM bookings b JOIN sessions s ON s.id = b.session_id
+		WHERE b.user_id = ? AND b.child_id = ? AND b.status IN ('waitlisted', 'pending', 'confirmed') AND s.starts_at > ? ORDER BY b.id`,
+		guardianID, childID, p.Now())
+	if err != nil {
+		return fmt.Errorf("find the child's live bookings: %w", err)
+	}
+	if _, err := p.cancelBookings(ctx, guardianID, ids); err != nil {
+		return err
+	}
+	return p.Children.Delete(ctx, guardianID, childID)
+}
+
+// cancelBookings cancels the owner's bookings by id, skipping those that stopped
+// being cancellable meanwhile; it returns how many it cancelled.
+func (p *Privacy) cancelBookings(ctx context.Context, userID int64, ids []int64) (int, error) {
 	n := 0
 	for _, id := range ids {
 		_, err := p.Bookings.Cancel(ctx, userID, id)

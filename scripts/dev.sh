@@ -27,13 +27,32 @@ export WECHAT_SECRET="${WECHAT_SECRET:-dev-wechat-secret}"
 export WECHAT_API_BASE="${WECHAT_API_BASE:-http://$FAKE_ADDR}"
 export DEMO_SEED=true
 
+# The API runs in the background and the script waits for it, so a SIGTERM to
+# this script (not only Ctrl-C, which reaches the whole process group) stops the
+# API gracefully and the fake WeChat with it, instead of leaving an orphaned API
+# holding the port.
+API_PID=""
+FAKE_PID=""
+cleanup() {
+  if [ -n "$API_PID" ]; then
+    kill -TERM "$API_PID" 2>/dev/null || true
+    wait "$API_PID" 2>/dev/null || true
+  fi
+  if [ -n "$FAKE_PID" ]; then kill "$FAKE_PID" 2>/dev/null || true; fi
+}
+trap cleanup EXIT
+trap 'exit 143' TERM
+trap 'exit 130' INT
+
 bin/fakewechat -addr "$FAKE_ADDR" -appid "$WECHAT_APPID" -secret "$WECHAT_SECRET" &
 FAKE_PID=$!
-trap 'kill $FAKE_PID 2>/dev/null || true' EXIT
 
+API_PORT="${HTTP_ADDR##*:}"
 cat <<MSG
-fake WeChat on http://$FAKE_ADDR; API on http://127.0.0.1${HTTP_ADDR#*:}
-try:  curl -s -XPOST localhost:8080/api/v1/auth/wechat -d '{"code":"alice:1"}'
-      curl -s 'localhost:8080/api/v1/programs?kind=night_school'
+fake WeChat on http://$FAKE_ADDR; API on http://127.0.0.1:$API_PORT
+try:  curl -s -XPOST localhost:$API_PORT/api/v1/auth/wechat -d '{"code":"alice:1"}'
+      curl -s 'localhost:$API_PORT/api/v1/programs?kind=night_school'
 MSG
-bin/nantian serve
+bin/nantian serve &
+API_PID=$!
+wait "$API_PID"

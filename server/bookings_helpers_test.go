@@ -123,6 +123,15 @@ func (a *testApp) hotSession(staffTok string, capacity int, approval bool) (prog
 	return pid, a.createSession(staffTok, pid, 48*time.Hour, capacity)
 }
 
+// startSession moves a session's start a minute into the past (its end stays), as
+// if it had begun: a session can only be closed once it has started.
+func (a *testApp) startSession(sessionID int64) {
+	a.t.Helper()
+	if _, err := a.app.db.Exec(`UPDATE sessions SET starts_at = ? WHERE id = ?`, time.Now().Add(-time.Minute).UTC(), sessionID); err != nil {
+		a.t.Fatal(err)
+	}
+}
+
 func wantStatus(t *testing.T, r response, status int, code string) {
 	t.Helper()
 	if r.Status != status || (code != "" && r.ErrorCode() != code) {

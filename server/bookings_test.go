@@ -293,6 +293,8 @@ func TestBookingCheckInCloseAndBan(t *testing.T) {
 	wantStatus(t, a.do("GET", fmt.Sprintf("/api/v1/staff/sessions/%d/roster.csv", sids[0]), tok, nil), 403, "forbidden")
 
 	// Closing: attended stays, confirmed → no_show. Two no-shows → suspended.
+	a.startSession(sids[0])
+	a.startSession(sids[1])
 	r = a.do("POST", fmt.Sprintf("/api/v1/staff/sessions/%d/close", sids[0]), staff, nil)
 	wantStatus(t, r, 200, "")
 	if m := r.JSON(t); m["attended"].(float64) != 1 || m["no_shows"].(float64) != 0 {

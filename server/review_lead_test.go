@@ -14,6 +14,7 @@ func TestClosedSessionCannotBeCancelled(t *testing.T) {
 	a := newTestApp(t)
 	staff, _ := a.staff("closecancel")
 	_, sid := a.hotSession(staff, 5, false)
+	a.startSession(sid)
 	if r := a.do("POST", fmt.Sprintf("/api/v1/staff/sessions/%d/close", sid), staff, nil); r.Status != http.StatusOK {
 		t.Fatalf("close: %d %s", r.Status, r.Body)
 	}

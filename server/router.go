@@ -20,6 +20,10 @@ func (a *app) routes() http.Handler {
 	gin.SetMode(gin.ReleaseMode)
 	r := gin.New()
 	r.HandleMethodNotAllowed = true
+	// No trailing-slash redirects: gin answers those before any middleware, so
+	// they had no X-Request-Id, no envelope and no access-log line. A path with a
+	// trailing slash is an unknown route (404 not_found) like any other.
+	r.RedirectTrailingSlash = false
 	// ClientIP (per-IP rate limits, access log) believes X-Forwarded-For only from
 	// TRUSTED_PROXIES; config.Validate has checked the list parses.
 	_ = r.SetTrustedProxies(a.cfg.RateLimits.TrustedProxies)
@@ -37,7 +41,8 @@ func (a *app) routes() http.Handler {
 
 	authn := &handlers.Authenticator{Tokens: a.tokens, Cache: a.authCache}
 	authH := &handlers.AuthHandler{Users: a.users, Tokens: a.tokens, Cache: a.authCache, WeChat: a.wx}
-	me := &handlers.MeHandler{Users: a.users, Children: a.children, WeChat: a.wx, AfterPhoneVerified: a.walkin.mergeWalkIn}
+	me := &handlers.MeHandler{Users: a.users, Children: a.children, WeChat: a.wx, AfterPhoneVerified: a.walkin.mergeWalkIn,
+		EraseChild: a.privacy.service.DeleteChild}
 	catalog := &handlers.CatalogHandler{Catalog: a.catalog, Cache: a.bookings.catalogCache, AfterSessionChange: a.bookings.afterSessionChange}
 	admin := &handlers.AdminHandler{Users: a.users, Cache: a.authCache}
 	audit := &handlers.AuditHandler{Audit: a.audit, Before: a.auditBefore()}

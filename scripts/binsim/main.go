@@ -11,8 +11,9 @@
 //	BINSIM_SECRET=... go run ./scripts/binsim -device 1 -token ... -n 5 -repeat 2
 //
 // The secret comes from $BINSIM_SECRET (or -secret, which leaves it in shell
-// history). It prints a summary: answers by status, points awarded, duplicates
-// and latency percentiles.
+// history). It prints a summary: answers by status, points awarded (credited:
+// duplicate answers repeat the first answer's points and are not counted again),
+// duplicates and latency percentiles.
 package main
 
 import (
@@ -175,9 +176,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 			key = "error"
 		}
 		byStatus[key]++
-		points += r.points
 		if r.duplicate {
-			dups++
+			dups++ // the server repeats the first answer's points: not credited again
+		} else {
+			points += r.points
 		}
 		lat = append(lat, r.latency)
 	}
