@@ -85,16 +85,17 @@ type Config struct {
 
 // BookingRules are the rules residents expect from product.md, as configuration.
 type BookingRules struct {
-	GateEnabled       bool          // BOOKING_GATE: Redis capacity gate in front of MySQL
-	FreeCancelBefore  time.Duration // cancelling later than this before start is a no-show
-	NoShowLimit       int           // this many no-shows ...
-	NoShowWindow      time.Duration // ... within this window ...
-	SuspendFor        time.Duration // ... suspend new bookings for this long
-	ChildMinAgeMonths int           // childcare age band (default 18-36 months)
-	ChildMaxAgeMonths int
-	ReconcileEvery    time.Duration
-	ReminderBefore    time.Duration // BOOKING_REMINDER_BEFORE: remind this long before the start (0: off)
-	ReminderEvery     time.Duration // BOOKING_REMINDER_EVERY: how often due reminders are queued
+	GateEnabled        bool          // BOOKING_GATE: Redis capacity gate in front of MySQL
+	FreeCancelBefore   time.Duration // cancelling later than this before start is a no-show
+	CheckInOpensBefore time.Duration // BOOKING_CHECKIN_OPENS_BEFORE: check-in opens this long before the start
+	NoShowLimit        int           // this many no-shows ...
+	NoShowWindow       time.Duration // ... within this window ...
+	SuspendFor         time.Duration // ... suspend new bookings for this long
+	ChildMinAgeMonths  int           // childcare age band (default 18-36 months)
+	ChildMaxAgeMonths  int
+	ReconcileEvery     time.Duration
+	ReminderBefore     time.Duration // BOOKING_REMINDER_BEFORE: remind this long before the start (0: off)
+	ReminderEvery      time.Duration // BOOKING_REMINDER_EVERY: how often due reminders are queued
 }
 
 // ComplaintRules is the 10-30-24 clock.
@@ -192,16 +193,17 @@ func Load(getenv func(string) string) (Config, error) {
 		RefreshTokenTTL:     e.dur("REFRESH_TOKEN_TTL", 30*24*time.Hour),
 		ShutdownTimeout:     e.dur("SHUTDOWN_TIMEOUT", 20*time.Second),
 		Booking: BookingRules{
-			GateEnabled:       e.bool("BOOKING_GATE", true),
-			FreeCancelBefore:  e.dur("BOOKING_FREE_CANCEL_BEFORE", 2*time.Hour),
-			NoShowLimit:       e.int("BOOKING_NO_SHOW_LIMIT", 3),
-			NoShowWindow:      e.dur("BOOKING_NO_SHOW_WINDOW", 90*24*time.Hour),
-			SuspendFor:        e.dur("BOOKING_SUSPEND_FOR", 30*24*time.Hour),
-			ChildMinAgeMonths: e.int("CHILDCARE_MIN_AGE_MONTHS", 18),
-			ChildMaxAgeMonths: e.int("CHILDCARE_MAX_AGE_MONTHS", 36),
-			ReconcileEvery:    e.dur("BOOKING_RECONCILE_EVERY", 5*time.Second),
-			ReminderBefore:    e.dur("BOOKING_REMINDER_BEFORE", 24*time.Hour),
-			ReminderEvery:     e.dur("BOOKING_REMINDER_EVERY", time.Minute),
+			GateEnabled:        e.bool("BOOKING_GATE", true),
+			FreeCancelBefore:   e.dur("BOOKING_FREE_CANCEL_BEFORE", 2*time.Hour),
+			CheckInOpensBefore: e.dur("BOOKING_CHECKIN_OPENS_BEFORE", 2*time.Hour),
+			NoShowLimit:        e.int("BOOKING_NO_SHOW_LIMIT", 3),
+			NoShowWindow:       e.dur("BOOKING_NO_SHOW_WINDOW", 90*24*time.Hour),
+			SuspendFor:         e.dur("BOOKING_SUSPEND_FOR", 30*24*time.Hour),
+			ChildMinAgeMonths:  e.int("CHILDCARE_MIN_AGE_MONTHS", 18),
+			ChildMaxAgeMonths:  e.int("CHILDCARE_MAX_AGE_MONTHS", 36),
+			ReconcileEvery:     e.dur("BOOKING_RECONCILE_EVERY", 5*time.Second),
+			ReminderBefore:     e.dur("BOOKING_REMINDER_BEFORE", 24*time.Hour),
+			ReminderEvery:      e.dur("BOOKING_REMINDER_EVERY", time.Minute),
 		},
 		Complaints: ComplaintRules{
 			AcceptWithin:       e.dur("COMPLAINT_ACCEPT_WITHIN", 10*time.Minute),
@@ -290,6 +292,9 @@ func (c Config) Validate() error {
 		if u != nil && u.Scheme != "https" {
 			errs = append(errs, errors.New("WECHAT_API_BASE must be https in production (a mock WeChat is for dev and tests)"))
 		}
+	}
+	if c.Booking.CheckInOpensBefore < 0 {
+		errs = append(errs, errors.New("BOOKING_CHECKIN_OPENS_BEFORE must be >= 0"))
 	}
 	if c.Booking.ReminderBefore < 0 || c.Booking.ReminderEvery <= 0 {
 		errs = append(errs, errors.New("BOOKING_REMINDER_BEFORE must be >= 0 and BOOKING_REMINDER_EVERY > 0"))

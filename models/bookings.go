@@ -54,6 +54,9 @@ type BookingRules struct {
 	NoShowLimit      int
 	NoShowWindow     time.Duration
 	SuspendFor       time.Duration
+	// CheckInOpensBefore: a booking can be checked in from this long before its
+	// session starts until the end of the local day the session ends on.
+	CheckInOpensBefore time.Duration
 }
 
 // Booking is one participant's place (or place in line) in one session.

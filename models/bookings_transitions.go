@@ -277,7 +277,9 @@ func (b *Bookings) CheckIn(ctx context.Context, code string) (Booking, error) {
 		return Booking{}, ErrNotFound // no booking has such a code
 	}
 	var id int64
-	err := b.DB.QueryRowContext(ctx, `SELECT id FROM bookings WHERE code = ?`, code).Scan(&id)
+	var startsAt, endsAt time.Time
+	err := b.DB.QueryRowContext(ctx, `SELECT b.id, s.starts_at, s.ends_at FROM bookings b
+		JOIN sessions s ON s.id = b.session_id WHERE b.code = ?`, code).Scan(&id, &startsAt, &endsAt)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Booking{}, ErrNotFound
 	}
@@ -285,6 +287,9 @@ func (b *Bookings) CheckIn(ctx context.Context, code string) (Booking, error) {
 		return Booking{}, fmt.Errorf("find code: %w", err)
 	}
 	now := b.Now()
+	if err := b.checkInWindow(now, startsAt, endsAt); err != nil {
+		return Booking{}, err
+	}
 	res, err := b.DB.ExecContext(ctx, `UPDATE bookings SET status = 'attended', checked_in_at = ?, updated_at = ? WHERE id = ? AND status = 'confirmed'`, now, now, id)
 	if err != nil {
 		return Booking{}, fmt.Errorf("check in: %w", err)
@@ -293,6 +298,22 @@ func (b *Bookings) CheckIn(ctx context.Context, code string) (Booking, error) {
 		return Booking{}, ErrInvalidTransition
 	}
 	return b.get(ctx, id)
+}
+
+// checkInWindow refuses a check-in outside [start − CheckInOpensBefore, end of the
+// local day the session ends on]. Without it a resident showing next week's QR
+// by mistake is marked attended there, and then a no-show for today's lesson;
+// the day's end (not the session's) leaves staff time to record latecomers
+// before they close the session.
+func (b *Bookings) checkInWindow(now, startsAt, endsAt time.Time) error {
+	opens := startsAt.Add(-b.Rules.CheckInOpensBefore)
+	end := endsAt.In(b.Loc)
+	closes := time.Date(end.Year(), end.Month(), end.Day()+1, 0, 0, 0, 0, b.Loc)
+	if now.Before(opens) || !now.Before(closes) {
+		return &Error{KindRule, "checkin_not_open", fmt.Sprintf("不在签到时间内：该预约的场次 %s 开始，签到从开始前 %d 分钟到当天结束",
+			startsAt.In(b.Loc).Format("2006-01-02 15:04"), int(b.Rules.CheckInOpensBefore.Minutes()))}
+	}
+	return nil
 }
 
 // CloseResult reports what closing a session did.

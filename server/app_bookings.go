@@ -29,6 +29,7 @@ func (a *app) initBookings() {
 		Rules: models.BookingRules{
 			FreeCancelBefore: cfg.FreeCancelBefore, NoShowLimit: cfg.NoShowLimit,
 			NoShowWindow: cfg.NoShowWindow, SuspendFor: cfg.SuspendFor,
+			CheckInOpensBefore: cfg.CheckInOpensBefore,
 		},
 		Cache: cache,
 	}

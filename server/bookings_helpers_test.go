@@ -132,6 +132,17 @@ func (a *testApp) startSession(sessionID int64) {
 	}
 }
 
+// openCheckIn moves a session to start in an hour (two hours long), inside the
+// check-in window (BOOKING_CHECKIN_OPENS_BEFORE, 2 h by default), and still
+// before its start, so pending bookings can yet be confirmed.
+func (a *testApp) openCheckIn(sessionID int64) {
+	a.t.Helper()
+	start := time.Now().Add(time.Hour).UTC()
+	if _, err := a.app.db.Exec(`UPDATE sessions SET starts_at = ?, ends_at = ? WHERE id = ?`, start, start.Add(2*time.Hour), sessionID); err != nil {
+		a.t.Fatal(err)
+	}
+}
+
 func wantStatus(t *testing.T, r response, status int, code string) {
 	t.Helper()
 	if r.Status != status || (code != "" && r.ErrorCode() != code) {

@@ -259,9 +259,12 @@ func TestBookingCheckInCloseAndBan(t *testing.T) {
 		sids = append(sids, a.createSession(staff, pid, time.Duration(24*(i+1))*time.Hour, 5))
 		bids = append(bids, idOf(t, book(a, tok, map[string]any{"session_id": sids[i]})))
 	}
-	// Pending until staff confirm; check-in needs confirmed.
+	// A day ahead, check-in is not open yet (see TestCheckInWindow).
 	r := a.do("GET", fmt.Sprintf("/api/v1/bookings/%d", bids[0]), tok, nil)
 	code := r.JSON(t)["code"].(string)
+	wantStatus(t, a.do("POST", "/api/v1/staff/checkins", staff, map[string]any{"code": code}), 422, "checkin_not_open")
+	// Pending until staff confirm; check-in needs confirmed.
+	a.openCheckIn(sids[0])
 	wantStatus(t, a.do("POST", "/api/v1/staff/checkins", staff, map[string]any{"code": code}), 409, "invalid_transition")
 	for _, id := range bids {
 		wantStatus(t, a.do("POST", fmt.Sprintf("/api/v1/staff/bookings/%d/confirm", id), staff, nil), 200, "")
@@ -395,4 +398,58 @@ func TestReconcilerExpiresAndRepairs(t *testing.T) {
 		t.Errorf("expired = %d, want 3", n)
 	}
 	a.assertCounts(sid)
+}
+
+// TestCheckInWindow: a booking can be checked in from BOOKING_CHECKIN_OPENS_BEFORE
+// before its session starts until the end of the (Shanghai) day the session ends
+// on. A resident who shows next week's QR by mistake gets 422, not attended there
+// and then a no-show for today; the desk check-in by id obeys the same window.
+func TestCheckInWindow(t *testing.T) {
+	a := newTestApp(t)
+	staff, _ := a.staff("window")
+	tok, _ := a.resident("window-r")
+	pid := a.createProgram(staff, map[string]any{"kind": "night_school", "title": "签到窗口"})
+	sid := a.createSession(staff, pid, 7*24*time.Hour, 5)
+	bid := idOf(t, book(a, tok, map[string]any{"session_id": sid}))
+	wantStatus(t, a.do("POST", fmt.Sprintf("/api/v1/staff/bookings/%d/confirm", bid), staff, nil), 200, "")
+	code := a.do("GET", fmt.Sprintf("/api/v1/bookings/%d", bid), tok, nil).JSON(t)["code"]
+	move := func(start time.Time) {
+		t.Helper()
+		if _, err := a.app.db.Exec(`UPDATE sessions SET starts_at = ?, ends_at = ? WHERE id = ?`, start.UTC(), start.Add(2*time.Hour).UTC(), sid); err != nil {
+			t.Fatal(err)
+		}
+	}
+	checkIn := func() response { return a.do("POST", "/api/v1/staff/checkins", staff, map[string]any{"code": code}) }
+
+	r := checkIn() // next week
+	wantStatus(t, r, 422, "checkin_not_open")
+	if msg := errorMessage(t, r); !strings.Contains(msg, "签到") {
+		t.Errorf("message %q does not say when check-in is", msg)
+	}
+	move(time.Now().Add(2*time.Hour + time.Minute)) // just before the window opens
+	wantStatus(t, checkIn(), 422, "checkin_not_open")
+	// Ended yesterday (Shanghai): the window closed at midnight.
+	loc := a.app.cfg.Location
+	today := time.Now().In(loc)
+	yesterday := time.Date(today.Year(), today.Month(), today.Day()-1, 20, 0, 0, 0, loc)
+	move(yesterday)
+	wantStatus(t, checkIn(), 422, "checkin_not_open")
+	if n := a.sqlInt(`SELECT COUNT(*) FROM bookings WHERE id = ? AND status = 'confirmed' AND checked_in_at IS NULL`, bid); n != 1 {
+		t.Fatal("a refused check-in changed the booking")
+	}
+	move(time.Now().Add(2*time.Hour - time.Minute)) // just inside
+	r = checkIn()
+	wantStatus(t, r, 200, "")
+	if r.JSON(t)["status"] != "attended" {
+		t.Fatalf("check-in: %s", r.Body)
+	}
+
+	// Desk check-in by booking id: same window.
+	w := createWalkIn(t, a, staff, "窗口伯", newPhone())
+	far := a.createSession(staff, pid, 3*24*time.Hour, 5)
+	wb := idOf(t, deskBook(t, a, staff, w, map[string]any{"session_id": far}))
+	wantStatus(t, a.do("POST", fmt.Sprintf("/api/v1/staff/bookings/%d/confirm", wb), staff, nil), 200, "")
+	wantStatus(t, a.do("POST", fmt.Sprintf("/api/v1/staff/residents/%d/bookings/%d/checkin", w, wb), staff, nil), 422, "checkin_not_open")
+	a.openCheckIn(far)
+	wantStatus(t, a.do("POST", fmt.Sprintf("/api/v1/staff/residents/%d/bookings/%d/checkin", w, wb), staff, nil), 200, "")
 }

@@ -212,6 +212,7 @@ func TestDeletingAChildCancelsItsUpcomingBookings(t *testing.T) {
 	attended := idOf(t, book(a, tok, map[string]any{"session_id": past, "child_id": kid}))
 	wantStatus(t, a.do("POST", fmt.Sprintf("/api/v1/staff/bookings/%d/confirm", attended), staff, nil), 200, "")
 	code := a.do("GET", fmt.Sprintf("/api/v1/bookings/%d", attended), tok, nil).JSON(t)["code"]
+	a.openCheckIn(past)
 	wantStatus(t, a.do("POST", "/api/v1/staff/checkins", staff, map[string]any{"code": code}), 200, "")
 	pending := idOf(t, book(a, tok, map[string]any{"session_id": soon, "child_id": kid}))
 	confirmed := idOf(t, book(a, tok, map[string]any{"session_id": later, "child_id": kid}))

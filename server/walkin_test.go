@@ -152,6 +152,7 @@ func TestWalkInBookCancelCheckInThroughTheEngine(t *testing.T) {
 	}
 
 	// Cancel frees the place; checking in a cancelled booking is 409.
+	a.openCheckIn(sid)
 	r = a.do("POST", fmt.Sprintf("/api/v1/staff/residents/%d/bookings/%d/cancel", w1, bid), staffTok, nil)
 	if r.Status != http.StatusOK || r.JSON(t)["status"] != "cancelled" {
 		t.Fatalf("cancel: %d %s", r.Status, r.Body)
@@ -245,6 +246,7 @@ func TestWalkInMergesIntoWeChatUserOnVerifiedPhone(t *testing.T) {
 	b1 := idOf(t, deskBook(t, a, staffTok, walk, map[string]any{"session_id": s1}))
 	b2 := idOf(t, deskBook(t, a, staffTok, walk, map[string]any{"session_id": s2}))
 	b3 := idOf(t, deskBook(t, a, staffTok, walk, map[string]any{"session_id": s3}))
+	a.openCheckIn(s3)
 	if r := a.do("POST", fmt.Sprintf("/api/v1/staff/residents/%d/bookings/%d/checkin", walk, b3), staffTok, nil); r.Status != http.StatusOK {
 		t.Fatalf("checkin: %d", r.Status)
 	}
