@@ -64,7 +64,7 @@ type Config struct {
 	AutoMigrate         bool
 	DemoSeed            bool // serve: run seed-demo after migrating (dev.sh sets it)
 
-	// DataKey (DATA_KEY) encrypts personal data at rest (phones, children's names)
+	// DataKey (DATA_KEY) encrypts personal data at rest (phones; children's names, allergies and emergency contacts)
 	// and keys the phone blind index. Changing it makes stored values unreadable.
 	DataKey Secret
 	// DataKeyPrevious (DATA_KEY_PREVIOUS) is the key being rotated away from: what

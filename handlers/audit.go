@@ -135,8 +135,8 @@ func (w *captureWriter) captured() []byte {
 // redactJSON masks phone numbers to their last four digits and removes secrets and
 // tokens from a JSON document, so audit entries never hold them. Non-JSON input
 // returns nil.
-// childData also masks names, for routes about children (PIPL: a child's name is
-// sensitive and is encrypted everywhere else).
+// childData also masks names and allergies, for routes about children (PIPL: a
+// child's name and health data are sensitive and encrypted everywhere else).
 func redactJSON(b []byte, childData bool) json.RawMessage {
 	if len(b) == 0 {
 		return nil
@@ -170,6 +170,9 @@ func redact(key string, v any, childData bool) any {
 	case string:
 		if childData && k == "name" {
 			return maskName(x)
+		}
+		if childData && k == "allergies" && x != "" {
+			return "***" // a minor's health data: the audit log needs that it changed, not what it says
 		}
 		return redactScalar(k, x, v)
 	case json.Number:

@@ -53,20 +53,44 @@ type Children struct {
 	Reads  *ChildReads
 }
 
-const childColumns = `id, user_id, name_enc, birth_date, gender, allergies, emergency_contact, consent_at, created_at`
+const childColumns = `id, user_id, name_enc, birth_date, gender, allergies_enc, emergency_contact_enc, consent_at, created_at`
+
+// The child's name, allergies (health data) and emergency contact are sealed at
+// rest, each bound to its row and column (DataCipher); these are the columns.
+const (
+	childName             = "name"
+	childAllergies        = "allergies"
+	childEmergencyContact = "emergency_contact"
+)
 
 func (s *Children) scanChild(row interface{ Scan(...any) error }) (Child, error) {
 	var c Child
 	var birth time.Time
-	var name []byte
-	err := row.Scan(&c.ID, &c.UserID, &name, &birth, &c.Gender, &c.Allergies, &c.EmergencyContact, &c.ConsentAt, &c.CreatedAt)
+	var name, allergies, contact []byte
+	err := row.Scan(&c.ID, &c.UserID, &name, &birth, &c.Gender, &allergies, &contact, &c.ConsentAt, &c.CreatedAt)
 	if err != nil {
 		return c, err
 	}
 	c.BirthDate = DateOf(birth)
 	c.GuardianConsent = true
-	c.Name, err = s.Cipher.Open("children", "name", c.ID, name)
+	if c.Name, err = s.Cipher.Open("children", childName, c.ID, name); err != nil {
+		return c, err
+	}
+	if c.Allergies, err = s.Cipher.Open("children", childAllergies, c.ID, allergies); err != nil {
+		return c, err
+	}
+	c.EmergencyContact, err = s.Cipher.Open("children", childEmergencyContact, c.ID, contact)
 	return c, err
+}
+
+// seal encrypts one of the child's sealed columns for row id, naming the column
+// in the error.
+func (s *Children) seal(id int64, column, plain string) ([]byte, error) {
+	enc, err := s.Cipher.Seal("children", column, id, plain)
+	if err != nil {
+		return nil, fmt.Errorf("seal child %s: %w", column, err)
+	}
+	return enc, nil
 }
 
 // Create stores a child for its guardian, refusing without consent.
@@ -82,22 +106,28 @@ func (s *Children) Create(ctx context.Context, guardianID int64, in ChildInput) 
 	if in.BirthDate.Time().After(now) {
 		return Child{}, Invalid("birth_date", "不能晚于今天")
 	}
-	// The name is sealed to the row's id, which exists only after the insert: both
-	// happen in one transaction, so no row is ever visible without its name.
+	// The sealed columns are bound to the row's id, which exists only after the
+	// insert: both happen in one transaction, so no row is ever visible without
+	// its name.
 	var id int64
 	err := inTx(ctx, s.DB, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `INSERT INTO children (user_id, birth_date, gender, allergies, emergency_contact, consent_at, consent_by, created_at, updated_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, guardianID, in.BirthDate.Time(), in.Gender, in.Allergies, in.EmergencyContact, now, guardianID, now, now)
+		res, err := tx.ExecContext(ctx, `INSERT INTO children (user_id, birth_date, gender, consent_at, consent_by, created_at, updated_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?)`, guardianID, in.BirthDate.Time(), in.Gender, now, guardianID, now, now)
 		if err != nil {
 			return fmt.Errorf("insert child: %w", err)
 		}
 		id, _ = res.LastInsertId()
-		enc, err := s.Cipher.Seal("children", "name", id, name)
-		if err != nil {
-			return fmt.Errorf("seal child name: %w", err)
+		var sealed [3][]byte
+		for i, v := range [...]struct{ column, plain string }{
+			{childName, name}, {childAllergies, in.Allergies}, {childEmergencyContact, in.EmergencyContact},
+		} {
+			if sealed[i], err = s.seal(id, v.column, v.plain); err != nil {
+				return err
+			}
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE children SET name_enc = ? WHERE id = ?`, enc, id); err != nil {
-			return fmt.Errorf("store child name: %w", err)
+		if _, err := tx.ExecContext(ctx, `UPDATE children SET name_enc = ?, allergies_enc = ?, emergency_contact_enc = ? WHERE id = ?`,
+			sealed[0], sealed[1], sealed[2], id); err != nil {
+			return fmt.Errorf("store child's sealed fields: %w", err)
 		}
 		return nil
 	})
@@ -158,9 +188,9 @@ func (s *Children) Update(ctx context.Context, guardianID, id int64, p ChildPatc
 		if n == "" {
 			return Child{}, Invalid("name", "不能为空")
 		}
-		enc, err := s.Cipher.Seal("children", "name", id, n)
+		enc, err := s.seal(id, childName, n)
 		if err != nil {
-			return Child{}, fmt.Errorf("seal child name: %w", err)
+			return Child{}, err
 		}
 		add("name_enc", enc)
 	}
@@ -174,10 +204,18 @@ func (s *Children) Update(ctx context.Context, guardianID, id int64, p ChildPatc
 		add("gender", *p.Gender)
 	}
 	if p.Allergies != nil {
-		add("allergies", *p.Allergies)
+		enc, err := s.seal(id, childAllergies, *p.Allergies)
+		if err != nil {
+			return Child{}, err
+		}
+		add("allergies_enc", enc)
 	}
 	if p.EmergencyContact != nil {
-		add("emergency_contact", *p.EmergencyContact)
+		enc, err := s.seal(id, childEmergencyContact, *p.EmergencyContact)
+		if err != nil {
+			return Child{}, err
+		}
+		add("emergency_contact_enc", enc)
 	}
 	args = append(args, id, guardianID)
 	if _, err := s.DB.ExecContext(ctx, `UPDATE children SET `+strings.Join(sets, ", ")+` WHERE id = ? AND user_id = ?`, args...); err != nil {

@@ -16,6 +16,8 @@ type sealedColumn struct {
 var sealedColumns = []sealedColumn{
 	{"users", "phone", "phone_enc", true},
 	{"children", "name", "name_enc", false},
+	{"children", "allergies", "allergies_enc", false},
+	{"children", "emergency_contact", "emergency_contact_enc", false},
 	{"complaints", "contact_phone", "contact_phone_enc", false},
 }
 

@@ -411,8 +411,8 @@ func (p *Privacy) cancelBookings(ctx context.Context, userID int64, ids []int64)
 
 // ---- encrypting plaintext left by earlier versions ----
 
-// legacyColumn is a plaintext column the 0008 migration renamed, and where its
-// encrypted value goes.
+// legacyColumn is a plaintext column the 0008 (or 0012) migration renamed, and
+// where its encrypted value goes.
 type legacyColumn struct {
 	table, column, legacy, enc, bidx string
 }
@@ -420,6 +420,8 @@ type legacyColumn struct {
 var legacyColumns = []legacyColumn{
 	{"users", "phone", "phone_legacy", "phone_enc", "phone_bidx"},
 	{"children", "name", "name_legacy", "name_enc", ""},
+	{"children", "allergies", "allergies_legacy", "allergies_enc", ""},                         // 0012
+	{"children", "emergency_contact", "emergency_contact_legacy", "emergency_contact_enc", ""}, // 0012
 	{"complaints", "contact_phone", "contact_phone_legacy", "contact_phone_enc", ""},
 }
 

@@ -31,7 +31,8 @@ func TestDataKeyRotation(t *testing.T) {
 	if r := oldApp.do("POST", "/api/v1/me/phone", tok, map[string]string{"code": "phone-" + phone}); r.Status != http.StatusOK {
 		t.Fatalf("phone: %d %s", r.Status, r.Body)
 	}
-	r := oldApp.do("POST", "/api/v1/me/children", tok, map[string]any{"name": "轮换小宝", "birth_date": "2024-01-01", "guardian_consent": true})
+	r := oldApp.do("POST", "/api/v1/me/children", tok, map[string]any{"name": "轮换小宝", "birth_date": "2024-01-01",
+		"allergies": "芒果过敏", "emergency_contact": "爸爸 13700002222", "guardian_consent": true})
 	if r.Status != http.StatusCreated {
 		t.Fatalf("child: %d %s", r.Status, r.Body)
 	}
@@ -48,6 +49,8 @@ func TestDataKeyRotation(t *testing.T) {
 		raw(`SELECT phone_enc FROM users WHERE id = ?`, uid),
 		raw(`SELECT phone_bidx FROM users WHERE id = ?`, uid),
 		raw(`SELECT name_enc FROM children WHERE id = ?`, childID),
+		raw(`SELECT allergies_enc FROM children WHERE id = ?`, childID),
+		raw(`SELECT emergency_contact_enc FROM children WHERE id = ?`, childID),
 		raw(`SELECT contact_phone_enc FROM complaints WHERE id = ?`, complaintID),
 	}
 
@@ -57,8 +60,9 @@ func TestDataKeyRotation(t *testing.T) {
 		if r := a.do("GET", "/api/v1/me", tok, nil); r.JSON(t)["phone"] != phone {
 			t.Fatalf("%s: phone %s", when, r.Body)
 		}
-		if r := a.do("GET", fmt.Sprintf("/api/v1/me/children/%d", childID), tok, nil); r.JSON(t)["name"] != "轮换小宝" {
-			t.Fatalf("%s: child %s", when, r.Body)
+		if m := a.do("GET", fmt.Sprintf("/api/v1/me/children/%d", childID), tok, nil).JSON(t); m["name"] != "轮换小宝" ||
+			m["allergies"] != "芒果过敏" || m["emergency_contact"] != "爸爸 13700002222" {
+			t.Fatalf("%s: child %v", when, m)
 		}
 		if r := a.do("GET", fmt.Sprintf("/api/v1/complaints/%d", complaintID), tok, nil); r.JSON(t)["contact_phone"] != "13600001111" {
 			t.Fatalf("%s: complaint %s", when, r.Body)
@@ -70,13 +74,15 @@ func TestDataKeyRotation(t *testing.T) {
 	check(rotating, "during rotation, before re-sealing")
 
 	n, err := models.RotateDataKey(ctx, rotating.app.db, rotating.app.privacy.cipher)
-	if err != nil || n != 3 {
-		t.Fatalf("rotate: %d values, %v (want 3)", n, err)
+	if err != nil || n != 5 {
+		t.Fatalf("rotate: %d values, %v (want 5)", n, err)
 	}
 	after := [][]byte{
 		raw(`SELECT phone_enc FROM users WHERE id = ?`, uid),
 		raw(`SELECT phone_bidx FROM users WHERE id = ?`, uid),
 		raw(`SELECT name_enc FROM children WHERE id = ?`, childID),
+		raw(`SELECT allergies_enc FROM children WHERE id = ?`, childID),
+		raw(`SELECT emergency_contact_enc FROM children WHERE id = ?`, childID),
 		raw(`SELECT contact_phone_enc FROM complaints WHERE id = ?`, complaintID),
 	}
 	for i := range before {

@@ -30,6 +30,8 @@ type privacyResident struct {
 	id        int64
 	phone     string
 	child     string
+	allergies string
+	emergency string
 	childID   int64
 	booking   int64
 	complaint int64
@@ -41,13 +43,13 @@ type privacyResident struct {
 func (a *testApp) privacyResident(t *testing.T, staffTok string, sessionID int64, tag, phone, contact string) privacyResident {
 	t.Helper()
 	p := privacyResident{name: uniqueName(t, "pipl-"+tag), phone: phone, contact: contact,
-		child: "小" + tag + "宝", content: "楼道灯坏了-" + tag + "-" + randomID("")}
+		child: "小" + tag + "宝", allergies: "花生-" + tag, emergency: "紧急联系人-" + tag, content: "楼道灯坏了-" + tag + "-" + randomID("")}
 	pair := a.loginPair(p.name)
 	p.token, p.refresh, p.id = pair.AccessToken, pair.RefreshToken, pair.UserID
 	wantStatus(t, a.do("POST", "/api/v1/me/phone", p.token, map[string]string{"code": "phone-" + phone}), 200, "")
 	wantStatus(t, a.do("PATCH", "/api/v1/me", p.token, map[string]any{"real_name": "真名" + tag, "room": "1-" + tag}), 200, "")
 	p.childID = idOf(t, a.do("POST", "/api/v1/me/children", p.token, map[string]any{
-		"name": p.child, "birth_date": "2020-05-01", "allergies": "花生-" + tag, "emergency_contact": "紧急联系人-" + tag, "guardian_consent": true}))
+		"name": p.child, "birth_date": "2020-05-01", "allergies": p.allergies, "emergency_contact": p.emergency, "guardian_consent": true}))
 	p.booking = idOf(t, a.do("POST", "/api/v1/bookings", p.token, map[string]any{"session_id": sessionID, "child_id": p.childID}))
 	p.photo = a.uploadPhoto(p.token)
 	p.complaint = idOf(t, a.do("POST", "/api/v1/complaints", p.token, complaintBody(map[string]any{
@@ -392,6 +394,8 @@ func TestPrivacyEncryptedAtRest(t *testing.T) {
 	}{
 		{`SELECT phone_enc FROM users WHERE id = ?`, alice.id, alice.phone},
 		{`SELECT name_enc FROM children WHERE id = ?`, alice.childID, alice.child},
+		{`SELECT allergies_enc FROM children WHERE id = ?`, alice.childID, alice.allergies},
+		{`SELECT emergency_contact_enc FROM children WHERE id = ?`, alice.childID, alice.emergency},
 		{`SELECT contact_phone_enc FROM complaints WHERE id = ?`, alice.complaint, alice.contact},
 	}
 	for _, c := range checks {
@@ -410,11 +414,11 @@ func TestPrivacyEncryptedAtRest(t *testing.T) {
 	// No dump line holds any of the plaintexts: scan every text-ish column of the rows.
 	var dump []byte
 	for _, q := range []string{`SELECT CONCAT_WS('|', openid, nickname, real_name, room, phone_legacy, HEX(phone_enc)) FROM users WHERE id = ?`,
-		`SELECT CONCAT_WS('|', name_legacy, allergies, HEX(name_enc)) FROM children WHERE user_id = ?`,
+		`SELECT CONCAT_WS('|', name_legacy, allergies_legacy, emergency_contact_legacy, HEX(name_enc), HEX(allergies_enc), HEX(emergency_contact_enc)) FROM children WHERE user_id = ?`,
 		`SELECT CONCAT_WS('|', content, contact_phone_legacy, HEX(contact_phone_enc)) FROM complaints WHERE user_id = ?`} {
 		dump = append(dump, raw(q, alice.id)...)
 	}
-	for _, s := range []string{alice.phone, alice.child, alice.contact} {
+	for _, s := range []string{alice.phone, alice.child, alice.contact, alice.allergies, alice.emergency} {
 		if bytes.Contains(dump, []byte(s)) {
 			t.Errorf("plaintext %q in %s", s, dump)
 		}
@@ -424,8 +428,9 @@ func TestPrivacyEncryptedAtRest(t *testing.T) {
 	if r := a.do("GET", "/api/v1/me", alice.token, nil); r.JSON(t)["phone"] != alice.phone {
 		t.Errorf("GET /me: %s", r.Body)
 	}
-	if r := a.do("GET", fmt.Sprintf("/api/v1/me/children/%d", alice.childID), alice.token, nil); r.JSON(t)["name"] != alice.child {
-		t.Errorf("GET child: %s", r.Body)
+	if m := a.do("GET", fmt.Sprintf("/api/v1/me/children/%d", alice.childID), alice.token, nil).JSON(t); m["name"] != alice.child ||
+		m["allergies"] != alice.allergies || m["emergency_contact"] != alice.emergency {
+		t.Errorf("GET child: %v", m)
 	}
 	if c := a.complaint(alice.token, alice.complaint); c.ContactPhone != alice.contact {
 		t.Errorf("complaint contact %q", c.ContactPhone)
@@ -505,7 +510,8 @@ func TestPrivacyEncryptLegacy(t *testing.T) {
 	now := time.Now().UTC()
 	phone := "13866660006"
 	uid := insert(t, db, `INSERT INTO users (role, real_name, phone_legacy, created_at, updated_at) VALUES ('resident', '老用户', ?, ?, ?)`, phone, now, now)
-	cid := insert(t, db, `INSERT INTO children (user_id, name_legacy, birth_date, consent_at, consent_by, created_at, updated_at) VALUES (?, '旧名字', '2021-01-01', ?, ?, ?, ?)`, uid, now, uid, now, now)
+	cid := insert(t, db, `INSERT INTO children (user_id, name_legacy, allergies_legacy, emergency_contact_legacy, birth_date, consent_at, consent_by, created_at, updated_at)
+		VALUES (?, '旧名字', '牛奶过敏', '外婆 13866661111', '2021-01-01', ?, ?, ?, ?)`, uid, now, uid, now, now)
 	kid := insert(t, db, `INSERT INTO complaints (user_id, category, content, estate, contact_phone_legacy, status, created_at, cycle_started_at, accept_due_at, contact_due_at, resolve_due_at, updated_at)
 		VALUES (?, '其他', '旧诉求', '南天一花园', '0755-6666', 'submitted', ?, ?, ?, ?, ?, ?)`, uid, now, now, now, now, now, now)
 
@@ -527,10 +533,11 @@ func TestPrivacyEncryptLegacy(t *testing.T) {
 		}
 		total += counts[i]
 	}
-	if total != 3 {
-		t.Errorf("encrypted %d values across instances, want 3 (each once)", total)
+	if total != 5 {
+		t.Errorf("encrypted %d values across instances, want 5 (each once)", total)
 	}
-	if n := a.sqlInt(`SELECT COUNT(*) FROM users WHERE phone_legacy IS NOT NULL`) + a.sqlInt(`SELECT COUNT(*) FROM children WHERE name_legacy IS NOT NULL`) +
+	if n := a.sqlInt(`SELECT COUNT(*) FROM users WHERE phone_legacy IS NOT NULL`) +
+		a.sqlInt(`SELECT COUNT(*) FROM children WHERE name_legacy IS NOT NULL OR allergies_legacy IS NOT NULL OR emergency_contact_legacy IS NOT NULL`) +
 		a.sqlInt(`SELECT COUNT(*) FROM complaints WHERE contact_phone_legacy IS NOT NULL`); n != 0 {
 		t.Errorf("%d plaintext values left", n)
 	}
@@ -538,7 +545,8 @@ func TestPrivacyEncryptLegacy(t *testing.T) {
 	if err != nil || u.ID != uid || *u.Phone != phone {
 		t.Errorf("migrated phone: %+v %v", u, err)
 	}
-	if kids, err := a.app.children.List(ctx, uid); err != nil || len(kids) != 1 || kids[0].ID != cid || kids[0].Name != "旧名字" {
+	if kids, err := a.app.children.List(ctx, uid); err != nil || len(kids) != 1 || kids[0].ID != cid || kids[0].Name != "旧名字" ||
+		kids[0].Allergies != "牛奶过敏" || kids[0].EmergencyContact != "外婆 13866661111" {
 		t.Errorf("migrated child: %+v %v", kids, err)
 	}
 	c, err := a.app.complaints.Get(ctx, kid, models.Principal{UserID: uid, Role: models.RoleResident}, false)

@@ -58,8 +58,8 @@ func TestDeletedAccountCodeEarnsNothing(t *testing.T) {
 	}
 }
 
-// A child registered at the desk is audited without the child's name in clear or
-// the emergency contact's number.
+// A child registered at the desk is audited without the child's name in clear,
+// the emergency contact's number or the allergies (health data).
 func TestAuditMasksChildData(t *testing.T) {
 	a := newTestApp(t)
 	staff, staffID := a.staff("childaudit")
@@ -70,13 +70,13 @@ func TestAuditMasksChildData(t *testing.T) {
 	}
 	rid := int64(r.JSON(t)["id"].(float64))
 	r = a.do("POST", fmt.Sprintf("/api/v1/staff/residents/%d/children", rid), staff, map[string]any{
-		"name": "王小宝", "birth_date": "2024-05-01", "emergency_contact": "妈妈 13912345678", "guardian_consent": true})
+		"name": "王小宝", "birth_date": "2024-05-01", "emergency_contact": "妈妈 13912345678", "allergies": "青霉素过敏", "guardian_consent": true})
 	if r.Status != http.StatusCreated {
 		t.Fatalf("child: %d %s", r.Status, r.Body)
 	}
 	r = a.do("GET", fmt.Sprintf("/api/v1/admin/audit?actor_id=%d&action=children", staffID), admin, nil)
 	body := string(r.Body)
-	if r.Status != http.StatusOK || !strings.Contains(body, "王**") || strings.Contains(body, "王小宝") || strings.Contains(body, "13912345678") {
+	if r.Status != http.StatusOK || !strings.Contains(body, "王**") || strings.Contains(body, "王小宝") || strings.Contains(body, "13912345678") || strings.Contains(body, "青霉素") {
 		t.Fatalf("audit of the child: %d %s", r.Status, body)
 	}
 }
