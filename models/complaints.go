@@ -258,12 +258,8 @@ func (s *Complaints) Create(ctx context.Context, userID int64, in ComplaintInput
 				return Invalid("contact_phone", "电话号码格式不正确")
 			}
 		}
-		var estateOK int
-		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM estates WHERE name = ?`, in.Estate).Scan(&estateOK); err != nil {
-			return fmt.Errorf("check estate: %w", err)
-		}
-		if estateOK == 0 {
-			return Invalid("estate", "不是本社区的小区")
+		if err := requireEstate(ctx, tx, "estate", in.Estate); err != nil {
+			return err
 		}
 		if s.DailyLimit > 0 {
 			start := dayStart(now, s.Loc)

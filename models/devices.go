@@ -126,17 +126,6 @@ func (d *Devices) scan(row interface{ Scan(...any) error }) (Device, error) {
 	return x, err
 }
 
-// EstateExists reports whether name is one of the five estates.
-func EstateExists(ctx context.Context, q interface {
-	QueryRowContext(context.Context, string, ...any) *sql.Row
-}, name string) (bool, error) {
-	var n int
-	if err := q.QueryRowContext(ctx, `SELECT COUNT(*) FROM estates WHERE name = ?`, name).Scan(&n); err != nil {
-		return false, fmt.Errorf("check estate: %w", err)
-	}
-	return n > 0, nil
-}
-
 // Create registers a bin and returns it with its secret; the secret is not
 // retrievable afterwards (rotate to get a new one).
 func (d *Devices) Create(ctx context.Context, staffID int64, in DeviceInput) (Device, string, error) {
@@ -144,17 +133,13 @@ func (d *Devices) Create(ctx context.Context, staffID int64, in DeviceInput) (De
 	if in.Name == "" {
 		return Device{}, "", Invalid("name", "必填")
 	}
-	ok, err := EstateExists(ctx, d.DB, in.Estate)
-	if err != nil {
+	if err := requireEstate(ctx, d.DB, "estate", in.Estate); err != nil {
 		return Device{}, "", err
-	}
-	if !ok {
-		return Device{}, "", Invalid("estate", "未知的小区 %q", in.Estate)
 	}
 	secret := newDeviceSecret()
 	now := d.Now()
 	var id int64
-	err = inTx(ctx, d.DB, func(tx *sql.Tx) error {
+	err := inTx(ctx, d.DB, func(tx *sql.Tx) error {
 		// The ciphertext binds the id, which exists only after the insert.
 		res, err := tx.ExecContext(ctx, `INSERT INTO devices (estate, name, secret_enc, status, created_by, created_at, updated_at)
 			VALUES (?, ?, '', 'active', ?, ?, ?)`, in.Estate, in.Name, staffID, now, now)

@@ -173,17 +173,30 @@ func (s *Users) SetRole(ctx context.Context, id int64, role string) (User, error
 	if !ValidRole(role) {
 		return User{}, Invalid("role", "must be resident, staff or admin")
 	}
-	res, err := s.DB.ExecContext(ctx, `UPDATE users SET role = ?, updated_at = ? WHERE id = ? AND status = 'active'`, role, s.Now(), id)
-	if err != nil {
-		return User{}, fmt.Errorf("set role: %w", err)
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		if _, err := s.Get(ctx, id); err != nil {
-			return User{}, err
+	err := inTxRetry(ctx, s.DB, func(tx *sql.Tx) error {
+		// The active admins, locked: two admins demoting each other at once are
+		// serialised here, and the second sees that it would leave none.
+		admins, err := queryColumn[int64](ctx, tx, `SELECT id FROM users WHERE role = 'admin' AND status = 'active' ORDER BY id FOR UPDATE`)
+		if err != nil {
+			return fmt.Errorf("lock admins: %w", err)
 		}
+		if role != RoleAdmin && len(admins) == 1 && admins[0] == id {
+			return ErrLastAdmin
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE users SET role = ?, updated_at = ? WHERE id = ? AND status = 'active'`, role, s.Now(), id); err != nil {
+			return fmt.Errorf("set role: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return User{}, err
 	}
 	return s.Get(ctx, id)
 }
+
+// ErrLastAdmin refuses to demote the only admin: nobody could change roles any
+// more, and the way back (the grant-role command) needs shell access to a server.
+var ErrLastAdmin = &Error{KindConflict, "last_admin", "这是唯一的管理员，请先指定另一名管理员"}
 
 // ProfilePatch holds the fields a user may change about themselves; nil means
 // unchanged. Role, openid and phone are deliberately absent.
@@ -214,7 +227,13 @@ func (s *Users) UpdateProfile(ctx context.Context, id int64, p ProfilePatch) (Us
 		add("birth_date", p.BirthDate.Time())
 	}
 	if p.Estate != nil {
-		add("estate", strings.TrimSpace(*p.Estate))
+		estate := strings.TrimSpace(*p.Estate)
+		if estate != "" { // "" clears it
+			if err := requireEstate(ctx, s.DB, "estate", estate); err != nil {
+				return User{}, err
+			}
+		}
+		add("estate", estate)
 	}
 	if p.Building != nil {
 		add("building", strings.TrimSpace(*p.Building))

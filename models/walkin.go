@@ -178,6 +178,11 @@ func (w *WalkIns) Create(ctx context.Context, staffID int64, in ResidentInput) (
 		}
 		birth = in.BirthDate.Time()
 	}
+	if estate := strings.TrimSpace(in.Estate); estate != "" {
+		if err := requireEstate(ctx, w.DB, "estate", estate); err != nil {
+			return Resident{}, err
+		}
+	}
 	var id int64
 	err := inTx(ctx, w.DB, func(tx *sql.Tx) error {
 		m, err := w.lookupPhone(ctx, tx, phone, false)
