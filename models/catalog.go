@@ -364,6 +364,12 @@ func (s *Catalog) CreateSession(ctx context.Context, programID int64, in Session
 	if !in.EndsAt.After(in.StartsAt) {
 		return Session{}, Invalid("ends_at", "必须晚于 starts_at")
 	}
+	if !in.StartsAt.After(s.Now()) {
+		// A session already started would be listed as open but unbookable, and
+		// could be closed at once, marking nobody. Past records come in through
+		// the history import.
+		return Session{}, Invalid("starts_at", "不能早于现在（历史记录请用导入）")
+	}
 	if in.BookingOpensAt != nil && in.BookingOpensAt.After(in.StartsAt) {
 		return Session{}, Invalid("booking_opens_at", "必须早于 starts_at")
 	}
@@ -399,6 +405,9 @@ func (s *Catalog) PatchSession(ctx context.Context, id int64, p SessionPatch) (S
 	}
 	if err := checkSessionTimes(starts, ends, p.BookingOpensAt); err != nil {
 		return Session{}, err
+	}
+	if p.StartsAt != nil && !p.StartsAt.Equal(cur.StartsAt) && !p.StartsAt.After(s.Now()) {
+		return Session{}, Invalid("starts_at", "不能改到现在之前")
 	}
 	if !ends.After(starts) {
 		return Session{}, Invalid("ends_at", "必须晚于 starts_at")

@@ -54,7 +54,15 @@ func TestBookingRules(t *testing.T) {
 
 	// Closed, started, unknown sessions, bad input.
 	act := a.createProgram(staff, map[string]any{"kind": "activity", "title": "围棋"})
-	past := a.createSession(staff, act, -time.Hour, 10)
+	// Staff cannot create a session in the past; one that has started is closed.
+	wantStatus(t, a.do("POST", fmt.Sprintf("/api/v1/staff/programs/%d/sessions", act), staff, map[string]any{
+		"starts_at": time.Now().Add(-time.Hour).Format(time.RFC3339), "ends_at": time.Now().Add(time.Hour).Format(time.RFC3339), "capacity": 10,
+	}), 400, "invalid_request")
+	past := a.createSession(staff, act, time.Hour, 10)
+	a.startSession(past)
+	future := a.createSession(staff, act, 24*time.Hour, 10)
+	wantStatus(t, a.do("PATCH", fmt.Sprintf("/api/v1/staff/sessions/%d", future), staff, map[string]any{
+		"starts_at": time.Now().Add(-time.Minute).Format(time.RFC3339)}), 400, "invalid_request")
 	wantStatus(t, book(a, tok, map[string]any{"session_id": past}), 422, "booking_closed")
 	s2 := a.createSession(staff, act, 24*time.Hour, 10)
 	wantStatus(t, a.do("POST", fmt.Sprintf("/api/v1/staff/sessions/%d/cancel", s2), staff, nil), 200, "")
