@@ -365,7 +365,7 @@ func (b *Bookings) check(p participant, m sessionMeta, now time.Time) error {
 	}
 	age := AgeInMonths(DateOf(p.birth.Time), DateOf(m.StartsAt.In(b.Loc)))
 	if (m.MinAge != nil && age < *m.MinAge) || (m.MaxAge != nil && age > *m.MaxAge) {
-		return NotEligible(fmt.Sprintf("参与者在活动当天的年龄（%d 个月）不在 %s 范围内", age, ageBand(m.MinAge, m.MaxAge)))
+		return NotEligible(fmt.Sprintf("参与者在活动当天的年龄（%s）不在 %s 范围内", ageText(age), ageBand(m.MinAge, m.MaxAge)))
 	}
 	return nil
 }
@@ -379,15 +379,38 @@ func (b *Bookings) checkParticipant(ctx context.Context, tx *sql.Tx, userID int6
 	return b.check(p, m, now)
 }
 
+// ageText says an age in months the way people do: months for a toddler, whole
+// years from two on (30 个月, 35 岁).
+func ageText(months int) string {
+	if months >= 24 {
+		return strconv.Itoa(months/12) + " 岁"
+	}
+	return strconv.Itoa(months) + " 个月"
+}
+
+// ageBand says a program's age limits the way the center would: 18–36 个月,
+// 60 岁及以上, 5–12 岁 (years where every limit given is whole years from two
+// on, else months).
 func ageBand(min, max *int) string {
-	lo, hi := "不限", "不限"
-	if min != nil {
-		lo = strconv.Itoa(*min)
+	years := true
+	for _, v := range []*int{min, max} {
+		if v != nil && (*v%12 != 0 || *v < 24) {
+			years = false
+		}
 	}
-	if max != nil {
-		hi = strconv.Itoa(*max)
+	num, unit := func(m int) string { return strconv.Itoa(m) }, " 个月"
+	if years {
+		num, unit = func(m int) string { return strconv.Itoa(m / 12) }, " 岁"
 	}
-	return lo + "–" + hi + " 个月"
+	switch {
+	case min != nil && max != nil:
+		return num(*min) + "–" + num(*max) + unit
+	case min != nil:
+		return num(*min) + unit + "及以上"
+	case max != nil:
+		return num(*max) + unit + "及以下"
+	}
+	return "不限"
 }
 
 // guard is the MySQL side: the conditional UPDATE that can never take booked past

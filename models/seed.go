@@ -29,8 +29,12 @@ func demoCatalogue() []demoProgram {
 		}
 	}
 	activity := func(title, cat, audience, venue string, wd []time.Weekday, h, m, minutes, capacity int, minAge *int) demoProgram {
+		in := ProgramInput{Kind: KindActivity, Title: title, Category: cat, Audience: audience, Venue: venue, FeeFen: ptr(int64(0)), MinAgeMonths: minAge, Description: title + "，南天社区党群服务中心组织，免费参加。"}
+		if audience == AudienceChildren {
+			in.MaxAgeMonths = ptr(144) // children's activities are for children: an adult booking as themselves is not eligible
+		}
 		return demoProgram{
-			in:       ProgramInput{Kind: KindActivity, Title: title, Category: cat, Audience: audience, Venue: venue, FeeFen: ptr(int64(0)), MinAgeMonths: minAge, Description: title + "，南天社区党群服务中心组织，免费参加。"},
+			in:       in,
 			capacity: capacity, weeks: 3, weekdays: wd, start: [2]int{h, m}, minutes: minutes,
 		}
 	}
