@@ -37,7 +37,10 @@ type User struct {
 	Room            string     `json:"room"`
 	Phone           *string    `json:"phone"`
 	PhoneVerifiedAt *time.Time `json:"phone_verified_at"`
-	CreatedAt       time.Time  `json:"created_at"`
+	// BookingSuspendedUntil is set while a no-show ban runs, so the mini-program
+	// can say so before the resident picks a session, not after.
+	BookingSuspendedUntil *time.Time `json:"booking_suspended_until"`
+	CreatedAt             time.Time  `json:"created_at"`
 }
 
 // Users stores users. Phone numbers are stored encrypted (Cipher, see crypto.go)
@@ -55,17 +58,20 @@ const (
 	UserDeleted = "deleted"
 )
 
-const userColumns = `id, openid, unionid, role, nickname, real_name, birth_date, estate, building, room, phone_enc, phone_verified_at, created_at`
+const userColumns = `id, openid, unionid, role, nickname, real_name, birth_date, estate, building, room, phone_enc, phone_verified_at, suspended_until, created_at`
 
 // scanUser reads userColumns and decrypts the phone.
 func (s *Users) scanUser(row interface{ Scan(...any) error }) (User, error) {
 	var u User
-	var birth sql.NullTime
+	var birth, suspended sql.NullTime
 	var phone []byte
 	err := row.Scan(&u.ID, &u.OpenID, &u.UnionID, &u.Role, &u.Nickname, &u.RealName, &birth,
-		&u.Estate, &u.Building, &u.Room, &phone, &u.PhoneVerifiedAt, &u.CreatedAt)
+		&u.Estate, &u.Building, &u.Room, &phone, &u.PhoneVerifiedAt, &suspended, &u.CreatedAt)
 	if err != nil {
 		return u, err
+	}
+	if suspended.Valid && suspended.Time.After(s.Now()) {
+		u.BookingSuspendedUntil = &suspended.Time
 	}
 	if birth.Valid {
 		d := DateOf(birth.Time)

@@ -319,6 +319,9 @@ func TestBookingCheckInCloseAndBan(t *testing.T) {
 	}
 	fresh := a.createSession(staff, pid, 96*time.Hour, 5)
 	wantStatus(t, book(a, tok, map[string]any{"session_id": fresh}), 201, "") // one no-show: fine
+	if me := a.do("GET", "/api/v1/me", tok, nil).JSON(t); me["booking_suspended_until"] != nil {
+		t.Errorf("not banned yet, but /me says %v", me["booking_suspended_until"])
+	}
 	// Late cancel counts as the second no-show.
 	wantStatus(t, a.do("PATCH", fmt.Sprintf("/api/v1/staff/sessions/%d", sids[2]), staff, map[string]any{
 		"starts_at": time.Now().Add(time.Hour).Format(time.RFC3339), "ends_at": time.Now().Add(3 * time.Hour).Format(time.RFC3339)}), 200, "")
@@ -330,6 +333,11 @@ func TestBookingCheckInCloseAndBan(t *testing.T) {
 	wantStatus(t, a.do("POST", fmt.Sprintf("/api/v1/bookings/%d/cancel", bids[2]), tok, nil), 409, "invalid_transition")
 	other := a.createSession(staff, pid, 120*time.Hour, 5)
 	wantStatus(t, book(a, tok, map[string]any{"session_id": other}), 403, "booking_suspended")
+	// The mini-program can show the ban up front.
+	until, _ := a.do("GET", "/api/v1/me", tok, nil).JSON(t)["booking_suspended_until"].(string)
+	if ts, err := time.Parse(time.RFC3339, until); err != nil || ts.Before(time.Now().Add(29*24*time.Hour)) {
+		t.Errorf("/me booking_suspended_until = %q, want about 30 days ahead", until)
+	}
 }
 
 func TestStaffCancelSessionAndLists(t *testing.T) {
