@@ -91,6 +91,7 @@ func (a *app) Serve(ctx context.Context, ln net.Listener) error {
 	if errors.Is(serveErr, http.ErrServerClosed) {
 		serveErr = nil
 	}
+	a.logger.Info("stopped", "err", serveErr)
 	return serveErr
 }
 

@@ -29,6 +29,13 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// The first signal starts a graceful shutdown; un-registering then gives a
+	// second Ctrl-C (or SIGTERM) its default effect, so an operator can still
+	// kill a shutdown stuck on a slow request without reaching for kill -9.
+	go func() {
+		<-ctx.Done()
+		stop()
+	}()
 	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
 		fmt.Fprintln(os.Stderr, "nantian:", err)
 		os.Exit(1)
