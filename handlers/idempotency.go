@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
@@ -16,6 +17,35 @@ import (
 	"nantian/models"
 )
 
+// RequestHash identifies a request for Idempotency-Key: method, path and body,
+// with a JSON body in canonical form (keys sorted, no insignificant space,
+// numbers as sent), so a retry that re-serialises the same JSON differently is
+// still the same request; any other body counts byte for byte.
+func RequestHash(method, path string, body []byte) string {
+	sum := sha256.Sum256(append([]byte(method+" "+path+"\n"), canonicalJSON(body)...))
+	return hex.EncodeToString(sum[:])
+}
+
+// canonicalJSON re-encodes one JSON value with sorted keys (encoding/json sorts
+// map keys) and numbers kept as written; input that is not exactly one JSON
+// value is returned unchanged.
+func canonicalJSON(body []byte) []byte {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil || dec.More() {
+		return body
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return body // trailing garbage after the value
+	}
+	out, err := json.Marshal(v)
+	if err != nil {
+		return body
+	}
+	return out
+}
+
 // Idempotent makes a POST safe to retry with an `Idempotency-Key` header
 // (api.md, Conventions). Put it on a route behind Authenticator.Required:
 //
@@ -25,8 +55,9 @@ import (
 //   - the key is scoped to the caller and the route, so two users (or two routes)
 //     never share one;
 //   - the first request runs and its status and body are kept for store.TTL
-//     (≥ 24 h); a retry with the same key and the same body gets them back
-//     unchanged, with `Idempotent-Replayed: true`;
+//     (≥ 24 h); a retry with the same key and the same body (the same JSON,
+//     however serialised: RequestHash) gets them back unchanged, with
+//     `Idempotent-Replayed: true`;
 //   - the same key with a different body → 422 `idempotency_key_reused`;
 //   - a retry while the first is still running → 409 `idempotency_in_progress`;
 //   - a 5xx or a 429 is not kept, so the retry runs again;
@@ -54,8 +85,7 @@ func Idempotent(store *models.Idempotency) gin.HandlerFunc {
 			}
 			c.Request.Body = io.NopCloser(bytes.NewReader(body))
 		}
-		sum := sha256.Sum256(append([]byte(c.Request.Method+" "+c.Request.URL.Path+"\n"), body...))
-		hash := hex.EncodeToString(sum[:])
+		hash := RequestHash(c.Request.Method, c.Request.URL.Path, body)
 		scope := "u" + strconv.FormatInt(Caller(c).UserID, 10) + ":" + c.FullPath()
 		ctx := c.Request.Context()
 		rec, started, err := store.Begin(ctx, scope, key, hash)

@@ -2,14 +2,13 @@ package main
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"nantian/handlers"
 	"nantian/models"
 )
 
@@ -160,6 +159,5 @@ func idOf(t *testing.T, r response) int64 {
 
 // hashFor is the request hash handlers.Idempotent computes.
 func hashFor(method, path, body string) string {
-	sum := sha256.Sum256([]byte(method + " " + path + "\n" + body))
-	return hex.EncodeToString(sum[:])
+	return handlers.RequestHash(method, path, []byte(body))
 }

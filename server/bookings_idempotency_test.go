@@ -27,6 +27,14 @@ func TestIdempotencyKey(t *testing.T) {
 	}
 	// Same key, different body.
 	wantStatus(t, a.do("POST", "/api/v1/bookings", tok, map[string]any{"session_id": sid2}, "Idempotency-Key", "k-1"), 422, "idempotency_key_reused")
+	// The same JSON serialised differently (key order, spaces) is the same request.
+	_, sid3 := a.hotSession(staff, 5, false)
+	j1 := a.do("POST", "/api/v1/bookings", tok, fmt.Sprintf(`{"session_id": %d, "waitlist": true}`, sid3), "Idempotency-Key", "k-json")
+	wantStatus(t, j1, 201, "")
+	j2 := a.do("POST", "/api/v1/bookings", tok, fmt.Sprintf("{\"waitlist\":true,\n  \"session_id\":%d}", sid3), "Idempotency-Key", "k-json")
+	if j2.Status != 201 || string(j2.Body) != string(j1.Body) || j2.Header.Get("Idempotent-Replayed") != "true" {
+		t.Errorf("re-serialised retry: %d %s, want the first answer replayed", j2.Status, j2.Body)
+	}
 	// Scoped to the caller: another resident's same key is theirs.
 	wantStatus(t, a.do("POST", "/api/v1/bookings", other, map[string]any{"session_id": sid}, "Idempotency-Key", "k-1"), 201, "")
 	// Errors (4xx) are replayed too.
