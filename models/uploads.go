@@ -155,15 +155,43 @@ func (s *Uploads) Save(ctx context.Context, userID int64, r io.Reader) (Upload, 
 	return Upload{ID: id, UserID: userID, FileName: name, ContentType: ctype, Size: size, URL: uploadURL(id), CreatedAt: now}, nil
 }
 
+// The largest image accepted, by the dimensions its header declares. The server
+// never decodes pixels, but staff pages and the mini-program do: a file of a few
+// kilobytes can declare 100000×100000 pixels (a "decompression bomb"), and every
+// device that opens the complaint would try to allocate tens of gigabytes for it.
+// 120 megapixels and 30000 pixels a side leave room for any real phone photo
+// (a 108 MP sensor is 12032×9024) that fits in 5 MiB.
+const (
+	MaxImageSide   = 30000
+	MaxImagePixels = 120_000_000
+)
+
+// ErrUploadDimensions refuses an image declaring more than MaxImagePixels or a
+// side longer than MaxImageSide.
+var ErrUploadDimensions = Invalid("file", "图片尺寸过大（每边最多 %d 像素，总计最多 %d 万像素）", MaxImageSide, MaxImagePixels/10000)
+
+// checkDimensions applies the size limits to declared dimensions.
+func checkDimensions(w, h int) error {
+	if w <= 0 || h <= 0 {
+		return ErrUploadType
+	}
+	if w > MaxImageSide || h > MaxImageSide || int64(w)*int64(h) > MaxImagePixels {
+		return ErrUploadDimensions
+	}
+	return nil
+}
+
 // validateImage checks the bytes are a well-formed header of the sniffed type, so
-// a file that merely starts with a magic number is refused.
+// a file that merely starts with a magic number is refused, and that the image
+// it declares is not absurdly large (checkDimensions).
 func validateImage(f *os.File, ctype string, size int64) error {
 	switch ctype {
 	case "image/jpeg", "image/png":
 		cfg, _, err := image.DecodeConfig(bufio.NewReader(f))
-		if err != nil || cfg.Width <= 0 || cfg.Height <= 0 {
+		if err != nil {
 			return ErrUploadType
 		}
+		return checkDimensions(cfg.Width, cfg.Height)
 	case "image/webp":
 		// RIFF <len> WEBP <chunk>: the RIFF length must match the file and the
 		// first chunk must be one of the three WebP bitstream kinds.
@@ -176,8 +204,59 @@ func validateImage(f *os.File, ctype string, size int64) error {
 		if riffLen+8 != size || (chunk != "VP8 " && chunk != "VP8L" && chunk != "VP8X") {
 			return ErrUploadType
 		}
+		return checkWebPDimensions(f, size)
 	}
 	return nil
+}
+
+// checkWebPDimensions applies checkDimensions to the size a WebP declares: the
+// VP8X canvas, and the frame size of every top-level VP8 (lossy) and VP8L
+// (lossless) bitstream. A header too short to hold its size is ErrUploadType.
+func checkWebPDimensions(r io.ReaderAt, size int64) error {
+	err := walkWebP(r, size, func(c webpChunk) error {
+		var n int64
+		switch c.fourCC {
+		case "VP8X":
+			n = 10
+		case "VP8 ":
+			n = 10
+		case "VP8L":
+			n = 5
+		default:
+			return nil
+		}
+		if c.size < n {
+			return errBadWebP
+		}
+		d := make([]byte, n)
+		if _, err := r.ReadAt(d, c.off+8); err != nil {
+			return errBadWebP
+		}
+		var w, h int
+		switch c.fourCC {
+		case "VP8X": // flags, 3 reserved bytes, canvas width−1 and height−1 (24 bits each)
+			w = 1 + (int(d[4]) | int(d[5])<<8 | int(d[6])<<16)
+			h = 1 + (int(d[7]) | int(d[8])<<8 | int(d[9])<<16)
+		case "VP8 ": // frame tag (3 bytes), start code 9d 01 2a, 14-bit width and height
+			if d[3] != 0x9d || d[4] != 0x01 || d[5] != 0x2a {
+				return errBadWebP
+			}
+			w = int(binary.LittleEndian.Uint16(d[6:8]) & 0x3fff)
+			h = int(binary.LittleEndian.Uint16(d[8:10]) & 0x3fff)
+		case "VP8L": // signature 0x2f, then width−1 and height−1 in 14 bits each
+			if d[0] != 0x2f {
+				return errBadWebP
+			}
+			bits := binary.LittleEndian.Uint32(d[1:5])
+			w = 1 + int(bits&0x3fff)
+			h = 1 + int(bits>>14&0x3fff)
+		}
+		return checkDimensions(w, h)
+	})
+	if errors.Is(err, errBadWebP) {
+		return ErrUploadType
+	}
+	return err
 }
 
 var errBadJPEG = errors.New("malformed jpeg")
