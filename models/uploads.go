@@ -28,6 +28,9 @@ var (
 	ErrUploadTooLarge = &Error{KindTooLarge, "payload_too_large", "图片不能超过 5 MiB"}
 	ErrUploadEmpty    = Invalid("file", "文件为空")
 	ErrUploadType     = Invalid("file", "仅支持 JPEG、PNG 或 WebP 图片")
+	// ErrTooManyPending refuses an upload while the uploader already has
+	// MaxPending photos attached to nothing (a 429 with Retry-After).
+	ErrTooManyPending = &Error{KindTooMany, "rate_limited", "未提交的照片过多，请先提交诉求或稍后再试"}
 )
 
 // Upload is a stored photo. The file lives under the upload directory with a random
@@ -52,6 +55,11 @@ type Uploads struct {
 	Now Clock
 	// OrphanAfter: uploads attached to nothing for this long are deleted.
 	OrphanAfter time.Duration
+	// MaxPending caps the uploads one user may hold attached to nothing (0: no
+	// cap). Without it one account could fill the disk with 5 MiB files faster
+	// than OrphanAfter clears them; attached photos are bounded by the complaint
+	// limits instead.
+	MaxPending int
 }
 
 func uploadURL(id int64) string { return "/api/v1/uploads/" + strconv.FormatInt(id, 10) }
@@ -145,14 +153,56 @@ func (s *Uploads) Save(ctx context.Context, userID int64, r io.Reader) (Upload, 
 		return Upload{}, fmt.Errorf("strip %s metadata: %w", ctype, err)
 	}
 	now := s.Now()
-	res, err := s.DB.ExecContext(ctx, `INSERT INTO uploads (user_id, file_name, content_type, size, created_at) VALUES (?, ?, ?, ?, ?)`,
-		userID, name, ctype, size, now)
+	var id int64
+	err = inTx(ctx, s.DB, func(tx *sql.Tx) error {
+		if err := s.checkPending(ctx, tx, userID, now); err != nil {
+			return err
+		}
+		res, err := tx.ExecContext(ctx, `INSERT INTO uploads (user_id, file_name, content_type, size, created_at) VALUES (?, ?, ?, ?, ?)`,
+			userID, name, ctype, size, now)
+		if err != nil {
+			return fmt.Errorf("insert upload: %w", err)
+		}
+		id, _ = res.LastInsertId()
+		return nil
+	})
 	if err != nil {
 		os.Remove(final)
-		return Upload{}, fmt.Errorf("insert upload: %w", err)
+		return Upload{}, err
 	}
-	id, _ := res.LastInsertId()
 	return Upload{ID: id, UserID: userID, FileName: name, ContentType: ctype, Size: size, URL: uploadURL(id), CreatedAt: now}, nil
+}
+
+// checkPending refuses a new upload while userID holds MaxPending uploads attached
+// to nothing. The uploader's row is locked first (as filing a complaint does
+// before attaching photos), so concurrent uploads are counted one after another
+// and cannot slip past the cap together. Retry-After is when the oldest of them
+// is due to be cleaned up.
+func (s *Uploads) checkPending(ctx context.Context, tx *sql.Tx, userID int64, now time.Time) error {
+	if s.MaxPending <= 0 {
+		return nil
+	}
+	var one int
+	if err := tx.QueryRowContext(ctx, `SELECT 1 FROM users WHERE id = ? FOR UPDATE`, userID).Scan(&one); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return ErrNotFound
+		}
+		return fmt.Errorf("lock uploader: %w", err)
+	}
+	var n int
+	var oldest sql.NullTime
+	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*), MIN(created_at) FROM uploads WHERE user_id = ? AND complaint_id IS NULL`, userID).
+		Scan(&n, &oldest); err != nil {
+		return fmt.Errorf("count pending uploads: %w", err)
+	}
+	if n < s.MaxPending {
+		return nil
+	}
+	after := time.Minute // the cleaner runs about once a minute
+	if oldest.Valid {
+		after = max(after, oldest.Time.Add(s.OrphanAfter).Sub(now))
+	}
+	return &RetryAfterError{Err: ErrTooManyPending, After: after}
 }
 
 // The largest image accepted, by the dimensions its header declares. The server

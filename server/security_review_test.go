@@ -9,6 +9,8 @@ import (
 	"image"
 	"image/jpeg"
 	"net/http"
+	"strconv"
+	"sync"
 	"testing"
 )
 
@@ -131,5 +133,56 @@ func TestUploadRefusesDecompressionBombs(t *testing.T) {
 		if r := a.upload(tok, "p.img", "image/png", data); r.Status != http.StatusCreated {
 			t.Errorf("%s: %d %s, want 201", name, r.Status, r.Body)
 		}
+	}
+}
+
+// Uploads had no quota: one account could post 5 MiB files in a loop and fill
+// the photo disk long before the orphan cleaner (24 h) got to them. Photos not
+// attached to a complaint are now capped per user (UPLOAD_MAX_PENDING); past
+// the cap the upload is 429 rate_limited with Retry-After, and attaching photos
+// to a complaint frees room. Concurrent uploads cannot slip past the cap.
+func TestUploadPendingCap(t *testing.T) {
+	a := newTestApp(t, map[string]string{"UPLOAD_MAX_PENDING": "3"})
+	tok, uid := a.resident("cap")
+	var ids []any
+	for i := 0; i < 3; i++ {
+		ids = append(ids, a.uploadPhoto(tok))
+	}
+	r := a.upload(tok, "p.png", "image/png", pngBytes(t, 4, 3))
+	if r.Status != http.StatusTooManyRequests || r.ErrorCode() != "rate_limited" {
+		t.Fatalf("upload past the cap: %d %s, want 429 rate_limited", r.Status, r.Body)
+	}
+	if s, err := strconv.Atoi(r.Header.Get("Retry-After")); err != nil || s < 1 {
+		t.Errorf("Retry-After %q", r.Header.Get("Retry-After"))
+	}
+	if n := a.countUploads(uid); n != 3 {
+		t.Errorf("%d uploads stored, want 3", n)
+	}
+	// Another user is not affected.
+	other, _ := a.resident("cap-other")
+	a.uploadPhoto(other)
+
+	// Attaching two to a complaint leaves room for two more.
+	a.fileComplaint(tok, map[string]any{"photo_ids": ids[:2]})
+	a.uploadPhoto(tok)
+	a.uploadPhoto(tok)
+	if r := a.upload(tok, "p.png", "image/png", pngBytes(t, 4, 3)); r.Status != http.StatusTooManyRequests {
+		t.Errorf("upload past the cap again: %d %s, want 429", r.Status, r.Body)
+	}
+
+	// Ten at once against a cap of three: exactly three are kept.
+	racer, rid := a.resident("cap-race")
+	photo := pngBytes(t, 4, 3)
+	var wg sync.WaitGroup
+	for i := 0; i < 10; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			a.upload(racer, "p.png", "image/png", photo)
+		}()
+	}
+	wg.Wait()
+	if n := a.countUploads(rid); n != 3 {
+		t.Errorf("concurrent uploads: %d stored, want 3", n)
 	}
 }
