@@ -108,6 +108,9 @@ type ComplaintRules struct {
 	ContentCheck   bool // run msgSecCheck on complaint text
 	// OrphanUploadsAfter: photos attached to no complaint are deleted after this.
 	OrphanUploadsAfter time.Duration
+	// MaxPendingUploads (UPLOAD_MAX_PENDING): photos one user may hold attached to
+	// no complaint; past it uploads answer 429 until some are used or cleaned up.
+	MaxPendingUploads int
 }
 
 // DevDataKey encrypts phone numbers and children's names at rest when DATA_KEY is
@@ -213,6 +216,7 @@ func Load(getenv func(string) string) (Config, error) {
 			DailyLimit:         e.int("COMPLAINT_DAILY_LIMIT", 10),
 			ContentCheck:       e.bool("COMPLAINT_CONTENT_CHECK", true),
 			OrphanUploadsAfter: e.dur("UPLOAD_ORPHAN_AFTER", 24*time.Hour),
+			MaxPendingUploads:  e.int("UPLOAD_MAX_PENDING", 30),
 		},
 		Points: PointsRules{
 			GramsPerPoint: e.int("POINTS_GRAMS_PER_POINT", 100),
@@ -319,6 +323,9 @@ func (c Config) Validate() error {
 	if c.Notify.PollEvery <= 0 || c.Notify.Batch < 1 || c.Notify.Lease <= 0 || c.Notify.BackoffBase <= 0 ||
 		c.Notify.BackoffMax < c.Notify.BackoffBase || c.Notify.MaxAttempts < 1 {
 		errs = append(errs, errors.New("notify rules out of range (NOTIFY_*)"))
+	}
+	if c.Complaints.MaxPendingUploads < 1 {
+		errs = append(errs, errors.New("UPLOAD_MAX_PENDING must be at least 1"))
 	}
 	r := c.RateLimits
 	if r.LoginPerIP < 1 || r.BookingPerUser < 1 || r.ComplaintPerUser < 1 || r.DeviceWebhookPerDev < 1 {

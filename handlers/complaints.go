@@ -76,14 +76,15 @@ func (h *ComplaintsHandler) Create(c *gin.Context) {
 	}
 	out, err := h.Complaints.Create(ctx, caller.UserID, in, scr)
 	if err != nil {
-		failComplaint(c, err)
+		failRetryAfter(c, err)
 		return
 	}
 	c.JSON(http.StatusCreated, out)
 }
 
-// failComplaint is Fail plus Retry-After for the daily limit.
-func failComplaint(c *gin.Context, err error) {
+// failRetryAfter is Fail plus Retry-After for a limit that says when it lifts
+// (the daily complaint limit, the pending-upload cap).
+func failRetryAfter(c *gin.Context, err error) {
 	var ra *models.RetryAfterError
 	if errors.As(err, &ra) {
 		c.Header("Retry-After", strconv.Itoa(int(math.Ceil(ra.After.Seconds()))))

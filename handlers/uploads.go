@@ -57,7 +57,7 @@ func (h *UploadsHandler) Create(c *gin.Context) {
 				failUploadRead(c, src.err)
 				return
 			}
-			Fail(c, err)
+			failRetryAfter(c, err)
 			return
 		}
 		c.JSON(http.StatusCreated, u)

@@ -28,6 +28,9 @@ var (
 	ErrUploadTooLarge = &Error{KindTooLarge, "payload_too_large", "图片不能超过 5 MiB"}
 	ErrUploadEmpty    = Invalid("file", "文件为空")
 	ErrUploadType     = Invalid("file", "仅支持 JPEG、PNG 或 WebP 图片")
+	// ErrTooManyPending refuses an upload while the uploader already has
+	// MaxPending photos attached to nothing (a 429 with Retry-After).
+	ErrTooManyPending = &Error{KindTooMany, "rate_limited", "未提交的照片过多，请先提交诉求或稍后再试"}
 )
 
 // Upload is a stored photo. The file lives under the upload directory with a random
@@ -52,6 +55,11 @@ type Uploads struct {
 	Now Clock
 	// OrphanAfter: uploads attached to nothing for this long are deleted.
 	OrphanAfter time.Duration
+	// MaxPending caps the uploads one user may hold attached to nothing (0: no
+	// cap). Without it one account could fill the disk with 5 MiB files faster
+	// than OrphanAfter clears them; attached photos are bounded by the complaint
+	// limits instead.
+	MaxPending int
 }
 
 func uploadURL(id int64) string { return "/api/v1/uploads/" + strconv.FormatInt(id, 10) }
@@ -145,25 +153,95 @@ func (s *Uploads) Save(ctx context.Context, userID int64, r io.Reader) (Upload, 
 		return Upload{}, fmt.Errorf("strip %s metadata: %w", ctype, err)
 	}
 	now := s.Now()
-	res, err := s.DB.ExecContext(ctx, `INSERT INTO uploads (user_id, file_name, content_type, size, created_at) VALUES (?, ?, ?, ?, ?)`,
-		userID, name, ctype, size, now)
+	var id int64
+	err = inTx(ctx, s.DB, func(tx *sql.Tx) error {
+		if err := s.checkPending(ctx, tx, userID, now); err != nil {
+			return err
+		}
+		res, err := tx.ExecContext(ctx, `INSERT INTO uploads (user_id, file_name, content_type, size, created_at) VALUES (?, ?, ?, ?, ?)`,
+			userID, name, ctype, size, now)
+		if err != nil {
+			return fmt.Errorf("insert upload: %w", err)
+		}
+		id, _ = res.LastInsertId()
+		return nil
+	})
 	if err != nil {
 		os.Remove(final)
-		return Upload{}, fmt.Errorf("insert upload: %w", err)
+		return Upload{}, err
 	}
-	id, _ := res.LastInsertId()
 	return Upload{ID: id, UserID: userID, FileName: name, ContentType: ctype, Size: size, URL: uploadURL(id), CreatedAt: now}, nil
 }
 
+// checkPending refuses a new upload while userID holds MaxPending uploads attached
+// to nothing. The uploader's row is locked first (as filing a complaint does
+// before attaching photos), so concurrent uploads are counted one after another
+// and cannot slip past the cap together. Retry-After is when the oldest of them
+// is due to be cleaned up.
+func (s *Uploads) checkPending(ctx context.Context, tx *sql.Tx, userID int64, now time.Time) error {
+	if s.MaxPending <= 0 {
+		return nil
+	}
+	var one int
+	if err := tx.QueryRowContext(ctx, `SELECT 1 FROM users WHERE id = ? FOR UPDATE`, userID).Scan(&one); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return ErrNotFound
+		}
+		return fmt.Errorf("lock uploader: %w", err)
+	}
+	var n int
+	var oldest sql.NullTime
+	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*), MIN(created_at) FROM uploads WHERE user_id = ? AND complaint_id IS NULL`, userID).
+		Scan(&n, &oldest); err != nil {
+		return fmt.Errorf("count pending uploads: %w", err)
+	}
+	if n < s.MaxPending {
+		return nil
+	}
+	after := time.Minute // the cleaner runs about once a minute
+	if oldest.Valid {
+		after = max(after, oldest.Time.Add(s.OrphanAfter).Sub(now))
+	}
+	return &RetryAfterError{Err: ErrTooManyPending, After: after}
+}
+
+// The largest image accepted, by the dimensions its header declares. The server
+// never decodes pixels, but staff pages and the mini-program do: a file of a few
+// kilobytes can declare 100000×100000 pixels (a "decompression bomb"), and every
+// device that opens the complaint would try to allocate tens of gigabytes for it.
+// 120 megapixels and 30000 pixels a side leave room for any real phone photo
+// (a 108 MP sensor is 12032×9024) that fits in 5 MiB.
+const (
+	MaxImageSide   = 30000
+	MaxImagePixels = 120_000_000
+)
+
+// ErrUploadDimensions refuses an image declaring more than MaxImagePixels or a
+// side longer than MaxImageSide.
+var ErrUploadDimensions = Invalid("file", "图片尺寸过大（每边最多 %d 像素，总计最多 %d 万像素）", MaxImageSide, MaxImagePixels/10000)
+
+// checkDimensions applies the size limits to declared dimensions.
+func checkDimensions(w, h int) error {
+	if w <= 0 || h <= 0 {
+		return ErrUploadType
+	}
+	if w > MaxImageSide || h > MaxImageSide || int64(w)*int64(h) > MaxImagePixels {
+		return ErrUploadDimensions
+	}
+	return nil
+}
+
 // validateImage checks the bytes are a well-formed header of the sniffed type, so
-// a file that merely starts with a magic number is refused.
+// a file that merely starts with a magic number is refused, and that the image
+// it declares is not absurdly large (checkDimensions).
 func validateImage(f *os.File, ctype string, size int64) error {
 	switch ctype {
 	case "image/jpeg", "image/png":
 		cfg, _, err := image.DecodeConfig(bufio.NewReader(f))
-		if err != nil || cfg.Width <= 0 || cfg.Height <= 0 {
+		if err != nil {
 			return ErrUploadType
 		}
+		return checkDimensions(cfg.Width, cfg.Height)
 	case "image/webp":
 		// RIFF <len> WEBP <chunk>: the RIFF length must match the file and the
 		// first chunk must be one of the three WebP bitstream kinds.
@@ -176,8 +254,59 @@ func validateImage(f *os.File, ctype string, size int64) error {
 		if riffLen+8 != size || (chunk != "VP8 " && chunk != "VP8L" && chunk != "VP8X") {
 			return ErrUploadType
 		}
+		return checkWebPDimensions(f, size)
 	}
 	return nil
+}
+
+// checkWebPDimensions applies checkDimensions to the size a WebP declares: the
+// VP8X canvas, and the frame size of every top-level VP8 (lossy) and VP8L
+// (lossless) bitstream. A header too short to hold its size is ErrUploadType.
+func checkWebPDimensions(r io.ReaderAt, size int64) error {
+	err := walkWebP(r, size, func(c webpChunk) error {
+		var n int64
+		switch c.fourCC {
+		case "VP8X":
+			n = 10
+		case "VP8 ":
+			n = 10
+		case "VP8L":
+			n = 5
+		default:
+			return nil
+		}
+		if c.size < n {
+			return errBadWebP
+		}
+		d := make([]byte, n)
+		if _, err := r.ReadAt(d, c.off+8); err != nil {
+			return errBadWebP
+		}
+		var w, h int
+		switch c.fourCC {
+		case "VP8X": // flags, 3 reserved bytes, canvas width−1 and height−1 (24 bits each)
+			w = 1 + (int(d[4]) | int(d[5])<<8 | int(d[6])<<16)
+			h = 1 + (int(d[7]) | int(d[8])<<8 | int(d[9])<<16)
+		case "VP8 ": // frame tag (3 bytes), start code 9d 01 2a, 14-bit width and height
+			if d[3] != 0x9d || d[4] != 0x01 || d[5] != 0x2a {
+				return errBadWebP
+			}
+			w = int(binary.LittleEndian.Uint16(d[6:8]) & 0x3fff)
+			h = int(binary.LittleEndian.Uint16(d[8:10]) & 0x3fff)
+		case "VP8L": // signature 0x2f, then width−1 and height−1 in 14 bits each
+			if d[0] != 0x2f {
+				return errBadWebP
+			}
+			bits := binary.LittleEndian.Uint32(d[1:5])
+			w = 1 + int(bits&0x3fff)
+			h = 1 + int(bits>>14&0x3fff)
+		}
+		return checkDimensions(w, h)
+	})
+	if errors.Is(err, errBadWebP) {
+		return ErrUploadType
+	}
+	return err
 }
 
 var errBadJPEG = errors.New("malformed jpeg")

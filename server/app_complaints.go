@@ -18,7 +18,8 @@ func (a *app) initComplaints() {
 	a.complaints = &models.Complaints{DB: a.db, Now: models.SystemClock, Loc: a.cfg.Location,
 		AcceptWithin: r.AcceptWithin, ContactWithin: r.ContactWithin, ResolveWithin: r.ResolveWithin,
 		AutoCloseAfter: r.AutoCloseAfter, DailyLimit: r.DailyLimit}
-	a.uploads = &models.Uploads{DB: a.db, Dir: a.cfg.UploadDir, Now: models.SystemClock, OrphanAfter: r.OrphanUploadsAfter}
+	a.uploads = &models.Uploads{DB: a.db, Dir: a.cfg.UploadDir, Now: models.SystemClock, OrphanAfter: r.OrphanUploadsAfter,
+		MaxPending: r.MaxPendingUploads}
 	// The worker gets its own copies of the stores, so tests may swap the request
 	// stores' clocks while the worker runs.
 	jobs, orphans := *a.complaints, *a.uploads
