@@ -273,6 +273,11 @@ var farFuture = time.Date(9999, 12, 31, 0, 0, 0, 0, time.UTC)
 // The caller must invalidate the AuthCache for the user afterwards.
 func (p *Privacy) DeleteAccount(ctx context.Context, userID int64) (DeletionResult, error) {
 	var res DeletionResult
+	// The only admin cannot delete the account (checked again in the final
+	// transaction; this first check spares the bookings in the common case).
+	if err := inTx(ctx, p.DB, func(tx *sql.Tx) error { return guardLastAdmin(ctx, tx, userID) }); err != nil {
+		return res, err
+	}
 	r, err := p.DB.ExecContext(ctx, `UPDATE users SET suspended_until = ?, updated_at = ? WHERE id = ? AND status = 'active'`, farFuture, p.Now(), userID)
 	if err != nil {
 		return res, fmt.Errorf("bar deleting account: %w", err)
@@ -289,6 +294,9 @@ func (p *Privacy) DeleteAccount(ctx context.Context, userID int64) (DeletionResu
 	err = inTx(ctx, p.DB, func(tx *sql.Tx) error {
 		files = nil
 		now := p.Now()
+		if err := guardLastAdmin(ctx, tx, userID); err != nil {
+			return err
+		}
 		var status string
 		if err := tx.QueryRowContext(ctx, `SELECT status FROM users WHERE id = ? FOR UPDATE`, userID).Scan(&status); err != nil {
 			if errors.Is(err, sql.ErrNoRows) {

@@ -180,14 +180,10 @@ func (s *Users) SetRole(ctx context.Context, id int64, role string) (User, error
 		return User{}, Invalid("role", "must be resident, staff or admin")
 	}
 	err := inTxRetry(ctx, s.DB, func(tx *sql.Tx) error {
-		// The active admins, locked: two admins demoting each other at once are
-		// serialised here, and the second sees that it would leave none.
-		admins, err := queryColumn[int64](ctx, tx, `SELECT id FROM users WHERE role = 'admin' AND status = 'active' ORDER BY id FOR UPDATE`)
-		if err != nil {
-			return fmt.Errorf("lock admins: %w", err)
-		}
-		if role != RoleAdmin && len(admins) == 1 && admins[0] == id {
-			return ErrLastAdmin
+		if role != RoleAdmin {
+			if err := guardLastAdmin(ctx, tx, id); err != nil {
+				return err
+			}
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE users SET role = ?, updated_at = ? WHERE id = ? AND status = 'active'`, role, s.Now(), id); err != nil {
 			return fmt.Errorf("set role: %w", err)
@@ -200,9 +196,25 @@ func (s *Users) SetRole(ctx context.Context, id int64, role string) (User, error
 	return s.Get(ctx, id)
 }
 
-// ErrLastAdmin refuses to demote the only admin: nobody could change roles any
-// more, and the way back (the grant-role command) needs shell access to a server.
+// ErrLastAdmin refuses to demote (or delete) the only admin: nobody could change
+// roles any more, and the way back (the grant-role command) needs shell access
+// to a server.
 var ErrLastAdmin = &Error{KindConflict, "last_admin", "这是唯一的管理员，请先指定另一名管理员"}
+
+// guardLastAdmin locks the active admins' rows and refuses with ErrLastAdmin if
+// id is the only one. Taking the locks first serialises two admins stepping
+// down at once: the second sees it would leave none. Callers lock the admins
+// before any other users row, so role changes and deletions cannot deadlock.
+func guardLastAdmin(ctx context.Context, tx *sql.Tx, id int64) error {
+	admins, err := queryColumn[int64](ctx, tx, `SELECT id FROM users WHERE role = 'admin' AND status = 'active' ORDER BY id FOR UPDATE`)
+	if err != nil {
+		return fmt.Errorf("lock admins: %w", err)
+	}
+	if len(admins) == 1 && admins[0] == id {
+		return ErrLastAdmin
+	}
+	return nil
+}
 
 // ProfilePatch holds the fields a user may change about themselves; nil means
 // unchanged. Role, openid and phone are deliberately absent.

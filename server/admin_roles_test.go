@@ -21,6 +21,11 @@ func TestLastAdminCannotBeDemoted(t *testing.T) {
 	}
 	// Setting the same role again is not a demotion.
 	wantStatus(t, a.do("PUT", fmt.Sprintf("/api/v1/admin/users/%d/role", adminID), admin, map[string]string{"role": "admin"}), http.StatusOK, "")
+	// Nor delete the account.
+	wantStatus(t, a.do("DELETE", "/api/v1/me", admin, nil), http.StatusConflict, "last_admin")
+	if n := a.sqlInt(`SELECT COUNT(*) FROM users WHERE id = ? AND status = 'active' AND suspended_until IS NULL`, adminID); n != 1 {
+		t.Fatal("a refused deletion changed the account")
+	}
 	// With a second admin, the first may step down.
 	_, second := a.staff("second-admin", models.RoleAdmin)
 	wantStatus(t, a.do("PUT", fmt.Sprintf("/api/v1/admin/users/%d/role", adminID), admin, map[string]string{"role": "staff"}), http.StatusOK, "")
