@@ -291,7 +291,7 @@ func (p *Privacy) DeleteAccount(ctx context.Context, userID int64) (DeletionResu
 		return res, err
 	}
 	var files []string
-	err = inTx(ctx, p.DB, func(tx *sql.Tx) error {
+	err = inTxRetry(ctx, p.DB, func(tx *sql.Tx) error {
 		files = nil
 		now := p.Now()
 		if err := guardLastAdmin(ctx, tx, userID); err != nil {

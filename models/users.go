@@ -206,7 +206,10 @@ var ErrLastAdmin = &Error{KindConflict, "last_admin", "这是唯一的管理员�
 // down at once: the second sees it would leave none. Callers lock the admins
 // before any other users row, so role changes and deletions cannot deadlock.
 func guardLastAdmin(ctx context.Context, tx *sql.Tx, id int64) error {
-	admins, err := queryColumn[int64](ctx, tx, `SELECT id FROM users WHERE role = 'admin' AND status = 'active' ORDER BY id FOR UPDATE`)
+	// FORCE INDEX: on a small table the optimiser would rather scan, and a
+	// locking scan locks every user (migration 0013).
+	admins, err := queryColumn[int64](ctx, tx, `SELECT id FROM users FORCE INDEX (idx_users_role_status)
+		WHERE role = 'admin' AND status = 'active' ORDER BY id FOR UPDATE`)
 	if err != nil {
 		return fmt.Errorf("lock admins: %w", err)
 	}
