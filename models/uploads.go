@@ -311,73 +311,131 @@ func checkWebPDimensions(r io.ReaderAt, size int64) error {
 
 var errBadJPEG = errors.New("malformed jpeg")
 
-// StripJPEGMetadata copies a JPEG from r to w without its APP1 (EXIF, including GPS
-// location, and XMP) and APP13 (IPTC) segments; everything from the start of scan
-// on is copied unchanged. It returns the bytes written.
+// StripJPEGMetadata copies a JPEG from r to w without its metadata: APP1 (EXIF,
+// including the GPS position, and XMP), APP13 (IPTC), APP2 "MPF" (the index of
+// further pictures) and COM segments, wherever they stand, and without anything
+// after the end-of-image marker, which is where phones append their extra
+// pictures (MPF depth maps, HDR frames, thumbnails) each with its own EXIF.
+// Image data, tables and the ICC profile are copied unchanged. It returns the
+// bytes written.
 func StripJPEGMetadata(w io.Writer, r *bufio.Reader) (int64, error) {
-	var written int64
-	put := func(b []byte) error {
-		n, err := w.Write(b)
-		written += int64(n)
-		return err
+	out := &countingWriter{w: bufio.NewWriterSize(w, copyBufSize)}
+	n, err := stripJPEG(out, r)
+	if ferr := out.w.(*bufio.Writer).Flush(); err == nil {
+		err = ferr
 	}
+	return n, err
+}
+
+func stripJPEG(out *countingWriter, r *bufio.Reader) (int64, error) {
+	put := func(b ...byte) error { _, err := out.Write(b); return err }
 	var soi [2]byte
 	if _, err := io.ReadFull(r, soi[:]); err != nil || soi[0] != 0xFF || soi[1] != 0xD8 {
-		return written, errBadJPEG
+		return out.n, errBadJPEG
 	}
-	if err := put(soi[:]); err != nil {
-		return written, err
+	if err := put(soi[:]...); err != nil {
+		return out.n, err
 	}
+	marker, err := readJPEGMarker(r)
+	seg := make([]byte, 0, 1<<16)
 	for {
-		b, err := r.ReadByte()
-		if err != nil || b != 0xFF {
-			return written, errBadJPEG
+		if err != nil {
+			return out.n, err
 		}
-		marker := byte(0xFF)
-		for marker == 0xFF { // fill bytes
-			if marker, err = r.ReadByte(); err != nil {
-				return written, errBadJPEG
+		switch {
+		case marker == 0xD9: // EOI: the image ends here, whatever follows
+			return out.n, put(0xFF, marker)
+		case marker == 0x01 || (marker >= 0xD0 && marker <= 0xD7): // TEM, RSTn: no length
+			if err := put(0xFF, marker); err != nil {
+				return out.n, err
 			}
-		}
-		// Markers without a length: TEM and RSTn.
-		if marker == 0x01 || (marker >= 0xD0 && marker <= 0xD7) {
-			if err := put([]byte{0xFF, marker}); err != nil {
-				return written, err
-			}
+			marker, err = readJPEGMarker(r)
 			continue
-		}
-		if marker == 0xD9 { // EOI before any scan
-			return written, put([]byte{0xFF, marker})
 		}
 		var lb [2]byte
 		if _, err := io.ReadFull(r, lb[:]); err != nil {
-			return written, errBadJPEG
+			return out.n, errBadJPEG
 		}
 		segLen := int(binary.BigEndian.Uint16(lb[:]))
 		if segLen < 2 {
-			return written, errBadJPEG
+			return out.n, errBadJPEG
 		}
-		if marker == 0xE1 || marker == 0xED {
-			if _, err := r.Discard(segLen - 2); err != nil {
-				return written, errBadJPEG
+		seg = seg[:segLen-2]
+		if _, err := io.ReadFull(r, seg); err != nil {
+			return out.n, errBadJPEG
+		}
+		if !jpegMetadata(marker, seg) {
+			if err := put(0xFF, marker, lb[0], lb[1]); err != nil {
+				return out.n, err
+			}
+			if _, err := out.Write(seg); err != nil {
+				return out.n, err
+			}
+		}
+		if marker == 0xDA { // start of scan: entropy-coded data up to the next marker
+			marker, err = copyJPEGScan(out, r)
+			continue
+		}
+		marker, err = readJPEGMarker(r)
+	}
+}
+
+// jpegMetadata reports whether a segment carries metadata rather than image:
+// APP1 (EXIF, XMP), APP13 (IPTC), APP2 MPF and comments.
+func jpegMetadata(marker byte, payload []byte) bool {
+	switch marker {
+	case 0xE1, 0xED, 0xFE:
+		return true
+	case 0xE2:
+		return bytes.HasPrefix(payload, []byte("MPF\x00"))
+	}
+	return false
+}
+
+// readJPEGMarker reads the next marker outside entropy-coded data: 0xFF, any
+// fill bytes, and the marker code.
+func readJPEGMarker(r *bufio.Reader) (byte, error) {
+	b, err := r.ReadByte()
+	if err != nil || b != 0xFF {
+		return 0, errBadJPEG
+	}
+	for b == 0xFF {
+		if b, err = r.ReadByte(); err != nil {
+			return 0, errBadJPEG
+		}
+	}
+	return b, nil
+}
+
+// copyJPEGScan copies a scan's entropy-coded data, where 0xFF is followed by a
+// stuffed 0x00 or a restart marker, and returns the first other marker (the next
+// scan's tables, or EOI) without writing it.
+func copyJPEGScan(out *countingWriter, r *bufio.Reader) (byte, error) {
+	for {
+		run, err := r.ReadSlice(0xFF) // image bytes up to the next 0xFF, in place
+		if errors.Is(err, bufio.ErrBufferFull) {
+			if _, err := out.Write(run); err != nil {
+				return 0, err
 			}
 			continue
 		}
-		if err := put([]byte{0xFF, marker, lb[0], lb[1]}); err != nil {
-			return written, err
-		}
-		n, err := io.CopyN(w, r, int64(segLen-2))
-		written += n
 		if err != nil {
-			if errors.Is(err, io.EOF) {
-				return written, errBadJPEG
-			}
-			return written, err
+			return 0, errBadJPEG // no EOI
 		}
-		if marker == 0xDA { // start of scan: the rest is image data
-			n, err := io.Copy(w, r)
-			written += n
-			return written, err
+		if _, err := out.Write(run[:len(run)-1]); err != nil {
+			return 0, err
+		}
+		m := byte(0xFF)
+		for m == 0xFF {
+			if m, err = r.ReadByte(); err != nil {
+				return 0, errBadJPEG
+			}
+		}
+		if m != 0x00 && (m < 0xD0 || m > 0xD7) {
+			return m, nil
+		}
+		if _, err := out.Write([]byte{0xFF, m}); err != nil {
+			return 0, err
 		}
 	}
 }

@@ -305,7 +305,9 @@ func TestUploadStripsJPEGLocation(t *testing.T) {
 	dir := t.TempDir()
 	a := newTestApp(t, map[string]string{"UPLOAD_DIR": dir})
 	alice, _ := a.resident("alice")
-	src := jpegWithEXIF(t)
+	// A phone photo: EXIF with GPS, and a second picture appended after EOI
+	// (MPF) with its own EXIF.
+	src := append(jpegWithEXIF(t), jpegWithEXIF(t)...)
 	if !bytes.Contains(src, []byte("GPSLatitude")) {
 		t.Fatal("fixture has no GPS data")
 	}
