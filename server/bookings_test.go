@@ -199,9 +199,11 @@ func TestBookingWaitlistPromotionConcurrent(t *testing.T) {
 
 // Concurrent enrolments on a course whose sessions have 5 places: each resident
 // holds every session or none; each session is exactly full.
-func TestEnrollmentAllOrNothing(t *testing.T) {
-	a := newTestApp(t)
-	staff, _ := a.staff("s")
+// enrolmentCrowd: 40 residents enrol at once in a course of three sessions with
+// 5 places, one already holding a place in the last: exactly 4 get the whole
+// course, 36 get session_full, nobody holds part of it, and counts match rows.
+func enrolmentCrowd(t *testing.T, a *testApp, staff string) {
+	t.Helper()
 	pid := a.createProgram(staff, map[string]any{"kind": "night_school", "title": "粤语", "fee_fen": 5000})
 	var sids []int64
 	for i := range 3 {
@@ -226,7 +228,7 @@ func TestEnrollmentAllOrNothing(t *testing.T) {
 	}
 	wg.Wait()
 	if tally["201"] != 4 || tally["409session_full"] != 36 {
-		t.Errorf("tally %v", tally)
+		t.Errorf("tally %v, want 4 enrolled and 36 session_full", tally)
 	}
 	for i, s := range sids {
 		want := 4
@@ -242,6 +244,12 @@ func TestEnrollmentAllOrNothing(t *testing.T) {
 	if n := a.sqlInt(`SELECT COUNT(*) FROM (SELECT user_id, COUNT(*) c FROM bookings WHERE program_id = ? AND status = 'pending' GROUP BY user_id) x WHERE c NOT IN (1, 3)`, pid); n != 0 {
 		t.Errorf("%d residents with a partial enrolment", n)
 	}
+}
+
+func TestEnrollmentAllOrNothing(t *testing.T) {
+	a := newTestApp(t)
+	staff, _ := a.staff("s")
+	enrolmentCrowd(t, a, staff)
 	// A successful enrolment answers every booking; again → already_booked.
 	p2 := a.createProgram(staff, map[string]any{"kind": "night_school", "title": "木工"})
 	a.createSession(staff, p2, 24*time.Hour, 5)

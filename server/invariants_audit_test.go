@@ -103,44 +103,7 @@ func TestEnrolmentRefusedByGuardReleasesGatePlaces(t *testing.T) {
 func TestEnrolmentAllOrNothingWithoutGate(t *testing.T) {
 	a := newTestApp(t, map[string]string{"BOOKING_GATE": "false"})
 	staff, _ := a.staff("s")
-	pid := a.createProgram(staff, map[string]any{"kind": "night_school", "title": "粤语", "fee_fen": 5000})
-	var sids []int64
-	for i := range 3 {
-		sids = append(sids, a.createSession(staff, pid, time.Duration(24*(i+1))*time.Hour, 5))
-	}
-	pre, _ := a.resident("pre")
-	wantStatus(t, book(a, pre, map[string]any{"session_id": sids[2]}), 201, "")
-	toks, _ := a.quickResidents(40)
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	tally := map[string]int{}
-	for _, tk := range toks {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			r := doRequest(t, a.URL, "POST", fmt.Sprintf("/api/v1/programs/%d/enrollments", pid), tk, map[string]any{})
-			mu.Lock()
-			tally[fmt.Sprint(r.Status, r.ErrorCode())]++
-			mu.Unlock()
-		}()
-	}
-	wg.Wait()
-	if tally["201"] != 4 || tally["409session_full"] != 36 {
-		t.Errorf("tally %v, want 4 enrolled and 36 session_full", tally)
-	}
-	for i, s := range sids {
-		want := 4
-		if i == 2 {
-			want = 5
-		}
-		if n := a.liveBookings(s); n != want {
-			t.Errorf("session %d live = %d, want %d", i, n, want)
-		}
-		a.assertCounts(s)
-	}
-	if n := a.sqlInt(`SELECT COUNT(*) FROM (SELECT user_id, COUNT(*) c FROM bookings WHERE program_id = ? AND status = 'pending' GROUP BY user_id) x WHERE c NOT IN (1, 3)`, pid); n != 0 {
-		t.Errorf("%d residents with a partial enrolment", n)
-	}
+	enrolmentCrowd(t, a, staff)
 }
 
 // sessions.waitlisted equals the waitlisted rows, and booked the live ones, while
