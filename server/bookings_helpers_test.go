@@ -142,6 +142,23 @@ func (a *testApp) openCheckIn(sessionID int64) {
 	}
 }
 
+// concurrently runs fn(0..n-1) in n goroutines released together, and waits
+// for all of them: the shape of every race test.
+func concurrently(n int, fn func(i int)) {
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			fn(i)
+		}()
+	}
+	close(start)
+	wg.Wait()
+}
+
 func wantStatus(t *testing.T, r response, status int, code string) {
 	t.Helper()
 	if r.Status != status || (code != "" && r.ErrorCode() != code) {

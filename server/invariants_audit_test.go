@@ -274,18 +274,9 @@ func TestRefreshConcurrentSpendsOnce(t *testing.T) {
 	p := a.loginPair(uniqueName(t, "race"))
 	const n = 20
 	statuses := make([]int, n)
-	var wg sync.WaitGroup
-	start := make(chan struct{})
-	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			<-start
-			statuses[i] = doRequest(t, a.URL, "POST", "/api/v1/auth/refresh", "", map[string]string{"refresh_token": p.RefreshToken}).Status
-		}()
-	}
-	close(start)
-	wg.Wait()
+	concurrently(n, func(i int) {
+		statuses[i] = doRequest(t, a.URL, "POST", "/api/v1/auth/refresh", "", map[string]string{"refresh_token": p.RefreshToken}).Status
+	})
 	ok := 0
 	for _, s := range statuses {
 		switch s {
@@ -317,18 +308,9 @@ func TestRedemptionSameKeyConcurrentRunsOnce(t *testing.T) {
 	key := "race-" + uniqueName(t, "k")
 	const n = 20
 	res := make([]response, n)
-	var wg sync.WaitGroup
-	start := make(chan struct{})
-	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			<-start
-			res[i] = doRequest(t, a.URL, "POST", "/api/v1/redemptions", tok, map[string]any{"reward_id": reward}, "Idempotency-Key", key)
-		}()
-	}
-	close(start)
-	wg.Wait()
+	concurrently(n, func(i int) {
+		res[i] = doRequest(t, a.URL, "POST", "/api/v1/redemptions", tok, map[string]any{"reward_id": reward}, "Idempotency-Key", key)
+	})
 	var first string
 	for _, r := range res {
 		switch {
