@@ -30,6 +30,7 @@ type app struct {
 	redis  *models.Redis
 	wx     *wechat.Client
 	reg    *prometheus.Registry
+	ops    *opsCollector // backlog gauges on /metrics
 
 	users     *models.Users
 	children  *models.Children
@@ -91,7 +92,8 @@ func newApp(ctx context.Context, cfg config.Config, logger *slog.Logger) (*app, 
 		return nil, fmt.Errorf("wechat client: %w", err)
 	}
 	a := &app{cfg: cfg, logger: logger, db: db, rdb: rdb, wx: wx, reg: prometheus.NewRegistry()}
-	a.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), newOpsCollector(a))
+	a.ops = newOpsCollector(a)
+	a.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), a.ops)
 	a.redis = &models.Redis{Client: rdb, Prefix: cfg.RedisKeyPrefix}
 	now := models.SystemClock
 	a.users = &models.Users{DB: db, Now: now}

@@ -52,6 +52,13 @@ func TestMetricsExposeRoutesAndBacklog(t *testing.T) {
 	}
 	_, uid := a.resident("metrics")
 	enqueue(t, a.app.db, func() time.Time { return time.Now().UTC().Add(-10 * time.Minute) }, uid, map[string]string{"thing1": "x"})
+	// Within opsStatsTTL the gauges are the earlier read: scrapes cost no query.
+	if d := gauge(t, page(), "nantian_outbox_due"); d != 0 {
+		t.Fatalf("nantian_outbox_due = %v within the cache TTL, want the cached 0", d)
+	}
+	a.app.ops.mu.Lock()
+	a.app.ops.read = time.Time{} // as if the TTL had passed
+	a.app.ops.mu.Unlock()
 	body = page()
 	if d := gauge(t, body, "nantian_outbox_due"); d != 1 {
 		t.Fatalf("nantian_outbox_due = %v, want 1", d)
