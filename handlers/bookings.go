@@ -42,7 +42,7 @@ func (h *BookingsHandler) Enroll(c *gin.Context) {
 		return
 	}
 	var in models.EnrollInput
-	if c.Request.ContentLength != 0 && !BindJSON(c, &in) {
+	if !bindOptional(c, &in) {
 		return
 	}
 	if h.Limit != nil && !h.Limit.Allow(c) {

@@ -137,6 +137,15 @@ func BindJSON(c *gin.Context, v any) bool {
 	return false
 }
 
+// bindOptional is BindJSON for routes whose body may be left out (an optional
+// note, reason or child): no body leaves v as it is.
+func bindOptional(c *gin.Context, v any) bool {
+	if c.Request.ContentLength == 0 {
+		return true
+	}
+	return BindJSON(c, v)
+}
+
 func statusOf(err error) int {
 	var mbe *http.MaxBytesError
 	if errors.As(err, &mbe) {

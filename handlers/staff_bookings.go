@@ -71,7 +71,7 @@ func (h *StaffBookingsHandler) Reject(c *gin.Context) {
 		return
 	}
 	var in rejectInput
-	if c.Request.ContentLength != 0 && !BindJSON(c, &in) {
+	if !bindOptional(c, &in) {
 		return
 	}
 	b, err := h.Bookings.Reject(c.Request.Context(), id, strings.TrimSpace(in.Reason))

@@ -104,14 +104,6 @@ type stepRequest struct {
 	Note string `json:"note" binding:"max=1000"`
 }
 
-// bindOptional binds a JSON body when there is one; an empty body is allowed.
-func bindOptional(c *gin.Context, v any) bool {
-	if c.Request.ContentLength == 0 {
-		return true
-	}
-	return BindJSON(c, v)
-}
-
 // Accept takes a submitted or reopened order (optional {"note"}).
 func (h *StaffComplaintsHandler) Accept(c *gin.Context) {
 	id, ok := PathID(c, "id")

@@ -621,14 +621,7 @@ func (b *Bookings) scan(row interface{ Scan(...any) error }) (Booking, error) {
 }
 
 func (b *Bookings) get(ctx context.Context, id int64) (Booking, error) {
-	x, err := b.scan(b.DB.QueryRowContext(ctx, `SELECT `+bookingColumns+bookingFrom+` WHERE b.id = ?`, id))
-	if errors.Is(err, sql.ErrNoRows) {
-		return Booking{}, ErrNotFound
-	}
-	if err != nil {
-		return Booking{}, fmt.Errorf("get booking: %w", err)
-	}
-	return x, nil
+	return scanOne(b.DB.QueryRowContext(ctx, `SELECT `+bookingColumns+bookingFrom+` WHERE b.id = ?`, id), "get booking", b.scan)
 }
 
 // getMany reads bookings by id in one query, in id order.

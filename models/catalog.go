@@ -3,7 +3,6 @@ package models
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -213,14 +212,7 @@ func (s *Catalog) ListPrograms(ctx context.Context, f ProgramFilter) ([]Program,
 
 // GetProgram returns a program without its sessions.
 func (s *Catalog) GetProgram(ctx context.Context, id int64) (Program, error) {
-	p, err := s.scanProgram(s.DB.QueryRowContext(ctx, `SELECT `+programColumns+` FROM programs WHERE id = ?`, id))
-	if errors.Is(err, sql.ErrNoRows) {
-		return Program{}, ErrNotFound
-	}
-	if err != nil {
-		return Program{}, fmt.Errorf("get program: %w", err)
-	}
-	return p, nil
+	return scanOne(s.DB.QueryRowContext(ctx, `SELECT `+programColumns+` FROM programs WHERE id = ?`, id), "get program", s.scanProgram)
 }
 
 // ProgramWithSessions returns the program and its sessions that have not ended.
@@ -247,14 +239,7 @@ func (s *Catalog) UpcomingSessions(ctx context.Context, programID int64) ([]Sess
 
 // GetSession returns one session.
 func (s *Catalog) GetSession(ctx context.Context, id int64) (Session, error) {
-	x, err := s.ScanSession(s.DB.QueryRowContext(ctx, `SELECT `+SessionColumns+` FROM sessions s WHERE s.id = ?`, id))
-	if errors.Is(err, sql.ErrNoRows) {
-		return Session{}, ErrNotFound
-	}
-	if err != nil {
-		return Session{}, fmt.Errorf("get session: %w", err)
-	}
-	return x, nil
+	return scanOne(s.DB.QueryRowContext(ctx, `SELECT `+SessionColumns+` FROM sessions s WHERE s.id = ?`, id), "get session", s.ScanSession)
 }
 
 // CreateProgram stores a new program.

@@ -3,7 +3,6 @@ package models
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -139,26 +138,16 @@ func (s *Children) Create(ctx context.Context, guardianID int64, in ChildInput) 
 
 // Get returns the guardian's child; another resident's child is ErrNotFound.
 func (s *Children) Get(ctx context.Context, guardianID, id int64) (Child, error) {
-	c, err := s.scanChild(s.DB.QueryRowContext(ctx, `SELECT `+childColumns+` FROM children WHERE id = ? AND user_id = ?`, id, guardianID))
-	if errors.Is(err, sql.ErrNoRows) {
-		return Child{}, ErrNotFound
-	}
-	if err != nil {
-		return Child{}, fmt.Errorf("get child: %w", err)
-	}
-	return c, nil
+	return scanOne(s.DB.QueryRowContext(ctx, `SELECT `+childColumns+` FROM children WHERE id = ? AND user_id = ?`, id, guardianID), "get child", s.scanChild)
 }
 
 // GetAny returns a child regardless of guardian, for staff handling a booking.
 // The read is written to the audit log (as the reader in ctx, see WithReader)
 // before the child is returned; if it cannot be, the child is not returned.
 func (s *Children) GetAny(ctx context.Context, id int64) (Child, error) {
-	c, err := s.scanChild(s.DB.QueryRowContext(ctx, `SELECT `+childColumns+` FROM children WHERE id = ?`, id))
-	if errors.Is(err, sql.ErrNoRows) {
-		return Child{}, ErrNotFound
-	}
+	c, err := scanOne(s.DB.QueryRowContext(ctx, `SELECT `+childColumns+` FROM children WHERE id = ?`, id), "get child", s.scanChild)
 	if err != nil {
-		return Child{}, fmt.Errorf("get child: %w", err)
+		return Child{}, err
 	}
 	if err := s.Reads.Record(ctx, []int64{c.ID}); err != nil {
 		return Child{}, err

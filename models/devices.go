@@ -163,14 +163,7 @@ func (d *Devices) Create(ctx context.Context, staffID int64, in DeviceInput) (De
 
 // Get returns one device.
 func (d *Devices) Get(ctx context.Context, id int64) (Device, error) {
-	dev, err := d.scan(d.DB.QueryRowContext(ctx, `SELECT `+deviceColumns+` FROM devices WHERE id = ?`, id))
-	if errors.Is(err, sql.ErrNoRows) {
-		return Device{}, ErrNotFound
-	}
-	if err != nil {
-		return Device{}, fmt.Errorf("get device: %w", err)
-	}
-	return dev, nil
+	return scanOne(d.DB.QueryRowContext(ctx, `SELECT `+deviceColumns+` FROM devices WHERE id = ?`, id), "get device", d.scan)
 }
 
 // List lists devices by id.

@@ -82,14 +82,7 @@ func (p *Points) CreateReward(ctx context.Context, in RewardInput) (Reward, erro
 
 // GetReward returns one reward.
 func (p *Points) GetReward(ctx context.Context, id int64) (Reward, error) {
-	r, err := p.scanReward(p.DB.QueryRowContext(ctx, `SELECT `+rewardColumns+` FROM rewards WHERE id = ?`, id))
-	if errors.Is(err, sql.ErrNoRows) {
-		return Reward{}, ErrNotFound
-	}
-	if err != nil {
-		return Reward{}, fmt.Errorf("get reward: %w", err)
-	}
-	return r, nil
+	return scanOne(p.DB.QueryRowContext(ctx, `SELECT `+rewardColumns+` FROM rewards WHERE id = ?`, id), "get reward", p.scanReward)
 }
 
 // PatchReward edits a reward.
@@ -253,14 +246,7 @@ func (p *Points) Redeem(ctx context.Context, userID, rewardID int64) (Redemption
 
 // GetRedemption returns one redemption.
 func (p *Points) GetRedemption(ctx context.Context, id int64) (Redemption, error) {
-	x, err := p.scanRedemption(p.DB.QueryRowContext(ctx, `SELECT `+redemptionColumns+redemptionFrom+`WHERE d.id = ?`, id))
-	if errors.Is(err, sql.ErrNoRows) {
-		return Redemption{}, ErrNotFound
-	}
-	if err != nil {
-		return Redemption{}, fmt.Errorf("get redemption: %w", err)
-	}
-	return x, nil
+	return scanOne(p.DB.QueryRowContext(ctx, `SELECT `+redemptionColumns+redemptionFrom+`WHERE d.id = ?`, id), "get redemption", p.scanRedemption)
 }
 
 // RedemptionFilter narrows a redemption list; UserID 0 means everyone (staff).

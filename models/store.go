@@ -101,6 +101,22 @@ func scanAll[T any](rows *sql.Rows, what string, scan func(rowScanner) (T, error
 	return out, rows.Err()
 }
 
+// scanOne reads the single row of a query by id: no row is ErrNotFound (a 404,
+// which is also what another resident's row looks like), any other error is
+// wrapped with what.
+func scanOne[T any](row *sql.Row, what string, scan func(rowScanner) (T, error)) (T, error) {
+	v, err := scan(row)
+	if errors.Is(err, sql.ErrNoRows) {
+		var zero T
+		return zero, ErrNotFound
+	}
+	if err != nil {
+		var zero T
+		return zero, fmt.Errorf("%s: %w", what, err)
+	}
+	return v, nil
+}
+
 // escapeLike escapes LIKE's wildcards (and its escape character) in user input,
 // so a search for "50%" matches that text rather than everything starting "50".
 func escapeLike(s string) string {

@@ -3,7 +3,6 @@ package models
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -138,14 +137,7 @@ func (s *Users) FindByPhone(ctx context.Context, phone string) (User, error) {
 
 // Get returns the user with id, or ErrNotFound (also for a deleted account).
 func (s *Users) Get(ctx context.Context, id int64) (User, error) {
-	u, err := s.scanUser(s.DB.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE id = ? AND status = 'active'`, id))
-	if errors.Is(err, sql.ErrNoRows) {
-		return User{}, ErrNotFound
-	}
-	if err != nil {
-		return User{}, fmt.Errorf("get user %d: %w", id, err)
-	}
-	return u, nil
+	return scanOne(s.DB.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE id = ? AND status = 'active'`, id), "get user", s.scanUser)
 }
 
 // UpsertWeChat finds or creates the user for a WeChat openid. It is one INSERT ...

@@ -227,14 +227,7 @@ func (w *WalkIns) Create(ctx context.Context, staffID int64, in ResidentInput) (
 
 // Get returns a live walk-in; a WeChat user, a merged walk-in or nothing is 404.
 func (w *WalkIns) Get(ctx context.Context, id int64) (Resident, error) {
-	r, err := w.scanResident(w.DB.QueryRowContext(ctx, `SELECT `+residentColumns+` FROM users WHERE id = ? AND `+walkInWhere, id))
-	if errors.Is(err, sql.ErrNoRows) {
-		return Resident{}, ErrNotFound
-	}
-	if err != nil {
-		return Resident{}, fmt.Errorf("get walk-in %d: %w", id, err)
-	}
-	return r, nil
+	return scanOne(w.DB.QueryRowContext(ctx, `SELECT `+residentColumns+` FROM users WHERE id = ? AND `+walkInWhere, id), "get walk-in", w.scanResident)
 }
 
 // ResidentFilter narrows the walk-in list: an exact phone, or a name prefix.
