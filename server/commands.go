@@ -95,6 +95,25 @@ func (a *app) Serve(ctx context.Context, ln net.Listener) error {
 	return serveErr
 }
 
+// openForCommand is what the one-shot commands (seed-demo, grant-role,
+// rotate-data-key) start with: the config, checked by check when given, the
+// schema brought up to date, and an app without workers, logging nowhere.
+func openForCommand(ctx context.Context, getenv func(string) string, check func(config.Config) error) (*app, error) {
+	cfg, err := loadConfig(getenv)
+	if err != nil {
+		return nil, err
+	}
+	if check != nil {
+		if err := check(cfg); err != nil {
+			return nil, err
+		}
+	}
+	if err := models.Migrate(ctx, cfg.MySQLDSN.Reveal()); err != nil {
+		return nil, err
+	}
+	return newApp(ctx, cfg, newLogger(io.Discard))
+}
+
 func cmdMigrate(ctx context.Context, getenv func(string) string, stdout, _ io.Writer) error {
 	cfg, err := loadConfig(getenv)
 	if err != nil {
@@ -108,14 +127,7 @@ func cmdMigrate(ctx context.Context, getenv func(string) string, stdout, _ io.Wr
 }
 
 func cmdSeedDemo(ctx context.Context, getenv func(string) string, stdout, _ io.Writer) error {
-	cfg, err := loadConfig(getenv)
-	if err != nil {
-		return err
-	}
-	if err := models.Migrate(ctx, cfg.MySQLDSN.Reveal()); err != nil {
-		return err
-	}
-	a, err := newApp(ctx, cfg, newLogger(io.Discard))
+	a, err := openForCommand(ctx, getenv, nil)
 	if err != nil {
 		return err
 	}
@@ -140,14 +152,7 @@ func cmdGrantRole(ctx context.Context, args []string, getenv func(string) string
 		fs.Usage()
 		return errors.New("grant-role needs --openid and --role resident|staff|admin")
 	}
-	cfg, err := loadConfig(getenv)
-	if err != nil {
-		return err
-	}
-	if err := models.Migrate(ctx, cfg.MySQLDSN.Reveal()); err != nil {
-		return err
-	}
-	a, err := newApp(ctx, cfg, newLogger(io.Discard))
+	a, err := openForCommand(ctx, getenv, nil)
 	if err != nil {
 		return err
 	}
@@ -197,17 +202,12 @@ func cmdHealthcheck(ctx context.Context, getenv func(string) string) error {
 // cmdRotateDataKey re-seals personal data sealed under DATA_KEY_PREVIOUS with
 // DATA_KEY (see models.RotateDataKey). Safe while the service runs.
 func cmdRotateDataKey(ctx context.Context, getenv func(string) string, stdout io.Writer) error {
-	cfg, err := loadConfig(getenv)
-	if err != nil {
-		return err
-	}
-	if cfg.DataKeyPrevious == "" {
-		return errors.New("set DATA_KEY_PREVIOUS to the old key and DATA_KEY to the new one")
-	}
-	if err := models.Migrate(ctx, cfg.MySQLDSN.Reveal()); err != nil {
-		return err
-	}
-	a, err := newApp(ctx, cfg, newLogger(io.Discard))
+	a, err := openForCommand(ctx, getenv, func(cfg config.Config) error {
+		if cfg.DataKeyPrevious == "" {
+			return errors.New("set DATA_KEY_PREVIOUS to the old key and DATA_KEY to the new one")
+		}
+		return nil
+	})
 	if err != nil {
 		return err
 	}
