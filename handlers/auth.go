@@ -45,7 +45,7 @@ func (h *AuthHandler) Login(c *gin.Context) {
 	ctx := c.Request.Context()
 	sess, err := h.WeChat.Code2Session(ctx, req.Code)
 	if err != nil {
-		failWeChat(c, err)
+		failWeChat(c, err, loginCodeRefused)
 		return
 	}
 	user, err := h.Users.UpsertWeChat(ctx, sess.OpenID, sess.UnionID)
@@ -61,14 +61,31 @@ func (h *AuthHandler) Login(c *gin.Context) {
 	c.JSON(http.StatusOK, loginResponse{TokenPair: pair, User: user})
 }
 
-// failWeChat maps adapter errors: a bad or spent code is the client's (401), an
-// unreachable or misconfigured WeChat is ours (503).
-func failWeChat(c *gin.Context, err error) {
+// codeRefusal is how a route answers a WeChat code that WeChat refused (invalid
+// or already used): always wechat_code_invalid, with the route's status.
+type codeRefusal struct {
+	status        int
+	invalid, used string // messages
+}
+
+var (
+	// loginCodeRefused: api.md's 401 for wx.login codes.
+	loginCodeRefused = codeRefusal{http.StatusUnauthorized, "微信登录凭证无效，请重新登录", "微信登录凭证已被使用，请重新登录"}
+	// phoneCodeRefused: 422, not 401, because the caller is signed in and only
+	// the phone grant failed; a 401 would send the mini-program's request
+	// wrapper to refresh and log in again, for what needs a new tap on the
+	// getPhoneNumber button.
+	phoneCodeRefused = codeRefusal{http.StatusUnprocessableEntity, "手机号授权凭证无效或已使用，请重新授权", "手机号授权凭证无效或已使用，请重新授权"}
+)
+
+// failWeChat maps adapter errors: a bad or spent code is the client's (as
+// refused says), an unreachable or misconfigured WeChat is ours (503).
+func failWeChat(c *gin.Context, err error, refused codeRefusal) {
 	switch {
 	case errors.Is(err, wechat.ErrCodeInvalid):
-		Abort(c, http.StatusUnauthorized, "wechat_code_invalid", "微信登录凭证无效，请重新登录")
+		Abort(c, refused.status, "wechat_code_invalid", refused.invalid)
 	case errors.Is(err, wechat.ErrCodeUsed):
-		Abort(c, http.StatusUnauthorized, "wechat_code_invalid", "微信登录凭证已被使用，请重新登录")
+		Abort(c, refused.status, "wechat_code_invalid", refused.used)
 	default:
 		slog.WarnContext(c.Request.Context(), "wechat call failed", "request_id", RequestID(c), "err", err)
 		Abort(c, http.StatusServiceUnavailable, "unavailable", "微信服务暂时不可用，请稍后再试")

@@ -2,14 +2,12 @@ package handlers
 
 import (
 	"context"
-	"errors"
 	"net/http"
 	"strings"
 
 	"github.com/gin-gonic/gin"
 
 	"nantian/models"
-	"nantian/wechat"
 )
 
 // MeHandler serves the caller's own profile, phone, subscriptions and children.
@@ -61,16 +59,8 @@ func (h *MeHandler) Phone(c *gin.Context) {
 	}
 	ctx := c.Request.Context()
 	phone, err := h.WeChat.PhoneNumber(ctx, req.Code)
-	if errors.Is(err, wechat.ErrCodeInvalid) || errors.Is(err, wechat.ErrCodeUsed) {
-		// 422, not login's 401: the caller is signed in and only the phone grant
-		// failed. A 401 would send the mini-program's request wrapper to refresh
-		// and retry, and then to a fresh login, for what needs a new tap on the
-		// getPhoneNumber button.
-		Abort(c, http.StatusUnprocessableEntity, "wechat_code_invalid", "手机号授权凭证无效或已使用，请重新授权")
-		return
-	}
 	if err != nil {
-		failWeChat(c, err)
+		failWeChat(c, err, phoneCodeRefused)
 		return
 	}
 	u, err := h.Users.SetVerifiedPhone(ctx, Caller(c).UserID, phone)
