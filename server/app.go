@@ -16,6 +16,7 @@ import (
 
 	"nantian/config"
 	"nantian/models"
+	"nantian/models/payment"
 	"nantian/wechat"
 )
 
@@ -46,8 +47,9 @@ type app struct {
 	outbox     *models.OutboxWorker // notifications: the subscribe-message sender
 	bookings   *bookingsArea
 	reports    *models.Reports
-	walkin     *walkInArea  // walk-in residents and reminders (app_walkin.go)
-	privacy    *privacyArea // PIPL: data cipher, child-read audit, export/delete (app_privacy.go)
+	walkin     *walkInArea      // walk-in residents and reminders (app_walkin.go)
+	privacy    *privacyArea     // PIPL: data cipher, child-read audit, export/delete (app_privacy.go)
+	payments   *payment.Service // WeChat Pay (app_payments.go); nil without a merchant
 
 	handler http.Handler
 	// workers run for the life of Serve; each returns when its ctx ends.
@@ -120,6 +122,11 @@ func newApp(ctx context.Context, cfg config.Config, logger *slog.Logger) (*app, 
 	if err := a.initPrivacy(ctx); err != nil {
 		a.Close()
 		return nil, fmt.Errorf("privacy: %w", err)
+	}
+	// --- area init: payments ---
+	if err := a.initPayments(ctx); err != nil {
+		a.Close()
+		return nil, fmt.Errorf("payments: %w", err)
 	}
 	a.reports = &models.Reports{DB: db, Now: now, Loc: cfg.Location}
 	a.handler = a.routes()

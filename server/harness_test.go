@@ -159,6 +159,12 @@ func newTestAppWithPrefix(t *testing.T, prefix string, overrides map[string]stri
 // with TEST_LOG=1).
 func startTestApp(t *testing.T, prefix string, overrides map[string]string, logTo io.Writer) *testApp {
 	t.Helper()
+	// The server's address is known before the config is loaded, so a fake pay
+	// server can be told to notify it (WECHATPAY_NOTIFY_BASE "self").
+	srv := httptest.NewUnstartedServer(nil)
+	if overrides["WECHATPAY_NOTIFY_BASE"] == "self" {
+		overrides["WECHATPAY_NOTIFY_BASE"] = "http://" + srv.Listener.Addr().String()
+	}
 	cfg, err := config.Load(testEnv(prefix, overrides))
 	if err != nil {
 		t.Fatalf("config: %v", err)
@@ -177,7 +183,8 @@ func startTestApp(t *testing.T, prefix string, overrides map[string]string, logT
 		t.Fatalf("newApp: %v", err)
 	}
 	done := a.startWorkers(ctx)
-	srv := httptest.NewServer(a.handler)
+	srv.Config.Handler = a.handler
+	srv.Start()
 	ta := &testApp{t: t, app: a, srv: srv, URL: srv.URL, prefix: prefix}
 	t.Cleanup(func() {
 		srv.Close()

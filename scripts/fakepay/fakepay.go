@@ -225,7 +225,7 @@ func (s *Server) Pay(outTradeNo string, po PayOptions) error {
 	}
 	s.seq++
 	o.State = "SUCCESS"
-	o.TransactionID = fmt.Sprintf("4200%020d", s.seq)
+	o.TransactionID = "4200" + time.Now().In(beijing).Format("20060102") + randDigits(14)
 	o.CashFen = o.TotalFen - po.CouponFen
 	f := map[string]string{
 		"return_code": "SUCCESS", "result_code": "SUCCESS",
@@ -482,7 +482,7 @@ func (s *Server) unifiedOrder(f map[string]string) map[string]string {
 	}
 	o := &Order{
 		OutTradeNo: f["out_trade_no"], TotalFen: total, OpenID: f["openid"], NotifyURL: f["notify_url"],
-		SignType: st, PrepayID: fmt.Sprintf("wx%d%08d", time.Now().Unix(), s.seq), TimeExpire: expire,
+		SignType: st, PrepayID: fmt.Sprintf("wx%s%s", time.Now().In(beijing).Format("02150405"), randHex(12)), TimeExpire: expire,
 		State: "NOTPAY", params: map[string]string{},
 	}
 	for _, k := range orderParams {
@@ -562,7 +562,7 @@ func (s *Server) refund(f map[string]string) map[string]string {
 		return bizFail("NOTENOUGH", "退款金额大于可退金额")
 	}
 	s.seq++
-	rf := &Refund{OutRefundNo: f["out_refund_no"], OutTradeNo: o.OutTradeNo, RefundID: fmt.Sprintf("5030%020d", s.seq),
+	rf := &Refund{OutRefundNo: f["out_refund_no"], OutTradeNo: o.OutTradeNo, RefundID: "5030" + time.Now().In(beijing).Format("20060102") + randDigits(14),
 		RefundFen: amount, TotalFen: o.TotalFen, NotifyURL: f["notify_url"], Requests: 1}
 	s.refunds[rf.OutRefundNo] = rf
 	o.RefundedFen += amount
@@ -685,6 +685,17 @@ func parse(body []byte) (map[string]string, error) {
 var beijing = time.FixedZone("CST", 8*3600)
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// randDigits makes n random decimal digits: WeChat's ids are unique across every
+// merchant and run, and so are the fake's (tests share one database).
+func randDigits(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	for i := range b {
+		b[i] = '0' + b[i]%10
+	}
+	return string(b)
+}
 
 func randHex(n int) string {
 	b := make([]byte, n)
