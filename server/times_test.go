@@ -22,22 +22,44 @@ var timeShaped = regexp.MustCompile(`^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}`)
 
 // localTimeStrings returns the time-shaped strings of a JSON body (keys and
 // values, however deep), and those among them that are not RFC 3339 in +08:00.
+// An audit entry's request_body is what a client sent, as sent (a refused request
+// may carry "2030-01-01T11:00:00"): there only RFC 3339 times are held to +08:00.
 func localTimeStrings(body []byte) (all, bad []string) {
-	dec := json.NewDecoder(bytes.NewReader(body))
-	for {
-		tok, err := dec.Token()
-		if err != nil {
-			return all, bad
+	var v any
+	if json.Unmarshal(body, &v) != nil {
+		return nil, nil
+	}
+	var walk func(v any, asSent bool)
+	check := func(s string, asSent bool) {
+		if !timeShaped.MatchString(s) {
+			return
 		}
-		s, ok := tok.(string)
-		if !ok || !timeShaped.MatchString(s) {
-			continue
+		_, err := time.Parse(time.RFC3339Nano, s)
+		if asSent && err != nil {
+			return
 		}
 		all = append(all, s)
-		if _, err := time.Parse(time.RFC3339Nano, s); err != nil || !strings.HasSuffix(s, "+08:00") {
+		if err != nil || !strings.HasSuffix(s, "+08:00") {
 			bad = append(bad, s)
 		}
 	}
+	walk = func(v any, asSent bool) {
+		switch x := v.(type) {
+		case string:
+			check(x, asSent)
+		case []any:
+			for _, e := range x {
+				walk(e, asSent)
+			}
+		case map[string]any:
+			for k, e := range x {
+				check(k, asSent)
+				walk(e, asSent || k == "request_body")
+			}
+		}
+	}
+	walk(v, false)
+	return all, bad
 }
 
 // checkLocalTimes fails the test when a JSON answer carries a time that is not
