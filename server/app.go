@@ -17,6 +17,7 @@ import (
 	"nantian/config"
 	"nantian/models"
 	"nantian/models/payment"
+	"nantian/models/staffalert"
 	"nantian/wechat"
 )
 
@@ -47,9 +48,10 @@ type app struct {
 	outbox     *models.OutboxWorker // notifications: the subscribe-message sender
 	bookings   *bookingsArea
 	reports    *models.Reports
-	walkin     *walkInArea      // walk-in residents and reminders (app_walkin.go)
-	privacy    *privacyArea     // PIPL: data cipher, child-read audit, export/delete (app_privacy.go)
-	payments   *payment.Service // WeChat Pay (app_payments.go); nil without a merchant
+	walkin     *walkInArea        // walk-in residents and reminders (app_walkin.go)
+	privacy    *privacyArea       // PIPL: data cipher, child-read audit, export/delete (app_privacy.go)
+	payments   *payment.Service   // WeChat Pay (app_payments.go); nil without a merchant
+	alerts     *staffalert.Alerts // 企业微信 group alerts; nil when off (app_alerts.go)
 
 	handler http.Handler
 	// workers run for the life of Serve; each returns when its ctx ends.
@@ -127,6 +129,10 @@ func newApp(ctx context.Context, cfg config.Config, logger *slog.Logger) (*app, 
 	if err := a.initPayments(ctx); err != nil {
 		a.Close()
 		return nil, fmt.Errorf("payments: %w", err)
+	}
+	if err := a.initStaffAlerts(); err != nil {
+		a.Close()
+		return nil, err
 	}
 	a.reports = &models.Reports{DB: db, Now: now, Loc: cfg.Location}
 	a.handler = a.routes()
