@@ -283,17 +283,6 @@ func (s *Service) sendRefund(ctx context.Context, id int64) error {
 	return err
 }
 
-// RetryRefunds makes every failed or waiting refund due now (staff, after fixing
-// the cause); returns how many.
-func (s *Service) RetryRefunds(ctx context.Context) (int64, error) {
-	now := s.Now()
-	res, err := s.DB.ExecContext(ctx, `UPDATE payment_refunds SET status = 'pending', attempts = 0, next_attempt_at = ?, updated_at = ? WHERE status IN ('pending', 'failed')`, now, now)
-	if err != nil {
-		return 0, err
-	}
-	return res.RowsAffected()
-}
-
 // dailyCheck checks yesterday's totals once (per deployment: a Redis marker).
 func (s *Service) dailyCheck(ctx context.Context) error {
 	y := models.DateOf(s.Now().In(s.Loc).AddDate(0, 0, -1))
