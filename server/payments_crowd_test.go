@@ -7,7 +7,9 @@ import (
 	"nantian/models"
 )
 
-func principal(userID int64) models.Principal { return models.Principal{UserID: userID, Role: models.RoleResident} }
+func principal(userID int64) models.Principal {
+	return models.Principal{UserID: userID, Role: models.RoleResident}
+}
 
 // 500 residents on 20 paid places, every one asking for the waiting list when
 // full: 20 awaiting payment, none oversold; half never pay, and after the timeout
