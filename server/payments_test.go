@@ -467,3 +467,46 @@ func TestPaymentStaffAPI(t *testing.T) {
 		t.Fatal("check missed a ledger entry without its order")
 	}
 }
+
+// The annual report's night-school fees are what the ledger kept: a paid lesson
+// counts its fee, a refunded one nothing, a late cancel (fee kept) its fee.
+func TestPaymentAnnualReportCountsLedger(t *testing.T) {
+	a := newPayApp(t, isolatedDB(t))
+	staffTok, _ := a.staff("report-staff")
+	_, sid := a.paidSession(staffTok, 5, 4000, false)
+	var bs []booked
+	toks := make([]string, 3)
+	for i := range toks {
+		toks[i], _ = a.resident("rep")
+		_, b := a.book(toks[i], sid)
+		a.pay(b.Payment.OrderID)
+		bs = append(bs, b)
+	}
+	for _, b := range bs {
+		a.eventually("paid", func() bool { st, _ := a.bookingState(b.ID); return st == "confirmed" })
+	}
+	wantStatus(t, a.do("POST", fmt.Sprintf("/api/v1/bookings/%d/cancel", bs[0].ID), toks[0], nil), http.StatusOK, "") // free: refunded
+	a.eventually("refunded", func() bool { _, ps := a.bookingState(bs[0].ID); return ps == "refunded" })
+	a.openCheckIn(sid)
+	wantStatus(t, a.do("POST", fmt.Sprintf("/api/v1/bookings/%d/cancel", bs[1].ID), toks[1], nil), http.StatusOK, "") // late: fee kept
+	// The lesson is held: it ended earlier this year.
+	end := time.Now().Add(-time.Hour).UTC()
+	if _, err := a.app.db.Exec(`UPDATE sessions SET starts_at = ?, ends_at = ? WHERE id = ?`, end.Add(-2*time.Hour), end, sid); err != nil {
+		t.Fatal(err)
+	}
+	year := time.Now().In(a.app.cfg.Location).Year()
+	if end.In(a.app.cfg.Location).Year() != year {
+		t.Skip("an hour ago was last year")
+	}
+	r := a.do("GET", fmt.Sprintf("/api/v1/staff/reports/annual?year=%d", year), staffTok, nil)
+	wantStatus(t, r, http.StatusOK, "")
+	var rep struct {
+		NightSchool struct {
+			FeesFen int `json:"fees_fen"`
+		} `json:"night_school"`
+	}
+	r.Decode(t, &rep)
+	if rep.NightSchool.FeesFen != 2*4000 {
+		t.Fatalf("night-school fees %d fen, want %d (one paid, one kept, one refunded)", rep.NightSchool.FeesFen, 2*4000)
+	}
+}

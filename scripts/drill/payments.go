@@ -149,6 +149,7 @@ func (e *env) paymentsDrill(ctx context.Context, outage time.Duration) *row {
 	b := book(sidB, 12)
 	payAll(b, func() { r.notes = append(r.notes, e.cut(e.mysqlProxy, outage, &r.ready)) })
 
+	r.notes = append(r.notes, fmt.Sprintf("%d notification deliveries failed during the faults and were retried", e.pay.FailedNotifies()))
 	all := append(append([]paidBooking{}, a...), b...)
 	if !e.until(60*time.Second, func() bool { return e.countPaid(ctx, all) == len(all) }) {
 		fail("only %d of %d paid bookings confirmed after 60 s", e.countPaid(ctx, all), len(all))
@@ -163,7 +164,10 @@ func (e *env) paymentsDrill(ctx context.Context, outage time.Duration) *row {
 			fail("cancel %d: %d", x.id, st)
 		}
 	}
+	var queued int
+	_ = e.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM payment_refunds WHERE status IN ('pending', 'accepted')`).Scan(&queued)
 	e.kill()
+	r.notes = append(r.notes, fmt.Sprintf("SIGKILL with %d of %d refunds not yet done", queued, len(refunding)))
 	if err := e.start(); err != nil {
 		fail("restart: %v", err)
 	} else if _, err := e.waitReady(30 * time.Second); err != nil {

@@ -112,15 +112,16 @@ type Server struct {
 	opts Options
 	mux  *http.ServeMux
 
-	mu       sync.Mutex
-	mode     Mode
-	orders   map[string]*Order
-	refunds  map[string]*Refund
-	held     []notification
-	calls    map[string]int
-	rejected map[string]int // reason → count (bad signature, wrong mch_id, no cert, ...)
-	seq      int
-	wg       sync.WaitGroup
+	mu             sync.Mutex
+	mode           Mode
+	orders         map[string]*Order
+	refunds        map[string]*Refund
+	held           []notification
+	calls          map[string]int
+	failedNotifies int            // deliveries not answered SUCCESS (retried)
+	rejected       map[string]int // reason → count (bad signature, wrong mch_id, no cert, ...)
+	seq            int
+	wg             sync.WaitGroup
 }
 
 // New returns a fake accepting opts' credentials.
@@ -191,6 +192,14 @@ func (s *Server) Rejected(reason string) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.rejected[reason]
+}
+
+// FailedNotifies counts notification deliveries that got no SUCCESS (each is
+// retried, as WeChat Pay does).
+func (s *Server) FailedNotifies() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.failedNotifies
 }
 
 // Wait blocks until every notification sent so far has been delivered or given up.
@@ -297,12 +306,20 @@ func (s *Server) deliver(n notification, paidOrder string) bool {
 	resp, err := s.opts.Client.Post(n.url, "text/xml", bytes.NewReader(n.body))
 	if err != nil {
 		s.opts.Log.Info("fakepay: notify failed", "url", n.url, "err", err)
+		s.mu.Lock()
+		s.failedNotifies++
+		s.mu.Unlock()
 		return false
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<16))
 	f, err := parse(b)
 	ok := err == nil && resp.StatusCode == http.StatusOK && f["return_code"] == "SUCCESS"
+	if !ok {
+		s.mu.Lock()
+		s.failedNotifies++
+		s.mu.Unlock()
+	}
 	if ok && paidOrder != "" {
 		s.mu.Lock()
 		if o := s.orders[paidOrder]; o != nil {
