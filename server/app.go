@@ -15,7 +15,9 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"nantian/config"
+	"nantian/console"
 	"nantian/models"
+	"nantian/models/consolelogin"
 	"nantian/wechat"
 )
 
@@ -48,6 +50,9 @@ type app struct {
 	reports    *models.Reports
 	walkin     *walkInArea  // walk-in residents and reminders (app_walkin.go)
 	privacy    *privacyArea // PIPL: data cipher, child-read audit, export/delete (app_privacy.go)
+	// staff web console (app_console.go)
+	console       *console.Console
+	consoleLogins *consolelogin.Store
 
 	handler http.Handler
 	// workers run for the life of Serve; each returns when its ctx ends.
@@ -122,6 +127,10 @@ func newApp(ctx context.Context, cfg config.Config, logger *slog.Logger) (*app, 
 		return nil, fmt.Errorf("privacy: %w", err)
 	}
 	a.reports = &models.Reports{DB: db, Now: now, Loc: cfg.Location}
+	if err := a.initConsole(); err != nil {
+		a.Close()
+		return nil, err
+	}
 	a.handler = a.routes()
 	return a, nil
 }
