@@ -18,6 +18,7 @@ import (
 	"nantian/console"
 	"nantian/models"
 	"nantian/models/consolelogin"
+	"nantian/models/staffalert"
 	"nantian/wechat"
 )
 
@@ -48,8 +49,9 @@ type app struct {
 	outbox     *models.OutboxWorker // notifications: the subscribe-message sender
 	bookings   *bookingsArea
 	reports    *models.Reports
-	walkin     *walkInArea  // walk-in residents and reminders (app_walkin.go)
-	privacy    *privacyArea // PIPL: data cipher, child-read audit, export/delete (app_privacy.go)
+	walkin     *walkInArea        // walk-in residents and reminders (app_walkin.go)
+	privacy    *privacyArea       // PIPL: data cipher, child-read audit, export/delete (app_privacy.go)
+	alerts     *staffalert.Alerts // 企业微信 group alerts; nil when off (app_alerts.go)
 	// staff web console (app_console.go)
 	console       *console.Console
 	consoleLogins *consolelogin.Store
@@ -125,6 +127,10 @@ func newApp(ctx context.Context, cfg config.Config, logger *slog.Logger) (*app, 
 	if err := a.initPrivacy(ctx); err != nil {
 		a.Close()
 		return nil, fmt.Errorf("privacy: %w", err)
+	}
+	if err := a.initStaffAlerts(); err != nil {
+		a.Close()
+		return nil, err
 	}
 	a.reports = &models.Reports{DB: db, Now: now, Loc: cfg.Location}
 	if err := a.initConsole(); err != nil {
