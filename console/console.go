@@ -50,6 +50,9 @@ type Deps struct {
 
 	Users    *models.Users
 	Catalog  *models.Catalog
+	// CatalogCache is the API's cached program/session reads, invalidated on
+	// every catalogue change as the API's catalogue handler does.
+	CatalogCache *models.CatalogCache
 	Bookings *models.Bookings
 	WalkIns  *models.WalkIns
 	Audit    *models.Audit

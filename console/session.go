@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/subtle"
 	"errors"
+	"fmt"
 	"net/http"
 
 	"nantian/models"
@@ -162,5 +163,5 @@ func displayName(u models.User) string {
 	case u.Nickname != "":
 		return u.Nickname
 	}
-	return "工作人员"
+	return fmt.Sprintf("用户 #%d", u.ID)
 }

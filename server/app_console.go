@@ -20,8 +20,9 @@ func (a *app) initConsole() error {
 	c, err := console.New(console.Deps{
 		Env: a.cfg.AppEnv, Loc: a.cfg.Location, Logger: a.logger,
 		Logins: a.consoleLogins, Auth: a.authCache, QR: a.wx, LoginPage: consoleLoginPage,
-		Users: a.users, Catalog: a.catalog, Bookings: a.bookings.engine, WalkIns: a.walkin.walkIns, Audit: a.audit,
-		Desk: &desk.Reader{DB: a.db, Now: models.SystemClock, Loc: a.cfg.Location, ComplaintWarn: 5 * time.Minute},
+		Users: a.users, Catalog: a.catalog, CatalogCache: a.bookings.catalogCache, Bookings: a.bookings.engine, WalkIns: a.walkin.walkIns, Audit: a.audit,
+		Desk: &desk.Reader{DB: a.db, Now: models.SystemClock, Loc: a.cfg.Location, ComplaintWarn: 5 * time.Minute,
+			Cipher: a.bookings.engine.Cipher, ChildReads: a.bookings.engine.ChildReads},
 	})
 	if err != nil {
 		return fmt.Errorf("console: %w", err)

@@ -61,7 +61,7 @@ func startConsoleHarness() error {
 	if _, err := os.Stat(chromiumPath); err != nil {
 		return fmt.Errorf("console browser tests need Chromium at %s: apt-get install chromium (%w)", chromiumPath, err)
 	}
-	app, stop, err := launchApp(testdb.RedisPrefix(), nil, nil)
+	app, stop, err := launchApp(testdb.RedisPrefix(), fastWorker, nil) // subscribe messages go out at once
 	if err != nil {
 		return err
 	}

@@ -22,6 +22,10 @@ type Reader struct {
 	// ComplaintWarn is how close to a complaint deadline the desk starts
 	// warning (the accept limit is 10 minutes, so a few minutes).
 	ComplaintWarn time.Duration
+	// Cipher opens phones and children's names; ChildReads audits staff reads
+	// of children's data (as the roster does).
+	Cipher     *models.DataCipher
+	ChildReads *models.ChildReads
 }
 
 // DaySession is one session on the day's board.
