@@ -19,7 +19,7 @@ import (
 func (c *Console) record(w http.ResponseWriter, r *http.Request, action, target string, status int, request, before, after any) {
 	me := callerOf(r)
 	e := models.AuditEntry{ActorID: me.UserID, ActorRole: me.Role, Action: action, Target: target, Status: status,
-		RequestID: w.Header().Get("X-Request-Id"), // set by the router's request-id middleware
+		RequestID:   w.Header().Get("X-Request-Id"), // set by the router's request-id middleware
 		RequestBody: rawJSON(request), BeforeBody: rawJSON(before), ResponseBody: rawJSON(after)}
 	if err := c.d.Audit.Record(context.WithoutCancel(r.Context()), e); err != nil {
 		c.d.Logger.WarnContext(r.Context(), "console: audit entry not recorded", "action", action, "err", err)
@@ -36,4 +36,3 @@ func rawJSON(v any) json.RawMessage {
 	}
 	return b
 }
-

@@ -48,14 +48,14 @@ type Deps struct {
 	// LoginPage is the mini-program page a scanned login code opens.
 	LoginPage string
 
-	Users    *models.Users
-	Catalog  *models.Catalog
+	Users   *models.Users
+	Catalog *models.Catalog
 	// CatalogCache is the API's cached program/session reads, invalidated on
 	// every catalogue change as the API's catalogue handler does.
 	CatalogCache *models.CatalogCache
-	Bookings *models.Bookings
-	WalkIns  *models.WalkIns
-	Audit    *models.Audit
+	Bookings     *models.Bookings
+	WalkIns      *models.WalkIns
+	Audit        *models.Audit
 	// Desk holds the desk's read views (today's sessions, the approval queue,
 	// rosters) over the same tables.
 	Desk *desk.Reader
