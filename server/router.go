@@ -123,6 +123,8 @@ func (a *app) routes() http.Handler {
 	staff.POST("/checkins", staffBookings.CheckIn)
 	staff.POST("/sessions/:id/close", staffBookings.CloseSession)
 	staff.POST("/sessions/:id/cancel", staffBookings.CancelSession)
+	consoleLogins := &handlers.ConsoleLoginsHandler{Logins: a.consoleLogins}
+	staff.POST("/console-logins", consoleLogins.Approve)
 	staff.GET("/sessions/:id/roster.csv", handlers.StaffReader(), staffBookings.Roster) // StaffReader: child names are audited
 	// --- staff routes: payments ---
 	staff.GET("/payments", paymentsH.List)
@@ -180,6 +182,9 @@ func (a *app) routes() http.Handler {
 	// decryption with the API key) before anything is read from it.
 	api.POST("/payments/wechat/notify", paymentsH.Notify)
 	api.POST("/payments/wechat/refund-notify", paymentsH.RefundNotify)
+	// --- staff web console (issue 12): its own net/http mux under /console/ ---
+	r.Any("/console", gin.WrapH(a.console))
+	r.Any("/console/*path", gin.WrapH(a.console))
 
 	// --- device routes ---
 	// Bins are not users: no bearer token, their own HMAC auth, a small body limit
