@@ -189,7 +189,7 @@ func (h *PaymentsHandler) CSV(c *gin.Context) {
 		for i, b := range v.BookingIDs {
 			ids[i] = strconv.FormatInt(b, 10)
 		}
-		_ = w.Write([]string{strconv.FormatInt(v.ID, 10), v.OutTradeNo, txn, strconv.FormatInt(v.UserID, 10), cell(v.Description),
+		_ = w.Write([]string{strconv.FormatInt(v.ID, 10), v.OutTradeNo, txn, strconv.FormatInt(v.UserID, 10), models.CSVCell(v.Description),
 			yuan(v.AmountFen), yuan(v.RefundedFen), v.Status, v.CreatedAt.Format("2006-01-02 15:04:05"), paid, strings.Join(ids, " ")})
 	}
 	w.Flush()

@@ -14,3 +14,7 @@ func InTx(ctx context.Context, db *sql.DB, fn func(tx *sql.Tx) error) error {
 
 // IsDuplicate reports a unique-key violation (MySQL 1062).
 func IsDuplicate(err error) bool { return isDuplicate(err) }
+
+// CSVCell defuses spreadsheet formulas in user-supplied text, for CSV exports in
+// the domain sub-packages' doors (the payments export).
+func CSVCell(s string) string { return csvCell(s) }

@@ -17,8 +17,8 @@ import (
 	"nantian/config"
 	"nantian/console"
 	"nantian/models"
-	"nantian/models/payment"
 	"nantian/models/consolelogin"
+	"nantian/models/payment"
 	"nantian/models/staffalert"
 	"nantian/wechat"
 )
