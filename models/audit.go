@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -115,4 +116,67 @@ func (a *Audit) List(ctx context.Context, f AuditFilter) ([]AuditEntry, error) {
 		out = append(out, e)
 	}
 	return out, rows.Err()
+}
+
+// ActionReadChild is the audit action of a staff read of a child's data.
+const ActionReadChild = "READ child"
+
+// Reader is who is reading, carried in the request context so stores that hand out
+// children's data can audit the read where it happens.
+type Reader struct {
+	Principal
+	RequestID string
+	Route     string // e.g. "GET /api/v1/staff/sessions/:id/roster.csv"
+}
+
+type readerKey struct{}
+
+// WithReader returns ctx carrying the reader.
+func WithReader(ctx context.Context, r Reader) context.Context {
+	return context.WithValue(ctx, readerKey{}, r)
+}
+
+// ReaderFrom returns the reader in ctx, if any.
+func ReaderFrom(ctx context.Context) (Reader, bool) {
+	r, ok := ctx.Value(readerKey{}).(Reader)
+	return r, ok
+}
+
+// ChildReads writes one audit entry per child whose data a staff member read
+// (action "READ child", target "child_id=N", the route in the request body field).
+// Stores call Record before returning children's data; an error means the data
+// must not be returned (a read that cannot be audited does not happen).
+type ChildReads struct {
+	Audit *Audit
+}
+
+// Record audits reads of the children for the reader in ctx. A read with no
+// reader in ctx (a background job, a CLI) is recorded with actor 0, role "system".
+// A nil ChildReads records nothing (stores built without auditing, e.g. tools).
+func (r *ChildReads) Record(ctx context.Context, childIDs []int64) error {
+	if r == nil || len(childIDs) == 0 {
+		return nil
+	}
+	rd, ok := ReaderFrom(ctx)
+	if !ok {
+		rd = Reader{Principal: Principal{Role: "system"}}
+	}
+	seen := make(map[int64]bool, len(childIDs))
+	body := []byte(`{"route":` + strconv.Quote(rd.Route) + `}`)
+	var entries []AuditEntry
+	for _, id := range childIDs {
+		if seen[id] {
+			continue
+		}
+		seen[id] = true
+		entries = append(entries, AuditEntry{
+			ActorID: rd.UserID, ActorRole: rd.Role, Action: ActionReadChild,
+			Target: "child_id=" + strconv.FormatInt(id, 10), Status: 200,
+			RequestID: rd.RequestID, RequestBody: body,
+		})
+	}
+	if err := r.Audit.Record(ctx, entries...); err != nil {
+		return fmt.Errorf("%w: audit child read: %w", ErrUnavailable, err)
+	}
+	return nil
 }

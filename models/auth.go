@@ -2,7 +2,6 @@ package models
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"database/sql"
 	"encoding/hex"
@@ -38,13 +37,6 @@ type Claims struct {
 	Role string `json:"role"`
 	SID  string `json:"sid"`
 	jwt.RegisteredClaims
-}
-
-// Principal is the caller as the API sees them on this request.
-type Principal struct {
-	UserID  int64
-	Role    string
-	LoginID string
 }
 
 // Tokens issues and checks tokens. Access tokens are HS256 JWTs living AccessTTL;
@@ -94,14 +86,6 @@ func (t *Tokens) ParseAccessCached(token string) (Claims, int64, error) {
 	t.verified[token] = verifiedToken{claims: c, uid: uid, exp: c.ExpiresAt.Time}
 	t.mu.Unlock()
 	return c, uid, nil
-}
-
-func randomHex(n int) string {
-	b := make([]byte, n)
-	if _, err := rand.Read(b); err != nil {
-		panic(fmt.Errorf("crypto/rand: %w", err)) // the OS RNG failing is not recoverable
-	}
-	return hex.EncodeToString(b)
 }
 
 func hashToken(t string) string {

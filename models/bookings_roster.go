@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"strings"
 	"time"
 )
 
@@ -71,15 +70,4 @@ func (b *Bookings) Roster(ctx context.Context, sessionID int64) ([]RosterRow, er
 		return nil, err
 	}
 	return out, nil
-}
-
-// MaskPhone keeps only the last four characters: "13812345678" → "*******5678".
-// It counts characters, not bytes, so a contact like "妈妈 13812345678" masks
-// cleanly too. The roster and the audit log both use it.
-func MaskPhone(p string) string {
-	r := []rune(p)
-	if len(r) <= 4 {
-		return strings.Repeat("*", len(r))
-	}
-	return strings.Repeat("*", len(r)-4) + string(r[len(r)-4:])
 }

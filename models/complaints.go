@@ -207,6 +207,15 @@ const overdueSQL = `((c.status IN ('submitted','reopened') AND c.accept_due_at <
 	OR (c.status IN ('submitted','reopened','accepted') AND c.contact_due_at < ?)
 	OR (c.status IN ('submitted','reopened','accepted','contacted') AND c.resolve_due_at < ?))`
 
+// CountOverdue counts the work orders past one of their 10-30-24 limits at now.
+func CountOverdue(ctx context.Context, q rowQuerier, now time.Time) (int, error) {
+	var n int
+	if err := q.QueryRowContext(ctx, `SELECT COUNT(*) FROM complaints c WHERE `+overdueSQL, now, now, now).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count overdue complaints: %w", err)
+	}
+	return n, nil
+}
+
 var phonePattern = regexp.MustCompile(`^\+?[0-9][0-9 -]{4,30}$`)
 
 // dayStart is the start of the business day containing t, in UTC.

@@ -7,6 +7,7 @@ import (
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"strconv"
@@ -199,4 +200,23 @@ func (c *DataCipher) lookupPair(phone string) (cur, other []byte, err error) {
 		return idx[0], idx[0], nil
 	}
 	return idx[0], idx[1], nil
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		panic(fmt.Errorf("crypto/rand: %w", err)) // the OS RNG failing is not recoverable
+	}
+	return hex.EncodeToString(b)
+}
+
+// MaskPhone keeps only the last four characters: "13812345678" → "*******5678".
+// It counts characters, not bytes, so a contact like "妈妈 13812345678" masks
+// cleanly too. The roster and the audit log both use it.
+func MaskPhone(p string) string {
+	r := []rune(p)
+	if len(r) <= 4 {
+		return strings.Repeat("*", len(r))
+	}
+	return strings.Repeat("*", len(r)-4) + string(r[len(r)-4:])
 }

@@ -33,8 +33,8 @@ func CollectOpsStats(ctx context.Context, db *sql.DB, now time.Time) (OpsStats, 
 	if err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM outbox WHERE status = 'failed'`).Scan(&s.OutboxFailed); err != nil {
 		return s, fmt.Errorf("outbox failed: %w", err)
 	}
-	if err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM complaints c WHERE `+overdueSQL, now, now, now).Scan(&s.ComplaintsOverdue); err != nil {
-		return s, fmt.Errorf("complaints overdue: %w", err)
+	if s.ComplaintsOverdue, err = CountOverdue(ctx, db, now); err != nil {
+		return s, err
 	}
 	if err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM bookings b JOIN sessions s ON s.id = b.session_id
 		WHERE b.status = 'pending' AND s.starts_at <= ?`, now.Add(-time.Minute)).Scan(&s.PendingStarted); err != nil {

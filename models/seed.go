@@ -110,9 +110,5 @@ func SeedDemo(ctx context.Context, c *Catalog) (created int, err error) {
 			}
 		}
 	}
-	// --- seed: other areas ---
-	if err := SeedDemoRewards(ctx, c.DB, c.Now); err != nil {
-		return created, err
-	}
 	return created, nil
 }

@@ -8,19 +8,6 @@ import (
 	"time"
 )
 
-// Roles. Staff run the center; admins also manage roles.
-const (
-	RoleResident = "resident"
-	RoleStaff    = "staff"
-	RoleAdmin    = "admin"
-)
-
-// ValidRole reports whether r is one of the three roles.
-func ValidRole(r string) bool { return r == RoleResident || r == RoleStaff || r == RoleAdmin }
-
-// IsStaff reports whether a role may use staff routes.
-func IsStaff(role string) bool { return role == RoleStaff || role == RoleAdmin }
-
 // User is a resident or staff member. OpenID is nil for walk-in residents staff
 // registered at the desk.
 type User struct {

@@ -56,11 +56,11 @@ func TestSeedDemoRewardsIdempotent(t *testing.T) {
 func TestSeedDemoCatalogue(t *testing.T) {
 	a := newIsolatedTestApp(t)
 	ctx := context.Background()
-	n, err := models.SeedDemo(ctx, a.app.catalog)
+	n, err := seedDemo(ctx, a.app)
 	if err != nil || n < 19 {
 		t.Fatalf("seed: %d programs, %v", n, err)
 	}
-	if again, err := models.SeedDemo(ctx, a.app.catalog); err != nil || again != 0 {
+	if again, err := seedDemo(ctx, a.app); err != nil || again != 0 {
 		t.Fatalf("second seed: %d programs, %v", again, err)
 	}
 	if dup := a.count(`SELECT COUNT(*) FROM (SELECT title FROM programs GROUP BY title HAVING COUNT(*) > 1) d`); dup != 0 {
