@@ -7,13 +7,15 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"nantian/models"
+	"nantian/models/account"
+	"nantian/models/privacy"
 )
 
 // PrivacyHandler serves a resident's PIPL rights: downloading their data and
 // deleting their account.
 type PrivacyHandler struct {
-	Privacy *models.Privacy
-	Cache   *models.AuthCache
+	Privacy *privacy.Privacy
+	Cache   *account.AuthCache
 }
 
 // Export answers GET /me/export: everything the service holds about the caller,

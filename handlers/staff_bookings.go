@@ -6,22 +6,23 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/gin-gonic/gin"
+	"nantian/models/booking"
+	"nantian/models/catalog"
 
-	"nantian/models"
+	"github.com/gin-gonic/gin"
 )
 
 // StaffBookingsHandler serves the staff side of bookings: the pending queue,
 // confirm and reject, check-in, closing and cancelling sessions, the roster.
 type StaffBookingsHandler struct {
-	Bookings *models.Bookings
-	Catalog  *models.Catalog
+	Bookings *booking.Bookings
+	Catalog  *catalog.Catalog
 }
 
 // List lists bookings across sessions by ?status= and ?session_id=.
 func (h *StaffBookingsHandler) List(c *gin.Context) {
-	f := models.BookingFilter{Status: c.Query("status")}
-	if f.Status != "" && !models.ValidBookingStatus(f.Status) {
+	f := booking.BookingFilter{Status: c.Query("status")}
+	if f.Status != "" && !booking.ValidBookingStatus(f.Status) {
 		Abort(c, http.StatusBadRequest, "invalid_request", "status: 无效的预约状态")
 		return
 	}
@@ -134,8 +135,8 @@ func (h *StaffBookingsHandler) CancelSession(c *gin.Context) {
 }
 
 var rosterStatus = map[string]string{
-	models.BookingPending: "待审核", models.BookingConfirmed: "已确认",
-	models.BookingAttended: "已签到", models.BookingNoShow: "爽约",
+	booking.BookingPending: "待审核", booking.BookingConfirmed: "已确认",
+	booking.BookingAttended: "已签到", booking.BookingNoShow: "爽约",
 }
 
 // Roster writes the session's attendance roster as CSV: UTF-8 with a BOM so Excel

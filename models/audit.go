@@ -80,7 +80,7 @@ func (a *Audit) List(ctx context.Context, f AuditFilter) ([]AuditEntry, error) {
 	}
 	if f.Action != "" {
 		where = append(where, "action LIKE ?")
-		args = append(args, "%"+escapeLike(f.Action)+"%")
+		args = append(args, "%"+EscapeLike(f.Action)+"%")
 	}
 	if f.From != nil {
 		where = append(where, "created_at >= ?")

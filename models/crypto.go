@@ -191,7 +191,7 @@ func (c *DataCipher) PhoneIndexes(phone string) ([][]byte, error) {
 
 // lookupPair is PhoneIndexes as exactly two values for `IN (?, ?)`: the current
 // index and the previous key's, or the current one twice outside a rotation.
-func (c *DataCipher) lookupPair(phone string) (cur, other []byte, err error) {
+func (c *DataCipher) LookupPair(phone string) (cur, other []byte, err error) {
 	idx, err := c.PhoneIndexes(phone)
 	if err != nil || len(idx) == 0 {
 		return nil, nil, err
@@ -202,7 +202,7 @@ func (c *DataCipher) lookupPair(phone string) (cur, other []byte, err error) {
 	return idx[0], idx[1], nil
 }
 
-func randomHex(n int) string {
+func RandomHex(n int) string {
 	b := make([]byte, n)
 	if _, err := rand.Read(b); err != nil {
 		panic(fmt.Errorf("crypto/rand: %w", err)) // the OS RNG failing is not recoverable

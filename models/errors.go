@@ -64,7 +64,7 @@ func AsError(err error) (*Error, bool) {
 }
 
 // isDuplicate reports a MySQL unique-key violation (1062).
-func isDuplicate(err error) bool {
+func IsDuplicate(err error) bool {
 	var me *mysql.MySQLError
 	return errors.As(err, &me) && me.Number == 1062
 }

@@ -7,7 +7,7 @@ import (
 )
 
 // rowQuerier is what estate checks need: a *sql.DB or a *sql.Tx.
-type rowQuerier interface {
+type RowQuerier interface {
 	QueryRowContext(context.Context, string, ...any) *sql.Row
 }
 
@@ -15,7 +15,7 @@ type rowQuerier interface {
 // of the community's estates (the estates table, seeded by migration with the
 // five of product.md). Free text there would split every by-estate figure
 // (complaints, bins, reports) into spellings nobody can add up.
-func requireEstate(ctx context.Context, q rowQuerier, field, name string) error {
+func RequireEstate(ctx context.Context, q RowQuerier, field, name string) error {
 	var n int
 	if err := q.QueryRowContext(ctx, `SELECT COUNT(*) FROM estates WHERE name = ?`, name).Scan(&n); err != nil {
 		return fmt.Errorf("check estate: %w", err)

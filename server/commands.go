@@ -13,6 +13,8 @@ import (
 
 	"nantian/config"
 	"nantian/models"
+	"nantian/models/catalog"
+	"nantian/models/points"
 )
 
 func loadConfig(getenv func(string) string) (config.Config, error) {
@@ -223,9 +225,9 @@ func cmdRotateDataKey(ctx context.Context, getenv func(string) string, stdout io
 // seedDemo loads the demo catalogue and the demo rewards, both idempotent; it
 // returns how many programs it created.
 func seedDemo(ctx context.Context, a *app) (int, error) {
-	n, err := models.SeedDemo(ctx, a.catalog)
+	n, err := catalog.SeedDemo(ctx, a.catalog)
 	if err != nil {
 		return n, err
 	}
-	return n, models.SeedDemoRewards(ctx, a.db, models.SystemClock)
+	return n, points.SeedDemoRewards(ctx, a.db, models.SystemClock)
 }

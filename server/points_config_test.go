@@ -8,6 +8,7 @@ import (
 
 	"nantian/config"
 	"nantian/models"
+	"nantian/models/points"
 )
 
 // Production refuses the public dev key for device secrets and resident codes.
@@ -41,7 +42,7 @@ func TestSeedDemoRewardsIdempotent(t *testing.T) {
 	a := newTestApp(t)
 	ctx := context.Background()
 	for range 2 {
-		if err := models.SeedDemoRewards(ctx, a.app.db, models.SystemClock); err != nil {
+		if err := points.SeedDemoRewards(ctx, a.app.db, models.SystemClock); err != nil {
 			t.Fatal(err)
 		}
 	}
