@@ -189,7 +189,7 @@ func (c *DataCipher) PhoneIndexes(phone string) ([][]byte, error) {
 	return out, nil
 }
 
-// lookupPair is PhoneIndexes as exactly two values for `IN (?, ?)`: the current
+// LookupPair is PhoneIndexes as exactly two values for `IN (?, ?)`: the current
 // index and the previous key's, or the current one twice outside a rotation.
 func (c *DataCipher) LookupPair(phone string) (cur, other []byte, err error) {
 	idx, err := c.PhoneIndexes(phone)

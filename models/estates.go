@@ -6,12 +6,12 @@ import (
 	"fmt"
 )
 
-// rowQuerier is what estate checks need: a *sql.DB or a *sql.Tx.
+// RowQuerier is what estate checks need: a *sql.DB or a *sql.Tx.
 type RowQuerier interface {
 	QueryRowContext(context.Context, string, ...any) *sql.Row
 }
 
-// requireEstate refuses, as a validation error on field, a name that is not one
+// RequireEstate refuses, as a validation error on field, a name that is not one
 // of the community's estates (the estates table, seeded by migration with the
 // five of product.md). Free text there would split every by-estate figure
 // (complaints, bins, reports) into spellings nobody can add up.

@@ -30,7 +30,7 @@ type Clock func() time.Time
 // SystemClock is the real clock, in UTC with millisecond precision like the columns.
 func SystemClock() time.Time { return time.Now().UTC().Truncate(time.Millisecond) }
 
-// inTx runs fn in a transaction, committing when it returns nil.
+// InTx runs fn in a transaction, committing when it returns nil.
 func InTx(ctx context.Context, db *sql.DB, fn func(tx *sql.Tx) error) error {
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
@@ -46,7 +46,7 @@ func InTx(ctx context.Context, db *sql.DB, fn func(tx *sql.Tx) error) error {
 	return nil
 }
 
-// nullTime turns a *time.Time into a value the driver stores as NULL or a DATETIME.
+// NullTime turns a *time.Time into a value the driver stores as NULL or a DATETIME.
 func NullTime(t *time.Time) any {
 	if t == nil {
 		return nil
@@ -54,7 +54,7 @@ func NullTime(t *time.Time) any {
 	return t.UTC()
 }
 
-// retryDeadlock runs fn again when InnoDB picked it as a deadlock victim (1213) or
+// RetryDeadlock runs fn again when InnoDB picked it as a deadlock victim (1213) or
 // timed out on a lock (1205): both roll the statement back, and concurrent upserts
 // on one unique key can hit them under load. Other errors return at once.
 func RetryDeadlock(ctx context.Context, fn func() error) error {
@@ -77,16 +77,16 @@ func isRetryable(err error) bool {
 	return errors.As(err, &me) && (me.Number == 1213 || me.Number == 1205)
 }
 
-// inTxRetry is inTx run again when InnoDB chose it as a deadlock victim: the
+// InTxRetry is inTx run again when InnoDB chose it as a deadlock victim: the
 // transaction rolled back whole, so running it again sees the winner's result.
 func InTxRetry(ctx context.Context, db *sql.DB, fn func(tx *sql.Tx) error) error {
 	return RetryDeadlock(ctx, func() error { return InTx(ctx, db, fn) })
 }
 
-// rowScanner is what *sql.Row and *sql.Rows have in common.
+// RowScanner is what *sql.Row and *sql.Rows have in common.
 type RowScanner = interface{ Scan(...any) error }
 
-// scanAll reads every row with scan and closes rows. It returns an empty, non-nil
+// ScanAll reads every row with scan and closes rows. It returns an empty, non-nil
 // slice for no rows, so lists encode as [] rather than null.
 func ScanAll[T any](rows *sql.Rows, what string, scan func(RowScanner) (T, error)) ([]T, error) {
 	defer rows.Close()
@@ -101,7 +101,7 @@ func ScanAll[T any](rows *sql.Rows, what string, scan func(RowScanner) (T, error
 	return out, rows.Err()
 }
 
-// scanOne reads the single row of a query by id: no row is ErrNotFound (a 404,
+// ScanOne reads the single row of a query by id: no row is ErrNotFound (a 404,
 // which is also what another resident's row looks like), any other error is
 // wrapped with what.
 func ScanOne[T any](row *sql.Row, what string, scan func(RowScanner) (T, error)) (T, error) {
@@ -117,18 +117,18 @@ func ScanOne[T any](row *sql.Row, what string, scan func(RowScanner) (T, error))
 	return v, nil
 }
 
-// escapeLike escapes LIKE's wildcards (and its escape character) in user input,
+// EscapeLike escapes LIKE's wildcards (and its escape character) in user input,
 // so a search for "50%" matches that text rather than everything starting "50".
 func EscapeLike(s string) string {
 	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
 }
 
-// querier is what *sql.DB and *sql.Tx have in common for reading rows.
+// Querier is what *sql.DB and *sql.Tx have in common for reading rows.
 type Querier interface {
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
 }
 
-// queryColumn runs a query returning one column and reads every value.
+// QueryColumn runs a query returning one column and reads every value.
 func QueryColumn[T any](ctx context.Context, q Querier, query string, args ...any) ([]T, error) {
 	rows, err := q.QueryContext(ctx, query, args...)
 	if err != nil {

@@ -21,6 +21,7 @@ import (
 	"nantian/models/complaint"
 	"nantian/models/notify"
 	"nantian/models/report"
+	"nantian/models/staffalert"
 	"nantian/wechat"
 )
 
@@ -51,8 +52,9 @@ type app struct {
 	outbox     *notify.OutboxWorker // notifications: the subscribe-message sender
 	bookings   *bookingsArea
 	reports    *report.Reports
-	walkin     *walkInArea  // walk-in residents and reminders (app_walkin.go)
-	privacy    *privacyArea // PIPL: data cipher, child-read audit, export/delete (app_privacy.go)
+	walkin     *walkInArea        // walk-in residents and reminders (app_walkin.go)
+	privacy    *privacyArea       // PIPL: data cipher, child-read audit, export/delete (app_privacy.go)
+	alerts     *staffalert.Alerts // 企业微信 group alerts; nil when off (app_alerts.go)
 
 	handler http.Handler
 	// workers run for the life of Serve; each returns when its ctx ends.
@@ -125,6 +127,10 @@ func newApp(ctx context.Context, cfg config.Config, logger *slog.Logger) (*app, 
 	if err := a.initPrivacy(ctx); err != nil {
 		a.Close()
 		return nil, fmt.Errorf("privacy: %w", err)
+	}
+	if err := a.initStaffAlerts(); err != nil {
+		a.Close()
+		return nil, err
 	}
 	a.reports = &report.Reports{DB: db, Now: now, Loc: cfg.Location}
 	a.handler = a.routes()

@@ -182,7 +182,7 @@ func (s *Users) SetRole(ctx context.Context, id int64, role string) (User, error
 // to a server.
 var ErrLastAdmin = &models.Error{Kind: models.KindConflict, Code: "last_admin", Message: "这是唯一的管理员，请先指定另一名管理员"}
 
-// guardLastAdmin locks the active admins' rows and refuses with ErrLastAdmin if
+// GuardLastAdmin locks the active admins' rows and refuses with ErrLastAdmin if
 // id is the only one. Taking the locks first serialises two admins stepping
 // down at once: the second sees it would leave none. Callers lock the admins
 // before any other users row, so role changes and deletions cannot deadlock.
