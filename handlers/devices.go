@@ -20,7 +20,7 @@ import (
 const MaxDepositBody = 8 << 10
 
 // DeviceHandler serves the smart bins' webhook. It sits outside user auth: the
-// bin authenticates with its own HMAC signature (models.Devices.Authenticate).
+// bin authenticates with its own HMAC signature (points.Devices.Authenticate).
 type DeviceHandler struct {
 	Devices *points.Devices
 	Points  *points.Points

@@ -12,7 +12,7 @@ import (
 	"nantian/models/report"
 )
 
-// opsCollector exposes models.OpsStats on /metrics, read from MySQL at scrape time
+// opsCollector exposes report.OpsStats on /metrics, read from MySQL at scrape time
 // so every instance reports the same shared backlog and nothing is lost if an
 // instance restarts. A failed read reports nothing (absent series alert too).
 //
