@@ -60,8 +60,7 @@ func (b *Bookings) CheckInAtSession(ctx context.Context, sessionID int64, code s
 		name = fmt.Sprintf("居民 #%d", uid)
 	}
 	if other != sessionID {
-		return DeskCheckIn{Name: name}, &models.Error{Kind: models.KindConflict, Code: "wrong_session", Message:
-			fmt.Sprintf("%s：不是本场次的预约（是「%s」%s 的场次）", name, title, starts.In(b.Loc).Format("01-02 15:04"))}
+		return DeskCheckIn{Name: name}, &models.Error{Kind: models.KindConflict, Code: "wrong_session", Message: fmt.Sprintf("%s：不是本场次的预约（是「%s」%s 的场次）", name, title, starts.In(b.Loc).Format("01-02 15:04"))}
 	}
 	if refusal := deskRefusal(name, status, checked, b.Loc); refusal != nil {
 		return DeskCheckIn{Name: name}, refusal
