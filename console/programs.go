@@ -16,6 +16,7 @@ import (
 	"github.com/go-playground/validator/v10"
 
 	"nantian/models"
+	"nantian/models/catalog"
 	"nantian/models/desk"
 )
 
@@ -48,7 +49,7 @@ func (c *Console) programsPage(w http.ResponseWriter, r *http.Request) {
 }
 
 // validate holds a form's input to the binding rules of the API's JSON body
-// (the `binding` tags on models.ProgramInput and friends), so a console form
+// (the `binding` tags on catalog.ProgramInput and friends), so a console form
 // can accept nothing the API would refuse.
 func validate(v any) error {
 	err := binding.Validator.ValidateStruct(v)
@@ -140,9 +141,9 @@ func formStr(r *http.Request, name string) *string {
 
 // programForm reads the program form as the API's patch body: every field
 // the form carries, nil for those it does not.
-func programForm(r *http.Request) (models.ProgramPatch, error) {
+func programForm(r *http.Request) (catalog.ProgramPatch, error) {
 	_ = r.ParseForm()
-	p := models.ProgramPatch{Title: formStr(r, "title"), Description: formStr(r, "description"), Category: formStr(r, "category"),
+	p := catalog.ProgramPatch{Title: formStr(r, "title"), Description: formStr(r, "description"), Category: formStr(r, "category"),
 		Audience: formStr(r, "audience"), Venue: formStr(r, "venue"), Status: formStr(r, "status")}
 	var err error
 	if p.FeeFen, err = feeFen(r); err != nil {
@@ -163,7 +164,7 @@ func programForm(r *http.Request) (models.ProgramPatch, error) {
 
 func (c *Console) programCreate(w http.ResponseWriter, r *http.Request) {
 	p, err := programForm(r)
-	in := models.ProgramInput{Kind: r.PostFormValue("kind"), FeeFen: p.FeeFen, RequiresApproval: p.RequiresApproval,
+	in := catalog.ProgramInput{Kind: r.PostFormValue("kind"), FeeFen: p.FeeFen, RequiresApproval: p.RequiresApproval,
 		MinAgeMonths: p.MinAgeMonths, MaxAgeMonths: p.MaxAgeMonths}
 	in.Title, in.Description, in.Category = deref(p.Title), deref(p.Description), deref(p.Category)
 	in.Audience, in.Venue = deref(p.Audience), deref(p.Venue)
@@ -173,7 +174,7 @@ func (c *Console) programCreate(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		err = validate(&in)
 	}
-	var prog models.Program
+	var prog catalog.Program
 	if err == nil {
 		prog, err = c.d.Catalog.CreateProgram(r.Context(), in)
 	}
@@ -205,8 +206,8 @@ func (c *Console) programID(w http.ResponseWriter, r *http.Request) (int64, bool
 }
 
 type programView struct {
-	Program  models.Program
-	Sessions []models.Session
+	Program  catalog.Program
+	Sessions []catalog.Session
 	// Series is the series form's values: the last preview's, or defaults.
 	Series seriesForm
 	// Plan is set on the preview page.
@@ -247,7 +248,7 @@ func (c *Console) programPatch(w http.ResponseWriter, r *http.Request) {
 		err = validate(&p)
 	}
 	before, _ := c.d.Catalog.GetProgram(r.Context(), id)
-	var after models.Program
+	var after catalog.Program
 	if err == nil {
 		after, err = c.d.Catalog.PatchProgram(r.Context(), id, p)
 	}
@@ -280,7 +281,7 @@ func (c *Console) programSessionCreate(w http.ResponseWriter, r *http.Request) {
 		err = validate(&in)
 	}
 	if err == nil {
-		var s models.Session
+		var s catalog.Session
 		s, err = c.createSession(w, r, id, in)
 		if err == nil {
 			c.done(w, r, programBack(id), fmt.Sprintf("已添加场次：%s %s–%s，名额 %d。",
@@ -291,8 +292,8 @@ func (c *Console) programSessionCreate(w http.ResponseWriter, r *http.Request) {
 	c.refused(w, r, programBack(id), err)
 }
 
-func (c *Console) sessionForm(r *http.Request) (models.SessionInput, error) {
-	var in models.SessionInput
+func (c *Console) sessionForm(r *http.Request) (catalog.SessionInput, error) {
+	var in catalog.SessionInput
 	var err error
 	if in.StartsAt, err = c.localTime(r, "starts_at", "开始时间"); err != nil {
 		return in, err
@@ -318,7 +319,7 @@ func (c *Console) sessionForm(r *http.Request) (models.SessionInput, error) {
 
 // createSession is the API's POST /staff/programs/{id}/sessions: the
 // catalogue's CreateSession, the cache invalidated, the entry audited.
-func (c *Console) createSession(w http.ResponseWriter, r *http.Request, programID int64, in models.SessionInput) (models.Session, error) {
+func (c *Console) createSession(w http.ResponseWriter, r *http.Request, programID int64, in catalog.SessionInput) (catalog.Session, error) {
 	s, err := c.d.Catalog.CreateSession(r.Context(), programID, in)
 	c.record(w, r, "POST /console/programs/{id}/sessions", "id="+strconv.FormatInt(programID, 10), statusOf(err, http.StatusCreated), in, nil, okOnly(err, s))
 	if err == nil {
@@ -491,7 +492,7 @@ func (c *Console) seriesSave(w http.ResponseWriter, r *http.Request) {
 		c.showPlan(w, r, v, nil, errPlanChanged)
 		return
 	}
-	var todo []models.SessionInput
+	var todo []catalog.SessionInput
 	for _, row := range plan.Rows {
 		if !picked[row.Key()] {
 			continue
@@ -537,7 +538,7 @@ func (c *Console) programFuncs() template.FuncMap {
 	return template.FuncMap{
 		"weekdayList": func() []day { return week },
 		"audienceList": func() []string {
-			return []string{models.AudienceAll, models.AudienceElderly, models.AudienceChildren, models.AudienceYouth}
+			return []string{catalog.AudienceAll, catalog.AudienceElderly, catalog.AudienceChildren, catalog.AudienceYouth}
 		},
 		"seriesValues": func(f seriesForm) url.Values { return f.values() },
 	}

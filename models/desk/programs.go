@@ -11,12 +11,13 @@ import (
 	"time"
 
 	"nantian/models"
+	"nantian/models/catalog"
 )
 
 // ProgramRow is one line of the console's program list: the program and how
 // many of its sessions are still to come.
 type ProgramRow struct {
-	models.Program
+	catalog.Program
 	Upcoming    int
 	NextStartAt *time.Time
 }
@@ -84,7 +85,7 @@ type Clash struct {
 
 // PlannedSession is one row of a series preview.
 type PlannedSession struct {
-	Input   models.SessionInput
+	Input   catalog.SessionInput
 	Venue   string // where it will be (the program's venue when the spec has none)
 	Past    bool   // starts before now: it cannot be created
 	Clashes []Clash
@@ -98,7 +99,7 @@ func (p PlannedSession) Key() string { return strconv.FormatInt(p.Input.StartsAt
 // changed in between (a session added, a date gone past, the same series
 // saved twice).
 type SeriesPlan struct {
-	Program     models.Program
+	Program     catalog.Program
 	Rows        []PlannedSession
 	Fingerprint string
 }
@@ -113,7 +114,7 @@ func parseClock(field, s string) (int, int, error) {
 
 // PlanSeries expands spec into dated sessions for program p, flagging those in
 // the past and those clashing with sessions already there. It writes nothing.
-func (r *Reader) PlanSeries(ctx context.Context, p models.Program, spec SeriesSpec) (SeriesPlan, error) {
+func (r *Reader) PlanSeries(ctx context.Context, p catalog.Program, spec SeriesSpec) (SeriesPlan, error) {
 	switch {
 	case spec.Weeks < 1 || spec.Weeks > 52:
 		return SeriesPlan{}, models.Invalid("weeks", "周数应为 1–52")
@@ -162,7 +163,7 @@ func (r *Reader) PlanSeries(ctx context.Context, p models.Program, spec SeriesSp
 		if len(plan.Rows) == MaxSeriesSessions {
 			return SeriesPlan{}, models.Invalid("weeks", "一次最多添加 %d 场", MaxSeriesSessions)
 		}
-		in := models.SessionInput{
+		in := catalog.SessionInput{
 			StartsAt: time.Date(d.Year(), d.Month(), d.Day(), sh, sm, 0, 0, r.Loc),
 			EndsAt:   time.Date(d.Year(), d.Month(), d.Day(), eh, em, 0, 0, r.Loc),
 			Venue:    venue, Capacity: spec.Capacity,
