@@ -47,9 +47,9 @@ import (
 // Alert kinds: a new work order, and one per limit of the 10-30-24 clock.
 const (
 	KindNew     = "new"
-	KindAccept  = "accept"
-	KindContact = "contact"
-	KindResolve = "resolve"
+	KindAccept  = models.StepAccept
+	KindContact = models.StepContact
+	KindResolve = models.StepResolve
 )
 
 // Row statuses.
@@ -97,13 +97,13 @@ type Alerts struct {
 	Batch int
 }
 
-// stepOpen lists, for each limit, the complaint statuses in which that step is not
-// done yet: the same reading of the statuses as the complaint domain's "overdue".
-var stepOpen = map[string][]string{
-	KindNew:     {models.ComplaintSubmitted, models.ComplaintReopened},
-	KindAccept:  {models.ComplaintSubmitted, models.ComplaintReopened},
-	KindContact: {models.ComplaintSubmitted, models.ComplaintReopened, models.ComplaintAccepted},
-	KindResolve: {models.ComplaintSubmitted, models.ComplaintReopened, models.ComplaintAccepted, models.ComplaintContacted},
+// Alert kinds other than "new" are the complaint domain's steps; a "new" alert is
+// about an order still waiting to be accepted.
+func stepOpen(kind string) []string {
+	if kind == KindNew {
+		return models.StepOpenStatuses(models.StepAccept)
+	}
+	return models.StepOpenStatuses(kind)
 }
 
 // dueColumn is the stored due time each limit alert is about.
@@ -146,7 +146,7 @@ func (a *Alerts) Scan(ctx context.Context) (int, error) {
 	now := a.Now()
 	inserted := 0
 	for _, kind := range kinds {
-		open := stepOpen[kind]
+		open := stepOpen(kind)
 		args := make([]any, 0, len(open)+4)
 		for _, s := range open {
 			args = append(args, s)
@@ -411,7 +411,7 @@ func (a *Alerts) irrelevant(c *claimed, w workOrder, now time.Time) string {
 	if w.Cycle != c.cycle {
 		return "reworked since"
 	}
-	if !inList(w.Status, stepOpen[c.kind]) {
+	if !inList(w.Status, stepOpen(c.kind)) {
 		return "step done: " + w.Status
 	}
 	if c.kind != KindNew && now.Sub(w.due(c.kind)) > a.Stale {
