@@ -17,6 +17,7 @@ package console
 
 import (
 	"context"
+	"database/sql"
 	"log/slog"
 	"net/http"
 	"time"
@@ -59,6 +60,15 @@ type Deps struct {
 	// Desk holds the desk's read views (today's sessions, the approval queue,
 	// rosters) over the same tables.
 	Desk *desk.Reader
+
+	// Journeys 5–9 (complaints, points, reports, imports, admin).
+	DB         *sql.DB // reference lists (estates)
+	Complaints *models.Complaints
+	Uploads    *models.Uploads
+	Points     *models.Points
+	Devices    *models.Devices
+	Reports    *models.Reports
+	Imports    *models.Imports
 }
 
 // Console serves /console/.

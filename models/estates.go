@@ -25,3 +25,13 @@ func requireEstate(ctx context.Context, q rowQuerier, field, name string) error 
 	}
 	return nil
 }
+
+// EstateNames lists the community's estates in their usual order, for filters
+// and forms.
+func EstateNames(ctx context.Context, db *sql.DB) ([]string, error) {
+	names, err := queryColumn[string](ctx, db, `SELECT name FROM estates ORDER BY id`)
+	if err != nil {
+		return nil, fmt.Errorf("list estates: %w", err)
+	}
+	return names, nil
+}
