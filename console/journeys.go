@@ -52,7 +52,8 @@ func (c *Console) routesJourneys() {
 	m.Handle("GET /console/admin/audit", c.admin(c.auditPage))
 }
 
-// journeyFuncs are the template functions of journeys 5–9.
+// journeyFuncs are the template functions of journeys 5–9. Their names must not
+// shadow the foundation's (render.go funcs); a test checks.
 func (c *Console) journeyFuncs() template.FuncMap {
 	return template.FuncMap{
 		"complaintText": func(s string) string { return complaintStatusText[s] },
@@ -64,7 +65,7 @@ func (c *Console) journeyFuncs() template.FuncMap {
 		"userName":      residentName,
 		"maskPhone":     models.MaskPhone,
 		"pretty":        pretty,
-		"pct":           pctText,
+		"ratePct":       pctText,
 		"minutes":       minutesText,
 		"steps":         func() []string { return []string{models.StepAccept, models.StepContact, models.StepResolve} },
 		"limitText":     c.limitText,

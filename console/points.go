@@ -156,7 +156,13 @@ func (c *Console) patchReward(w http.ResponseWriter, r *http.Request) {
 		c.refused(w, r, "/console/points#rewards", err)
 		return
 	}
-	c.done(w, r, "/console/points#rewards", "已更新："+rw.Name+"，库存 "+strconv.Itoa(rw.Stock))
+	msg := "已更新：" + rw.Name + "，库存 " + strconv.Itoa(rw.Stock)
+	if p.Active != nil && *p.Active {
+		msg = "已上架：" + rw.Name
+	} else if p.Active != nil {
+		msg = "已下架：" + rw.Name
+	}
+	c.done(w, r, "/console/points#rewards", msg)
 }
 
 // createDevice registers a bin (the API's POST /staff/devices) and answers with

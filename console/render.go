@@ -245,6 +245,9 @@ func (c *Console) funcs() template.FuncMap {
 		"navItems": navFor,
 	}
 	for k, f := range c.journeyFuncs() {
+		if _, taken := fm[k]; taken {
+			panic("console: template function " + k + " defined twice") // caught by every test that builds a Console
+		}
 		fm[k] = f
 	}
 	return fm

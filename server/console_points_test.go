@@ -96,7 +96,9 @@ func TestConsolePointsDesk(t *testing.T) {
 	h.run(chromedp.Navigate(h.url("/console/points")), chromedp.WaitVisible(row, chromedp.ByQuery),
 		chromedp.SetValue(row+` input[name=stock]`, "5", chromedp.ByQuery),
 		chromedp.Click(row+` form.bar button`, chromedp.ByQuery), chromedp.WaitVisible("#flash .flash.ok", chromedp.ByQuery))
-	h.run(chromedp.Click(row+` form.inline button`, chromedp.ByQuery), chromedp.WaitVisible("#flash .flash.ok", chromedp.ByQuery))
+	h.waitText("#flash", "库存 5")
+	h.run(chromedp.Click(row+` form.inline button`, chromedp.ByQuery))
+	h.waitText("#flash", "已下架")
 	if st := a.sqlString(`SELECT CONCAT(stock, '/', active) FROM rewards WHERE id = ?`, rewardID); st != "5/0" {
 		t.Fatalf("reward after restock and off-shelf: %s", st)
 	}

@@ -371,44 +371,35 @@ func (a *Alerts) backoff(attempts int) time.Duration {
 	return min(d, a.BackoffMax)
 }
 
-// workOrder is what a message says about a complaint.
+// workOrder is what a message says about a complaint: the complaint's own
+// columns (its ReopenCount is the alert's cycle), never its contact phone.
 type workOrder struct {
-	ID                                      int64
-	Status, Category, Estate, Location      string
-	Content                                 string
-	NeedsReview                             bool
-	Cycle                                   int
-	CreatedAt, CycleStartedAt               time.Time
-	AcceptDueAt, ContactDueAt, ResolveDueAt time.Time
+	models.Complaint
 }
 
 func (a *Alerts) loadOrder(ctx context.Context, id int64) (workOrder, error) {
 	var w workOrder
 	err := a.DB.QueryRowContext(ctx, `SELECT id, status, category, estate, location, content, needs_review, reopen_count,
-		created_at, cycle_started_at, accept_due_at, contact_due_at, resolve_due_at FROM complaints WHERE id = ?`, id).
-		Scan(&w.ID, &w.Status, &w.Category, &w.Estate, &w.Location, &w.Content, &w.NeedsReview, &w.Cycle,
-			&w.CreatedAt, &w.CycleStartedAt, &w.AcceptDueAt, &w.ContactDueAt, &w.ResolveDueAt)
+		created_at, accept_due_at, contact_due_at, resolve_due_at FROM complaints WHERE id = ?`, id).
+		Scan(&w.ID, &w.Status, &w.Category, &w.Estate, &w.Location, &w.Content, &w.NeedsReview, &w.ReopenCount,
+			&w.CreatedAt, &w.AcceptDueAt, &w.ContactDueAt, &w.ResolveDueAt)
 	if err != nil {
 		return w, fmt.Errorf("load complaint %d for alert: %w", id, err)
 	}
 	return w, nil
 }
 
+// due is the due time a kind of alert is about ("new": the accept limit).
 func (w workOrder) due(kind string) time.Time {
-	switch kind {
-	case KindAccept:
+	if kind == KindNew {
 		return w.AcceptDueAt
-	case KindContact:
-		return w.ContactDueAt
-	case KindResolve:
-		return w.ResolveDueAt
 	}
-	return w.AcceptDueAt
+	return w.DueAt(kind)
 }
 
 // irrelevant says why an alert should not go out any more ("" when it should).
 func (a *Alerts) irrelevant(c *claimed, w workOrder, now time.Time) string {
-	if w.Cycle != c.cycle {
+	if w.ReopenCount != c.cycle {
 		return "reworked since"
 	}
 	if !inList(w.Status, stepOpen(c.kind)) {
