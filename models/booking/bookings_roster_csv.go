@@ -24,14 +24,14 @@ func RosterCSV(rows []RosterRow) []byte {
 		if r.CheckedInAt != nil {
 			at = r.CheckedInAt.Format("2006-01-02 15:04")
 		}
-		_ = w.Write([]string{r.Code, rosterStatus[r.Status], csvCell(r.Resident), r.Phone, csvCell(r.Child), at})
+		_ = w.Write([]string{r.Code, rosterStatus[r.Status], CSVCell(r.Resident), r.Phone, CSVCell(r.Child), at})
 	}
 	w.Flush()
 	return []byte(sb.String())
 }
 
 // csvCell defuses spreadsheet formulas in user-supplied text (=, +, -, @).
-func csvCell(s string) string {
+func CSVCell(s string) string {
 	if s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {
 		return "'" + s
 	}
