@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"nantian/models"
+	"nantian/models/account"
 )
 
 // Journey 9 — Admin: users and their roles, and the audit log with filters.
@@ -16,7 +17,7 @@ import (
 
 type adminUsersView struct {
 	Query, Role string
-	Users       []models.User
+	Users       []account.User
 	Roles       []string
 	MeID        int64
 }
@@ -26,7 +27,7 @@ func (c *Console) adminUsersPage(w http.ResponseWriter, r *http.Request) {
 	v := adminUsersView{Query: q.Get("q"), Role: q.Get("role"), Roles: []string{models.RoleResident, models.RoleStaff, models.RoleAdmin},
 		MeID: callerOf(r).UserID}
 	var err error
-	if v.Users, err = c.d.Users.List(r.Context(), models.UserFilter{Role: v.Role, Query: v.Query, Limit: 100}); err != nil {
+	if v.Users, err = c.d.Users.List(r.Context(), account.UserFilter{Role: v.Role, Query: v.Query, Limit: 100}); err != nil {
 		c.failErr(w, r, err)
 		return
 	}

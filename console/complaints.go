@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"nantian/models"
+	"nantian/models/complaint"
 )
 
 // Journey 5 — Complaints (民意速办): the queue ordered by the nearest 10-30-24
@@ -40,7 +41,7 @@ func (q complaintQuery) Encode() string {
 // complaintsView is the queue page's data.
 type complaintsView struct {
 	Query      complaintQuery
-	Items      []models.QueueItem
+	Items      []complaint.QueueItem
 	Overdue    int
 	Statuses   []string
 	Categories []string
@@ -50,7 +51,7 @@ type complaintsView struct {
 
 func (c *Console) complaintsData(r *http.Request) (complaintsView, error) {
 	q := readComplaintQuery(r)
-	items, err := c.d.Complaints.Queue(r.Context(), models.ComplaintFilter{Status: q.Status, Category: q.Category, Estate: q.Estate})
+	items, err := c.d.Complaints.Queue(r.Context(), complaint.ComplaintFilter{Status: q.Status, Category: q.Category, Estate: q.Estate})
 	if err != nil {
 		return complaintsView{}, err
 	}
@@ -58,7 +59,7 @@ func (c *Console) complaintsData(r *http.Request) (complaintsView, error) {
 	if err != nil {
 		return complaintsView{}, err
 	}
-	v := complaintsView{Query: q, Items: items, Statuses: models.ComplaintStatuses, Categories: models.ComplaintCategories,
+	v := complaintsView{Query: q, Items: items, Statuses: complaint.ComplaintStatuses, Categories: complaint.ComplaintCategories,
 		Estates: estates, Now: time.Now()}
 	for _, it := range items {
 		if it.Overdue {
@@ -89,7 +90,7 @@ func (c *Console) complaintsQueue(w http.ResponseWriter, r *http.Request) {
 
 // complaintView is one work order's page.
 type complaintView struct {
-	C      models.Complaint
+	C      complaint.Complaint
 	Step   string
 	DueAt  time.Time
 	Filer  string
@@ -109,7 +110,7 @@ func (c *Console) complaintPage(w http.ResponseWriter, r *http.Request) {
 		c.failErr(w, r, err)
 		return
 	}
-	v := complaintView{C: cp, Step: models.CurrentStep(cp.Status), Back: "/console/complaints"}
+	v := complaintView{C: cp, Step: complaint.CurrentStep(cp.Status), Back: "/console/complaints"}
 	if v.Step != "" {
 		v.DueAt = cp.DueAt(v.Step)
 	}
@@ -135,7 +136,7 @@ func (c *Console) complaintAction(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	var err error
 	var msg string
-	var after models.Complaint
+	var after complaint.Complaint
 	var input any
 	action := r.PathValue("action")
 	switch action {
@@ -148,7 +149,7 @@ func (c *Console) complaintAction(w http.ResponseWriter, r *http.Request) {
 		after, err = c.d.Complaints.Contact(ctx, id, me, r.FormValue("note"))
 		msg = "已记录联系情况。"
 	case "resolve":
-		in := models.ResolveInput{
+		in := complaint.ResolveInput{
 			Resolution:         r.FormValue("resolution"),
 			MediationAgreement: r.FormValue("mediation_agreement") == "1",
 		}
@@ -208,17 +209,17 @@ func pathID(r *http.Request) (int64, bool) {
 
 // complaintStatusText names statuses for staff.
 var complaintStatusText = map[string]string{
-	models.ComplaintSubmitted: "待受理", models.ComplaintAccepted: "已受理", models.ComplaintContacted: "已联系",
-	models.ComplaintResolved: "已办结", models.ComplaintClosed: "已关闭", models.ComplaintReopened: "重办待受理",
+	complaint.ComplaintSubmitted: "待受理", complaint.ComplaintAccepted: "已受理", complaint.ComplaintContacted: "已联系",
+	complaint.ComplaintResolved: "已办结", complaint.ComplaintClosed: "已关闭", complaint.ComplaintReopened: "重办待受理",
 }
 
 // stepText names the limit a work order is racing.
 var stepText = map[string]string{
-	models.StepAccept: "受理", models.StepContact: "联系居民", models.StepResolve: "办结",
+	complaint.StepAccept: "受理", complaint.StepContact: "联系居民", complaint.StepResolve: "办结",
 }
 
 var actorRoleText = map[string]string{
-	models.RoleResident: "居民", models.RoleStaff: "工作人员", models.RoleAdmin: "管理员", models.ActorSystem: "系统",
+	models.RoleResident: "居民", models.RoleStaff: "工作人员", models.RoleAdmin: "管理员", complaint.ActorSystem: "系统",
 }
 
 // remainText is the countdown's text without JavaScript: "剩 7 分", "超时 3 分",

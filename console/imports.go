@@ -7,7 +7,7 @@ import (
 	"strconv"
 	"unicode/utf8"
 
-	"nantian/models"
+	"nantian/models/report"
 )
 
 // Journey 8 — Imports: upload a history CSV (the spreadsheets kept before this
@@ -34,17 +34,17 @@ func limitBody(n int64, next http.Handler) http.Handler {
 // preview, or the result of a commit.
 type importView struct {
 	FileName string
-	Errors   []models.ImportRowError
+	Errors   []report.ImportRowError
 	Problem  string // a refusal of the whole file (empty, too many rows, not a CSV)
-	Rows     []models.ImportRow
-	Shown    []models.ImportRow // the first rows, for the preview table
-	Preview  models.ImportResult
+	Rows     []report.ImportRow
+	Shown    []report.ImportRow // the first rows, for the preview table
+	Preview  report.ImportResult
 	Totals   struct {
 		Attendances int
 		FeesFen     int64
 	}
 	CSV  string // the file's text, carried to the commit form
-	Done *models.ImportResult
+	Done *report.ImportResult
 }
 
 const importPreviewRows = 50
@@ -89,8 +89,8 @@ func (c *Console) importCheck(w http.ResponseWriter, r *http.Request) (importVie
 	if v.Problem != "" {
 		return v, false
 	}
-	rows, err := models.ParseImportCSV(data, c.d.Loc)
-	var inv *models.ImportInvalidError
+	rows, err := report.ParseImportCSV(data, c.d.Loc)
+	var inv *report.ImportInvalidError
 	switch {
 	case errors.As(err, &inv):
 		v.Errors = inv.Rows

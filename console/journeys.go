@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"nantian/models"
+	"nantian/models/complaint"
 )
 
 // routesJourneys mounts the journeys' pages beyond Today. Each journey keeps
@@ -67,7 +68,7 @@ func (c *Console) journeyFuncs() template.FuncMap {
 		"pretty":        pretty,
 		"ratePct":       pctText,
 		"minutes":       minutesText,
-		"steps":         func() []string { return []string{models.StepAccept, models.StepContact, models.StepResolve} },
+		"steps":         func() []string { return []string{complaint.StepAccept, complaint.StepContact, complaint.StepResolve} },
 		"limitText":     c.limitText,
 		"minutesLeft":   func(due, now time.Time) int { return int(due.Sub(now) / time.Minute) },
 	}
@@ -78,9 +79,9 @@ func (c *Console) journeyFuncs() template.FuncMap {
 func (c *Console) limitText(step string) string {
 	d := c.d.Complaints.ResolveWithin
 	switch step {
-	case models.StepAccept:
+	case complaint.StepAccept:
 		d = c.d.Complaints.AcceptWithin
-	case models.StepContact:
+	case complaint.StepContact:
 		d = c.d.Complaints.ContactWithin
 	}
 	if d >= time.Hour && d%time.Hour == 0 {

@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"nantian/models"
+	"nantian/models/account"
+	"nantian/models/points"
 )
 
 // Journey 6 — Points desk (厨余垃圾积分): hand over redeemed rewards by pickup
@@ -18,12 +20,12 @@ const pageLimit = 200
 
 // pointsView is the desk's data.
 type pointsView struct {
-	Waiting []models.Redemption
-	Rewards []models.Reward
-	Devices []models.Device
+	Waiting []points.Redemption
+	Rewards []points.Reward
+	Devices []points.Device
 	Estates []string
 	// NewDevice and Secret are set only on the answer to a registration.
-	NewDevice *models.Device
+	NewDevice *points.Device
 	Secret    string
 }
 
@@ -31,7 +33,7 @@ func (c *Console) pointsData(r *http.Request) (pointsView, error) {
 	ctx := r.Context()
 	var v pointsView
 	var err error
-	if v.Waiting, err = c.d.Points.ListRedemptions(ctx, models.RedemptionFilter{Status: models.RedemptionPending, Page: models.Page{Limit: pageLimit}}); err != nil {
+	if v.Waiting, err = c.d.Points.ListRedemptions(ctx, points.RedemptionFilter{Status: points.RedemptionPending, Page: models.Page{Limit: pageLimit}}); err != nil {
 		return v, err
 	}
 	if v.Rewards, err = c.d.Points.ListRewards(ctx, false, models.Page{Limit: pageLimit}); err != nil {
@@ -115,7 +117,7 @@ func (c *Console) fulfil(w http.ResponseWriter, r *http.Request) {
 func (c *Console) createReward(w http.ResponseWriter, r *http.Request) {
 	cost, _ := strconv.Atoi(r.FormValue("cost_points"))
 	stock, _ := strconv.Atoi(r.FormValue("stock"))
-	in := models.RewardInput{
+	in := points.RewardInput{
 		Name: strings.TrimSpace(r.FormValue("name")), Description: strings.TrimSpace(r.FormValue("description")),
 		CostPoints: cost, Stock: stock,
 	}
@@ -136,7 +138,7 @@ func (c *Console) patchReward(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, http.StatusNotFound, "奖品不存在")
 		return
 	}
-	var p models.RewardPatch
+	var p points.RewardPatch
 	if s := r.FormValue("stock"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil {
@@ -169,7 +171,7 @@ func (c *Console) patchReward(w http.ResponseWriter, r *http.Request) {
 // the desk showing its secret once. The answer is the POST's own page (no
 // redirect, no-store), so the secret is in no cookie, URL or later page.
 func (c *Console) createDevice(w http.ResponseWriter, r *http.Request) {
-	in := models.DeviceInput{Estate: strings.TrimSpace(r.FormValue("estate")), Name: strings.TrimSpace(r.FormValue("name"))}
+	in := points.DeviceInput{Estate: strings.TrimSpace(r.FormValue("estate")), Name: strings.TrimSpace(r.FormValue("name"))}
 	dev, secret, err := c.d.Devices.Create(r.Context(), callerOf(r).UserID, in)
 	c.record(w, r, "POST /console/points/devices", "", statusOf(err), in, nil, okOnly(err, dev)) // never the secret
 	if err != nil {
@@ -195,10 +197,10 @@ func (c *Console) deviceStatus(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, http.StatusNotFound, "设备不存在")
 		return
 	}
-	to := models.DeviceDisabled
+	to := points.DeviceDisabled
 	word := "已停用"
 	if r.PathValue("action") == "enable" {
-		to, word = models.DeviceActive, "已启用"
+		to, word = points.DeviceActive, "已启用"
 	} else if r.PathValue("action") != "disable" {
 		c.fail(w, r, http.StatusNotFound, "页面不存在")
 		return
@@ -219,7 +221,7 @@ func isKind(err error, k models.Kind) bool {
 
 // residentName is how staff see a resident: the real name, else the nickname,
 // else the account number.
-func residentName(u models.User) string {
+func residentName(u account.User) string {
 	switch {
 	case u.RealName != "":
 		return u.RealName

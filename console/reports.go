@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"nantian/models"
+	"nantian/models/complaint"
+	"nantian/models/report"
 )
 
 // Journey 7 — Reports: the annual work report for a year as tables and ECharts
@@ -21,8 +23,8 @@ import (
 type reportsView struct {
 	Year   int
 	Years  []int
-	Report models.AnnualReport
-	Stats  models.ComplaintStats
+	Report report.AnnualReport
+	Stats  complaint.ComplaintStats
 	// Charts is the chart data for reports.js, as JSON in a data block (the CSP
 	// allows no inline script).
 	Charts template.JS
@@ -67,7 +69,7 @@ func (c *Console) reportData(r *http.Request) (reportsView, error) {
 			"attendances": []int{rep.NightSchool.Attendances, rep.ElderlyActivities.Attendances, rep.ChildrenActivities.Attendances, rep.Childcare.Attendances},
 		},
 		"onTime":   st.OnTime,
-		"limits":   []string{"受理 " + c.limitText(models.StepAccept), "联系 " + c.limitText(models.StepContact), "办结 " + c.limitText(models.StepResolve)},
+		"limits":   []string{"受理 " + c.limitText(complaint.StepAccept), "联系 " + c.limitText(complaint.StepContact), "办结 " + c.limitText(complaint.StepResolve)},
 		"monthly":  st.Monthly,
 		"category": st.ByCategory,
 		"rising":   st.Rising.Items,

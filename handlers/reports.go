@@ -8,12 +8,12 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"nantian/models"
+	"nantian/models/report"
 )
 
 // ReportsHandler serves the figures for the community's annual work report.
 type ReportsHandler struct {
-	Reports *models.Reports
+	Reports *report.Reports
 	Loc     *time.Location
 }
 

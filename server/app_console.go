@@ -6,6 +6,7 @@ import (
 
 	"nantian/console"
 	"nantian/models"
+	"nantian/models/report"
 	"nantian/models/consolelogin"
 	"nantian/models/desk"
 )
@@ -22,7 +23,7 @@ func (a *app) initConsole() error {
 		Logins: a.consoleLogins, Auth: a.authCache, QR: a.wx, LoginPage: consoleLoginPage,
 		Users: a.users, Catalog: a.catalog, CatalogCache: a.bookings.catalogCache, Bookings: a.bookings.engine, WalkIns: a.walkin.walkIns, Audit: a.audit,
 		DB: a.db, Complaints: a.complaints, Uploads: a.uploads, Points: a.pts.points, Devices: a.pts.devices,
-		Reports: a.reports, Imports: &models.Imports{DB: a.db, Now: models.SystemClock},
+		Reports: a.reports, Imports: &report.Imports{DB: a.db, Now: models.SystemClock},
 		Desk: &desk.Reader{DB: a.db, Now: models.SystemClock, Loc: a.cfg.Location, ComplaintWarn: 5 * time.Minute,
 			Cipher: a.bookings.engine.Cipher, ChildReads: a.bookings.engine.ChildReads},
 	})

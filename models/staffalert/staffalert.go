@@ -42,14 +42,15 @@ import (
 	"unicode/utf8"
 
 	"nantian/models"
+	"nantian/models/complaint"
 )
 
 // Alert kinds: a new work order, and one per limit of the 10-30-24 clock.
 const (
 	KindNew     = "new"
-	KindAccept  = models.StepAccept
-	KindContact = models.StepContact
-	KindResolve = models.StepResolve
+	KindAccept  = complaint.StepAccept
+	KindContact = complaint.StepContact
+	KindResolve = complaint.StepResolve
 )
 
 // Row statuses.
@@ -101,9 +102,9 @@ type Alerts struct {
 // about an order still waiting to be accepted.
 func stepOpen(kind string) []string {
 	if kind == KindNew {
-		return models.StepOpenStatuses(models.StepAccept)
+		return complaint.StepOpenStatuses(complaint.StepAccept)
 	}
-	return models.StepOpenStatuses(kind)
+	return complaint.StepOpenStatuses(kind)
 }
 
 // dueColumn is the stored due time each limit alert is about.
@@ -374,7 +375,7 @@ func (a *Alerts) backoff(attempts int) time.Duration {
 // workOrder is what a message says about a complaint: the complaint's own
 // columns (its ReopenCount is the alert's cycle), never its contact phone.
 type workOrder struct {
-	models.Complaint
+	complaint.Complaint
 }
 
 func (a *Alerts) loadOrder(ctx context.Context, id int64) (workOrder, error) {
@@ -459,7 +460,7 @@ func truncate(s string, n int) string {
 func (a *Alerts) message(kind string, w workOrder, now time.Time) string {
 	var b strings.Builder
 	switch {
-	case kind == KindNew && w.Status == models.ComplaintReopened:
+	case kind == KindNew && w.Status == complaint.ComplaintReopened:
 		fmt.Fprintf(&b, "**民意速办 · 退回重办** 第 %d 号\n", w.ID)
 	case kind == KindNew:
 		fmt.Fprintf(&b, "**民意速办 · 新诉求** 第 %d 号\n", w.ID)
