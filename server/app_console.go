@@ -6,9 +6,9 @@ import (
 
 	"nantian/console"
 	"nantian/models"
-	"nantian/models/report"
 	"nantian/models/consolelogin"
 	"nantian/models/desk"
+	"nantian/models/report"
 )
 
 // consoleLoginPage is the mini-program page a console login code opens; it
