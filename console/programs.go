@@ -179,7 +179,7 @@ func (c *Console) programCreate(w http.ResponseWriter, r *http.Request) {
 		prog, err = c.d.Catalog.CreateProgram(r.Context(), in)
 	}
 	// Refused attempts are audited too, as the API's middleware does.
-	c.record(w, r, "POST /console/programs", "", statusOf(err, http.StatusCreated), in, nil, okOnly(err, prog))
+	c.record(w, r, "POST /console/programs", "", statusOrCreated(err), in, nil, okOnly(err, prog))
 	if err != nil {
 		c.refused(w, r, "/console/programs", err)
 		return
@@ -252,7 +252,7 @@ func (c *Console) programPatch(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		after, err = c.d.Catalog.PatchProgram(r.Context(), id, p)
 	}
-	c.record(w, r, "PATCH /console/programs/{id}", "id="+strconv.FormatInt(id, 10), statusOf(err, http.StatusOK), p, before, okOnly(err, after))
+	c.record(w, r, "PATCH /console/programs/{id}", "id="+strconv.FormatInt(id, 10), statusOf(err), p, before, okOnly(err, after))
 	if err != nil {
 		c.refused(w, r, programBack(id), err)
 		return
@@ -321,7 +321,7 @@ func (c *Console) sessionForm(r *http.Request) (catalog.SessionInput, error) {
 // catalogue's CreateSession, the cache invalidated, the entry audited.
 func (c *Console) createSession(w http.ResponseWriter, r *http.Request, programID int64, in catalog.SessionInput) (catalog.Session, error) {
 	s, err := c.d.Catalog.CreateSession(r.Context(), programID, in)
-	c.record(w, r, "POST /console/programs/{id}/sessions", "id="+strconv.FormatInt(programID, 10), statusOf(err, http.StatusCreated), in, nil, okOnly(err, s))
+	c.record(w, r, "POST /console/programs/{id}/sessions", "id="+strconv.FormatInt(programID, 10), statusOrCreated(err), in, nil, okOnly(err, s))
 	if err == nil {
 		c.invalidateProgram(programID)
 	}
@@ -552,17 +552,10 @@ func withFuncs(fm template.FuncMap, more template.FuncMap) template.FuncMap {
 	return fm
 }
 
-func statusOf(err error, okStatus int) int {
+// statusOrCreated is statusOf for a creation: 201 when it worked, as the API.
+func statusOrCreated(err error) int {
 	if err == nil {
-		return okStatus
+		return http.StatusCreated
 	}
-	s, _ := errorText(err)
-	return s
-}
-
-func okOnly(err error, v any) any {
-	if err != nil {
-		return nil
-	}
-	return v
+	return statusOf(err)
 }
