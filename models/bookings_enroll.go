@@ -53,7 +53,7 @@ func (b *Bookings) Enroll(ctx context.Context, userID, programID int64, in Enrol
 		case GateClosed:
 			return nil, ErrBookingClosed
 		case GateFull:
-			b.markSoldOut(ids[idx])
+			b.markSoldOut(ctx, programID, ids[idx])
 			return nil, ErrSessionFull
 		}
 	}
@@ -75,7 +75,7 @@ func (b *Bookings) Enroll(ctx context.Context, userID, programID int64, in Enrol
 				return err
 			}
 			if err := b.takeSeat(ctx, tx, m.SessionID, 1, now); err != nil {
-				return err
+				return heldOr(ctx, tx, err, part, m.SessionID)
 			}
 			status := BookingConfirmed
 			if m.RequiresApproval {
