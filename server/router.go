@@ -65,7 +65,7 @@ func (a *app) routes() http.Handler {
 	user.GET("/me", me.Get)
 	user.PATCH("/me", me.Patch)
 	user.POST("/me/phone", me.Phone)
-	user.POST("/me/subscriptions", me.Subscriptions)
+	user.POST("/me/subscriptions", handlers.RateLimit(limits, "subscription", handlers.ByUser, handlers.PerMinute(a.cfg.RateLimits.SubscriptionPerUser)), me.Subscriptions)
 	user.GET("/me/children", me.ListChildren)
 	user.POST("/me/children", me.CreateChild)
 	user.GET("/me/children/:id", me.GetChild)
