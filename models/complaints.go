@@ -159,10 +159,20 @@ type Complaints struct {
 	Cipher *DataCipher // contact phones are stored encrypted (crypto.go)
 }
 
+// complaintColumns are what scanComplaint reads. rating and rating_comment are
+// the verdict on the current resolution only: a work order closed by its rating
+// (rated at or after its latest resolution) shows it; one in rework after a low
+// rating, resolved again and awaiting a new verdict, or auto-closed unrated shows
+// null, and the earlier ratings stay in the timeline (评价 N 分 steps).
 const complaintColumns = `c.id, c.user_id, c.category, c.content, c.estate, c.location, c.contact_phone_enc, c.status,
 	c.needs_review, c.review_reason, c.created_at, c.accept_due_at, c.contact_due_at, c.resolve_due_at, c.accepted_at,
-	c.contacted_at, c.resolved_at, c.closed_at, COALESCE(c.resolution, ''), c.mediation_agreement, c.rating,
-	c.rating_comment, c.reopen_count`
+	c.contacted_at, c.resolved_at, c.closed_at, COALESCE(c.resolution, ''), c.mediation_agreement,
+	CASE WHEN ` + currentRatingSQL + ` THEN c.rating END,
+	CASE WHEN ` + currentRatingSQL + ` THEN c.rating_comment ELSE '' END, c.reopen_count`
+
+// currentRatingSQL: the stored rating is the verdict that closed the current
+// resolution.
+const currentRatingSQL = `c.status = 'closed' AND c.rated_at >= c.resolved_at`
 
 func scanComplaint(row interface{ Scan(...any) error }, now time.Time, dc *DataCipher) (Complaint, error) {
 	var c Complaint
