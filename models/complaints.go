@@ -157,6 +157,7 @@ type Complaints struct {
 	DailyLimit     int
 
 	Cipher *DataCipher // contact phones are stored encrypted (crypto.go)
+	Audit  *Audit      // staff reads of a full contact phone (Detail)
 }
 
 // complaintColumns are what scanComplaint reads. rating and rating_comment are
@@ -329,6 +330,12 @@ func addEvent(ctx context.Context, tx *sql.Tx, complaintID int64, status string,
 // Get returns a complaint the caller may see: its filer, or staff. Anyone else
 // gets ErrNotFound. withTimeline adds the steps.
 func (s *Complaints) Get(ctx context.Context, id int64, p Principal, withTimeline bool) (Complaint, error) {
+	return s.get(ctx, id, p, withTimeline, false)
+}
+
+// get reads one work order for p; staff who did not file it see the contact
+// phone masked unless fullContact (Detail, which audits the read).
+func (s *Complaints) get(ctx context.Context, id int64, p Principal, withTimeline, fullContact bool) (Complaint, error) {
 	now := s.Now()
 	c, err := scanComplaint(s.DB.QueryRowContext(ctx, `SELECT `+complaintColumns+` FROM complaints c WHERE c.id = ?`, id), now, s.Cipher)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -340,6 +347,9 @@ func (s *Complaints) Get(ctx context.Context, id int64, p Principal, withTimelin
 	if !IsStaff(p.Role) && c.UserID != p.UserID {
 		return Complaint{}, ErrNotFound
 	}
+	if c.UserID != p.UserID && !fullContact {
+		c.ContactPhone = MaskPhone(c.ContactPhone) // full only in Detail, audited
+	}
 	one := []Complaint{c}
 	if err := attachPhotos(ctx, s.DB, one); err != nil {
 		return Complaint{}, err
@@ -349,6 +359,34 @@ func (s *Complaints) Get(ctx context.Context, id int64, p Principal, withTimelin
 		if c.Timeline, err = s.timeline(ctx, id); err != nil {
 			return Complaint{}, err
 		}
+	}
+	return c, nil
+}
+
+// ActionReadContact is the audit action of a staff read of a complaint's full
+// contact phone.
+const ActionReadContact = "READ complaint contact"
+
+// Detail is one work order with its timeline, as its page shows it: the filer
+// sees their own; staff see every estate's, with the full contact phone (every
+// list and step answer shows it masked), and that read is written to the audit
+// log first (as the reader in ctx, see WithReader). A read that cannot be
+// audited does not happen.
+func (s *Complaints) Detail(ctx context.Context, id int64, p Principal) (Complaint, error) {
+	c, err := s.get(ctx, id, p, true, true)
+	if err != nil || c.UserID == p.UserID || c.ContactPhone == "" {
+		return c, err
+	}
+	rd, ok := ReaderFrom(ctx)
+	if !ok {
+		rd = Reader{Principal: p}
+	}
+	if err := s.Audit.Record(ctx, AuditEntry{
+		ActorID: p.UserID, ActorRole: p.Role, Action: ActionReadContact,
+		Target: "complaint_id=" + strconv.FormatInt(id, 10), Status: 200,
+		RequestID: rd.RequestID, RequestBody: []byte(`{"route":` + strconv.Quote(rd.Route) + `}`),
+	}); err != nil {
+		return Complaint{}, fmt.Errorf("%w: audit contact read: %w", ErrUnavailable, err)
 	}
 	return c, nil
 }
@@ -383,7 +421,9 @@ type ComplaintFilter struct {
 	Page        Page
 }
 
-// List returns complaints newest first; the cursor is the last id seen.
+// List returns complaints newest first; the cursor is the last id seen. A list
+// not scoped to one filer (f.UserID, the resident's own) is the staff queue,
+// where contact phones are masked.
 func (s *Complaints) List(ctx context.Context, f ComplaintFilter) ([]Complaint, error) {
 	now := s.Now()
 	where := []string{"1=1"}
@@ -425,7 +465,13 @@ func (s *Complaints) List(ctx context.Context, f ComplaintFilter) ([]Complaint, 
 	if err != nil {
 		return nil, fmt.Errorf("list complaints: %w", err)
 	}
-	out, err := scanAll(rows, "scan complaint", func(r rowScanner) (Complaint, error) { return scanComplaint(r, now, s.Cipher) })
+	out, err := scanAll(rows, "scan complaint", func(r rowScanner) (Complaint, error) {
+		c, err := scanComplaint(r, now, s.Cipher)
+		if f.UserID == 0 {
+			c.ContactPhone = MaskPhone(c.ContactPhone) // the staff queue; full only in Detail
+		}
+		return c, err
+	})
 	if err != nil {
 		return nil, err
 	}

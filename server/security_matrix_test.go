@@ -165,8 +165,9 @@ func TestSecurityMatrix(t *testing.T) {
 		t.Fatalf("fixture child: %d %s", r.Status, r.Body)
 	}
 	ids[child] = int64(r.JSON(t)["id"].(float64))
-	ids[complaint] = a.fileComplaint(owner, nil)
 	ids[upload] = a.uploadPhoto(owner)
+	// Attached: staff see a photo only once it is part of a work order.
+	ids[complaint] = a.fileComplaint(owner, map[string]any{"photo_ids": []int64{ids[upload]}})
 
 	seen := map[string]bool{}
 	for _, rt := range routeList(a) {
