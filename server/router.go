@@ -120,6 +120,8 @@ func (a *app) routes() http.Handler {
 	staff.POST("/checkins", staffBookings.CheckIn)
 	staff.POST("/sessions/:id/close", staffBookings.CloseSession)
 	staff.POST("/sessions/:id/cancel", staffBookings.CancelSession)
+	consoleLogins := &handlers.ConsoleLoginsHandler{Logins: a.consoleLogins}
+	staff.POST("/console-logins", consoleLogins.Approve)
 	staff.GET("/sessions/:id/roster.csv", handlers.StaffReader(), staffBookings.Roster) // StaffReader: child names are audited
 	walkInH := &handlers.WalkInHandler{WalkIns: a.walkin.walkIns, Children: a.children}
 	staff.POST("/residents", walkInH.Create)
@@ -166,6 +168,10 @@ func (a *app) routes() http.Handler {
 	adminG := user.Group("/admin", handlers.RequireAdmin(), audit.Middleware())
 	adminG.PUT("/users/:id/role", admin.SetRole)
 	adminG.GET("/audit", audit.List)
+
+	// --- staff web console (issue 12): its own net/http mux under /console/ ---
+	r.Any("/console", gin.WrapH(a.console))
+	r.Any("/console/*path", gin.WrapH(a.console))
 
 	// --- device routes ---
 	// Bins are not users: no bearer token, their own HMAC auth, a small body limit
