@@ -680,11 +680,11 @@ func (b *Bookings) scan(row interface{ Scan(...any) error }) (Booking, error) {
 	if x.Status == BookingWaitlisted {
 		x.WaitlistPosition = &pos
 	}
-	x.CreatedAt = x.CreatedAt.In(b.Loc)
-	x.UpdatedAt = x.UpdatedAt.In(b.Loc)
-	x.StartsAt = x.StartsAt.In(b.Loc)
+	x.CreatedAt = inLoc(x.CreatedAt, b.Loc)
+	x.UpdatedAt = inLoc(x.UpdatedAt, b.Loc)
+	x.StartsAt = inLoc(x.StartsAt, b.Loc)
 	if x.CheckedInAt != nil {
-		t := x.CheckedInAt.In(b.Loc)
+		t := inLoc(*x.CheckedInAt, b.Loc)
 		x.CheckedInAt = &t
 	}
 	return x, err

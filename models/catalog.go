@@ -124,15 +124,15 @@ func StorableTime(t time.Time) bool {
 	return y >= 1000 && y <= 9999
 }
 
-// checkSessionTimes refuses session times a DATETIME column cannot hold.
+// checkSessionTimes refuses session times outside the sane years (SaneTime).
 func checkSessionTimes(starts, ends time.Time, opens *time.Time) error {
 	switch {
-	case !StorableTime(starts):
-		return Invalid("starts_at", "年份超出范围")
-	case !StorableTime(ends):
-		return Invalid("ends_at", "年份超出范围")
-	case opens != nil && !StorableTime(*opens):
-		return Invalid("booking_opens_at", "年份超出范围")
+	case !SaneTime(starts):
+		return Invalid("starts_at", "年份应在 %d 到 %d 之间", MinSaneYear, MaxSaneYear)
+	case !SaneTime(ends):
+		return Invalid("ends_at", "年份应在 %d 到 %d 之间", MinSaneYear, MaxSaneYear)
+	case opens != nil && !SaneTime(*opens):
+		return Invalid("booking_opens_at", "年份应在 %d 到 %d 之间", MinSaneYear, MaxSaneYear)
 	}
 	return nil
 }
@@ -168,7 +168,7 @@ func (s *Catalog) scanProgram(row interface{ Scan(...any) error }) (Program, err
 		v := int(maxAge.Int64)
 		p.MaxAgeMonths = &v
 	}
-	p.CreatedAt = p.CreatedAt.In(s.Loc)
+	p.CreatedAt = inLoc(p.CreatedAt, s.Loc)
 	return p, err
 }
 
@@ -179,10 +179,10 @@ const SessionColumns = `s.id, s.program_id, s.starts_at, s.ends_at, s.venue, s.c
 func (s *Catalog) ScanSession(row interface{ Scan(...any) error }) (Session, error) {
 	var x Session
 	err := row.Scan(&x.ID, &x.ProgramID, &x.StartsAt, &x.EndsAt, &x.Venue, &x.Capacity, &x.Booked, &x.Waitlisted, &x.Status, &x.BookingOpensAt)
-	x.StartsAt = x.StartsAt.In(s.Loc)
-	x.EndsAt = x.EndsAt.In(s.Loc)
+	x.StartsAt = inLoc(x.StartsAt, s.Loc)
+	x.EndsAt = inLoc(x.EndsAt, s.Loc)
 	if x.BookingOpensAt != nil {
-		t := x.BookingOpensAt.In(s.Loc)
+		t := inLoc(*x.BookingOpensAt, s.Loc)
 		x.BookingOpensAt = &t
 	}
 	x.Remaining = max(0, x.Capacity-x.Booked)

@@ -102,6 +102,9 @@ func (s *Children) Create(ctx context.Context, guardianID int64, in ChildInput) 
 		return Child{}, Invalid("name", "不能为空")
 	}
 	now := s.Now()
+	if err := checkSaneDate("birth_date", in.BirthDate); err != nil {
+		return Child{}, err
+	}
 	if in.BirthDate.Time().After(now) {
 		return Child{}, Invalid("birth_date", "不能晚于今天")
 	}
@@ -184,6 +187,9 @@ func (s *Children) Update(ctx context.Context, guardianID, id int64, p ChildPatc
 		add("name_enc", enc)
 	}
 	if p.BirthDate != nil {
+		if err := checkSaneDate("birth_date", p.BirthDate); err != nil {
+			return Child{}, err
+		}
 		if p.BirthDate.Time().After(s.Now()) {
 			return Child{}, Invalid("birth_date", "不能晚于今天")
 		}

@@ -237,6 +237,9 @@ func (s *Users) UpdateProfile(ctx context.Context, id int64, p ProfilePatch) (Us
 		add("real_name", strings.TrimSpace(*p.RealName))
 	}
 	if p.BirthDate != nil {
+		if err := checkSaneDate("birth_date", p.BirthDate); err != nil {
+			return User{}, err
+		}
 		if p.BirthDate.Time().After(s.Now()) {
 			return User{}, Invalid("birth_date", "不能晚于今天")
 		}

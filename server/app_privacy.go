@@ -46,7 +46,7 @@ func (a *app) initPrivacy(ctx context.Context) error {
 	}
 	a.privacy = &privacyArea{cipher: dc, childReads: reads, service: &models.Privacy{
 		DB: a.db, Now: models.SystemClock, Users: a.users, Children: a.children, Bookings: a.bookings.engine,
-		Complaints: a.complaints, Points: a.pts.points, Uploads: a.uploads,
+		Complaints: a.complaints, Points: a.pts.points, Uploads: a.uploads, Idempotency: a.bookings.idempotency,
 	}}
 	return nil
 }
