@@ -8,7 +8,7 @@ import "time"
 // some, and 9999-12-31T23:59:59Z is in the year 10000 at +08:00, which JSON
 // cannot write. So clients' dates and times are held to these years at the door
 // (400 naming the field), and what the database holds from before is rendered
-// anyway (inLoc).
+// anyway (InLoc).
 const (
 	MinSaneYear = 1900
 	MaxSaneYear = 2100
@@ -23,18 +23,18 @@ func SaneTime(t time.Time) bool {
 	return y >= MinSaneYear && y <= MaxSaneYear
 }
 
-// checkSaneDate refuses a client's date outside the sane years (nil passes).
-func checkSaneDate(field string, d *Date) error {
+// CheckSaneDate refuses a client's date outside the sane years (nil passes).
+func CheckSaneDate(field string, d *Date) error {
 	if d != nil && !SaneDate(*d) {
 		return Invalid(field, "年份应在 %d 到 %d 之间", MinSaneYear, MaxSaneYear)
 	}
 	return nil
 }
 
-// inLoc is t in loc, for display, unless that would carry it outside the years
+// InLoc is t in loc, for display, unless that would carry it outside the years
 // JSON can write (0–9999): a stored 9999-12-31T23:59:59Z stays in UTC, the same
 // instant, instead of failing the page that shows it.
-func inLoc(t time.Time, loc *time.Location) time.Time {
+func InLoc(t time.Time, loc *time.Location) time.Time {
 	if loc == nil {
 		return t
 	}

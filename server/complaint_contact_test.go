@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"nantian/models"
+	"nantian/models/complaint"
 )
 
 func TestStaffSeeContactPhonesMaskedExceptAuditedDetail(t *testing.T) {
@@ -22,7 +23,7 @@ func TestStaffSeeContactPhonesMaskedExceptAuditedDetail(t *testing.T) {
 	id := a.fileComplaint(res, map[string]any{"contact_phone": phone})
 	masked := models.MaskPhone(phone)
 	contactReads := func() int {
-		return a.sqlInt(`SELECT COUNT(*) FROM audit_log WHERE action = ? AND target = ?`, models.ActionReadContact, fmt.Sprintf("complaint_id=%d", id))
+		return a.sqlInt(`SELECT COUNT(*) FROM audit_log WHERE action = ? AND target = ?`, complaint.ActionReadContact, fmt.Sprintf("complaint_id=%d", id))
 	}
 
 	// The queue, a step's answer and the audit trail of that step: masked.
@@ -51,7 +52,7 @@ func TestStaffSeeContactPhonesMaskedExceptAuditedDetail(t *testing.T) {
 		t.Fatalf("staff detail: %q, want the full number", c.ContactPhone)
 	}
 	if n := a.sqlInt(`SELECT COUNT(*) FROM audit_log WHERE action = ? AND target = ? AND actor_id = ? AND actor_role = 'staff'
-		AND JSON_VALUE(request_body, '$.route') = 'GET /api/v1/complaints/:id'`, models.ActionReadContact, fmt.Sprintf("complaint_id=%d", id), staffID); n != 1 {
+		AND JSON_VALUE(request_body, '$.route') = 'GET /api/v1/complaints/:id'`, complaint.ActionReadContact, fmt.Sprintf("complaint_id=%d", id), staffID); n != 1 {
 		t.Fatalf("%d audited contact reads by the staff member, want 1", n)
 	}
 	a.complaint(adminTok, id)
