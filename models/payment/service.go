@@ -216,11 +216,7 @@ func (s *Service) PlaceOrder(ctx context.Context, orderID int64) (models.Payment
 			return models.PaymentInfo{}, fmt.Errorf("store prepay id: %w", err)
 		}
 	}
-	r := s.Gateway.PayRequest(prepay)
-	return models.PaymentInfo{
-		OrderID: o.ID, AmountFen: o.AmountFen, ExpiresAt: o.ExpiresAt.In(s.Loc),
-		Request: models.PayRequest{TimeStamp: r.TimeStamp, NonceStr: r.NonceStr, Package: r.Package, SignType: r.SignType, PaySign: r.PaySign},
-	}, nil
+	return models.PaymentInfo{OrderID: o.ID, AmountFen: o.AmountFen, ExpiresAt: o.ExpiresAt.In(s.Loc), Request: s.Gateway.PayRequest(prepay)}, nil
 }
 
 // DiscardOrder marks an order WeChat never created as failed.
