@@ -13,6 +13,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"nantian/models"
+	"nantian/models/booking"
 	"nantian/models/payment"
 )
 
@@ -20,7 +21,7 @@ import (
 // the staff payment pages.
 type PaymentsHandler struct {
 	Payments *payment.Service
-	Bookings *models.Bookings
+	Bookings *booking.Bookings
 	Loc      *time.Location
 }
 
@@ -186,7 +187,7 @@ func (h *PaymentsHandler) CSV(c *gin.Context) {
 		for i, b := range v.BookingIDs {
 			ids[i] = strconv.FormatInt(b, 10)
 		}
-		_ = w.Write([]string{strconv.FormatInt(v.ID, 10), v.OutTradeNo, txn, strconv.FormatInt(v.UserID, 10), models.CSVCell(v.Description),
+		_ = w.Write([]string{strconv.FormatInt(v.ID, 10), v.OutTradeNo, txn, strconv.FormatInt(v.UserID, 10), booking.CSVCell(v.Description),
 			yuan(v.AmountFen), yuan(v.RefundedFen), v.Status, v.CreatedAt.Format("2006-01-02 15:04:05"), paid, strings.Join(ids, " ")})
 	}
 	w.Flush()

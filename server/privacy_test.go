@@ -18,6 +18,8 @@ import (
 
 	"nantian/config"
 	"nantian/models"
+	"nantian/models/account"
+	"nantian/models/privacy"
 )
 
 // privacyResident is a resident with a bit of everything: a verified phone, a
@@ -491,7 +493,7 @@ func TestPrivacyEncryptedAtRest(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	otherUsers := &models.Users{DB: db, Now: models.SystemClock, Cipher: other}
+	otherUsers := &account.Users{DB: db, Now: models.SystemClock, Cipher: other}
 	if _, err := otherUsers.Get(ctx, alice.id); err == nil {
 		t.Errorf("another key decrypted the phone")
 	}
@@ -522,7 +524,7 @@ func TestPrivacyEncryptLegacy(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			counts[i], errs[i] = models.EncryptLegacy(ctx, db, a.app.privacy.cipher)
+			counts[i], errs[i] = privacy.EncryptLegacy(ctx, db, a.app.privacy.cipher)
 		}()
 	}
 	wg.Wait()
@@ -553,7 +555,7 @@ func TestPrivacyEncryptLegacy(t *testing.T) {
 	if err != nil || c.ContactPhone != "0755-6666" {
 		t.Errorf("migrated contact: %q %v", c.ContactPhone, err)
 	}
-	if n, err := models.EncryptLegacy(ctx, db, a.app.privacy.cipher); err != nil || n != 0 {
+	if n, err := privacy.EncryptLegacy(ctx, db, a.app.privacy.cipher); err != nil || n != 0 {
 		t.Errorf("second run: %d %v", n, err)
 	}
 }

@@ -5,7 +5,7 @@ import (
 	"errors"
 	"time"
 
-	"nantian/models"
+	"nantian/models/booking"
 )
 
 // Gateway is everything the payment domain needs from a payment provider. The
@@ -50,7 +50,7 @@ type OrderRequest struct {
 }
 
 // PayRequest is passed as is to wx.requestPayment (the booking's payment.request).
-type PayRequest = models.PayRequest
+type PayRequest = booking.PayRequest
 
 // Trade states as WeChat Pay names them (trade_state of an order query).
 const (
