@@ -71,7 +71,7 @@ var routeRules = map[string]routeRule{
 	"POST /api/v1/bookings/:id/cancel":      {level: loggedIn, owned: resBooking},
 	"GET /api/v1/bookings/:id/calendar.ics": {level: loggedIn, owned: resBooking}, // owner only
 	"POST /api/v1/programs/:id/enrollments": {level: loggedIn},
-	"POST /api/v1/bookings/:id/payment":     {level: loggedIn, owned: booking}, // owner only
+	"POST /api/v1/bookings/:id/payment":     {level: loggedIn, owned: resBooking}, // owner only
 	"POST /api/v1/uploads":                  {level: loggedIn},
 	"GET /api/v1/uploads/:id":               {level: loggedIn, owned: resUpload, staffSees: true},
 	"GET /api/v1/complaints":                {level: loggedIn},
