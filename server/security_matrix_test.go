@@ -71,6 +71,7 @@ var routeRules = map[string]routeRule{
 	"POST /api/v1/bookings/:id/cancel":      {level: loggedIn, owned: resBooking},
 	"GET /api/v1/bookings/:id/calendar.ics": {level: loggedIn, owned: resBooking}, // owner only
 	"POST /api/v1/programs/:id/enrollments": {level: loggedIn},
+	"POST /api/v1/bookings/:id/payment":     {level: loggedIn, owned: resBooking}, // owner only
 	"POST /api/v1/uploads":                  {level: loggedIn},
 	"GET /api/v1/uploads/:id":               {level: loggedIn, owned: resUpload, staffSees: true},
 	"GET /api/v1/complaints":                {level: loggedIn},
@@ -116,6 +117,10 @@ var routeRules = map[string]routeRule{
 	"GET /api/v1/staff/points/stats":                                {level: staffOnly},
 	"POST /api/v1/staff/imports/sessions":                           {level: staffOnly},
 	"GET /api/v1/staff/reports/annual":                              {level: staffOnly},
+	"GET /api/v1/staff/payments":                                    {level: staffOnly},
+	"GET /api/v1/staff/payments/summary":                            {level: staffOnly},
+	"GET /api/v1/staff/payments.csv":                                {level: staffOnly},
+	"POST /api/v1/staff/bookings/:id/refund":                        {level: staffOnly},
 	"POST /api/v1/staff/residents":                                  {level: staffOnly},
 	"GET /api/v1/staff/residents":                                   {level: staffOnly},
 	"GET /api/v1/staff/residents/:id":                               {level: staffOnly},
@@ -130,6 +135,11 @@ var routeRules = map[string]routeRule{
 	"GET /api/v1/admin/audit":          {level: adminOnly},
 
 	"POST /api/v1/devices/deposits": {level: device},
+
+	// Called by WeChat Pay: no token; every body is verified (answered XML FAIL
+	// when it does not), so anyone may call them.
+	"POST /api/v1/payments/wechat/notify":        {level: public},
+	"POST /api/v1/payments/wechat/refund-notify": {level: public},
 }
 
 // validBodies are well-formed bodies for owned routes, so the answer another
@@ -166,8 +176,9 @@ func TestSecurityMatrix(t *testing.T) {
 		t.Fatalf("fixture resChild: %d %s", r.Status, r.Body)
 	}
 	ids[resChild] = int64(r.JSON(t)["id"].(float64))
-	ids[resComplaint] = a.fileComplaint(owner, nil)
 	ids[resUpload] = a.uploadPhoto(owner)
+	// Attached: staff see a photo only once it is part of a work order.
+	ids[resComplaint] = a.fileComplaint(owner, map[string]any{"photo_ids": []int64{ids[resUpload]}})
 
 	seen := map[string]bool{}
 	for _, rt := range routeList(a) {
