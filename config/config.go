@@ -159,7 +159,12 @@ type NotifyRules struct {
 
 // RateLimits are per-minute request allowances, enforced in Redis.
 type RateLimits struct {
-	LoginPerIP          int // RATE_LOGIN_PER_MIN: POST /auth/wechat per client IP
+	// Logins (POST /auth/wechat) are limited in two ways that fit CGNAT, where a
+	// whole estate shares one carrier IP: codes WeChat refused, per client IP
+	// (a guessing loop), and successful logins per openid (one account looping).
+	// Successful logins per IP are not limited.
+	LoginRefusedPerIP   int // RATE_LOGIN_REFUSED_PER_MIN: refused login codes per client IP
+	LoginPerOpenID      int // RATE_LOGIN_PER_OPENID_PER_MIN: successful logins per WeChat account
 	BookingPerUser      int // RATE_BOOKING_PER_MIN: booking creation per user
 	ComplaintPerUser    int // RATE_COMPLAINT_PER_MIN: complaint filing per user
 	DeviceWebhookPerDev int // RATE_DEVICE_PER_MIN: device webhook per device
@@ -246,12 +251,18 @@ func Load(getenv func(string) string) (Config, error) {
 			MaxAttempts:   e.int("NOTIFY_MAX_ATTEMPTS", 10),
 		},
 		RateLimits: RateLimits{
-			LoginPerIP:          e.int("RATE_LOGIN_PER_MIN", 30),
+			LoginRefusedPerIP:   e.int("RATE_LOGIN_REFUSED_PER_MIN", 10),
+			LoginPerOpenID:      e.int("RATE_LOGIN_PER_OPENID_PER_MIN", 10),
 			BookingPerUser:      e.int("RATE_BOOKING_PER_MIN", 20),
 			ComplaintPerUser:    e.int("RATE_COMPLAINT_PER_MIN", 10),
 			DeviceWebhookPerDev: e.int("RATE_DEVICE_PER_MIN", 120),
 			TrustedProxies:      e.list("TRUSTED_PROXIES"),
 		},
+	}
+	if getenv("RATE_LOGIN_PER_MIN") != "" {
+		// Counted every login per IP, which locks out an estate behind one carrier
+		// IP; a silent reinterpretation would change what an operator asked for.
+		e.errs = append(e.errs, errors.New("RATE_LOGIN_PER_MIN is no longer read: logins are limited by refused codes per IP (RATE_LOGIN_REFUSED_PER_MIN) and by logins per WeChat account (RATE_LOGIN_PER_OPENID_PER_MIN); remove it"))
 	}
 	if len(e.errs) > 0 {
 		return Config{}, errors.Join(e.errs...)
@@ -328,7 +339,7 @@ func (c Config) Validate() error {
 		errs = append(errs, errors.New("UPLOAD_MAX_PENDING must be at least 1"))
 	}
 	r := c.RateLimits
-	if r.LoginPerIP < 1 || r.BookingPerUser < 1 || r.ComplaintPerUser < 1 || r.DeviceWebhookPerDev < 1 {
+	if r.LoginRefusedPerIP < 1 || r.LoginPerOpenID < 1 || r.BookingPerUser < 1 || r.ComplaintPerUser < 1 || r.DeviceWebhookPerDev < 1 {
 		errs = append(errs, errors.New("rate limits must be at least 1 per minute (RATE_*_PER_MIN)"))
 	}
 	for _, p := range r.TrustedProxies {

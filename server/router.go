@@ -47,13 +47,15 @@ func (a *app) routes() http.Handler {
 	admin := &handlers.AdminHandler{Users: a.users, Cache: a.authCache}
 	audit := &handlers.AuditHandler{Audit: a.audit, Before: a.auditBefore()}
 
-	// Rate limits (issue 7): login per IP here; handlers.RateLimit with ByUser /
+	// Rate limits (issue 7; logins: issue 14, see AuthHandler); handlers.RateLimit with ByUser /
 	// ByParam / ByHeader and a.cfg.RateLimits for booking, complaints and devices.
 	limits := handlers.NewRateLimiter(a.redis, a.logger)
 
 	api := r.Group("/api/v1", handlers.BodyLimit(maxBodyBytes))
 	// Public.
-	api.POST("/auth/wechat", handlers.RateLimit(limits, "login", handlers.ByIP, handlers.PerMinute(a.cfg.RateLimits.LoginPerIP)), authH.Login)
+	authH.Refused = &handlers.Rule{Limiter: limits, Name: "login_refused", Key: handlers.ByIP, Limit: handlers.PerMinute(a.cfg.RateLimits.LoginRefusedPerIP)}
+	authH.PerOpenID = &handlers.Rule{Limiter: limits, Name: "login_openid", Limit: handlers.PerMinute(a.cfg.RateLimits.LoginPerOpenID)}
+	api.POST("/auth/wechat", authH.Login)
 	api.POST("/auth/refresh", authH.Refresh)
 	api.GET("/programs", catalog.ListPrograms)
 	api.GET("/programs/:id", catalog.GetProgram)
