@@ -129,6 +129,10 @@ type PointsRules struct {
 	DailyCap      int
 	CodeTTL       time.Duration
 	ClockSkew     time.Duration
+	// BacklogMax (DEVICE_BACKLOG_MAX) is how far in the past an offline bin's
+	// event may lie when it is finally uploaded (the request itself must still
+	// be fresh, within ClockSkew).
+	BacklogMax time.Duration
 	// DeviceSecretKey (POINTS_DEVICE_KEY) encrypts bin HMAC secrets at rest and
 	// seals resident codes. Changing it invalidates every device secret (rotate them).
 	DeviceSecretKey Secret
@@ -228,6 +232,7 @@ func Load(getenv func(string) string) (Config, error) {
 			DailyCap:      e.int("POINTS_DAILY_CAP", 20),
 			CodeTTL:       e.dur("POINTS_CODE_TTL", 60*time.Second),
 			ClockSkew:     e.dur("DEVICE_CLOCK_SKEW", 300*time.Second),
+			BacklogMax:    e.dur("DEVICE_BACKLOG_MAX", 72*time.Hour),
 
 			DeviceSecretKey: Secret(e.str("POINTS_DEVICE_KEY", DevPointsDeviceKey)),
 			MinWeightGrams:  e.int("POINTS_MIN_WEIGHT_GRAMS", 1),
@@ -318,7 +323,7 @@ func (c Config) Validate() error {
 		errs = append(errs, errors.New("booking rules out of range"))
 	}
 	if c.Points.GramsPerPoint < 1 || c.Points.DailyCap < 0 || c.Points.MinWeightGrams < 1 ||
-		c.Points.MaxWeightGrams < c.Points.MinWeightGrams || c.Points.ClockSkew <= 0 || c.Points.CodeTTL <= 0 ||
+		c.Points.MaxWeightGrams < c.Points.MinWeightGrams || c.Points.ClockSkew <= 0 || c.Points.BacklogMax < c.Points.ClockSkew || c.Points.CodeTTL <= 0 ||
 		c.Points.PickupWithin <= 0 || c.Points.JobEvery <= 0 {
 		errs = append(errs, errors.New("points rules out of range"))
 	}

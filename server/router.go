@@ -173,7 +173,9 @@ func (a *app) routes() http.Handler {
 	// Bins are not users: no bearer token, their own HMAC auth, a small body limit
 	// (handlers.MaxDepositBody, on top of the group's).
 	devicesH := &handlers.DeviceHandler{Devices: a.pts.devices, Points: a.pts.points, Skew: a.cfg.Points.ClockSkew, Logger: a.logger}
-	api.POST("/devices/deposits", handlers.RateLimit(limits, "device", handlers.ByHeaderAndIP("X-Device-Id"), handlers.PerMinute(a.cfg.RateLimits.DeviceWebhookPerDev)), devicesH.Deposit)
+	deviceLimit := handlers.RateLimit(limits, "device", handlers.ByHeaderAndIP("X-Device-Id"), handlers.PerMinute(a.cfg.RateLimits.DeviceWebhookPerDev))
+	api.POST("/devices/deposits", deviceLimit, devicesH.Deposit)
+	api.POST("/devices/deposits/batch", deviceLimit, devicesH.DepositBatch)
 	return r
 }
 

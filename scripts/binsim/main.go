@@ -9,6 +9,13 @@
 //	BINSIM_SECRET=... go run ./scripts/binsim -device 1 -token ... -n 2000 -c 50 -grams 0
 //	# show idempotency: every event sent twice (second answer is duplicate: true)
 //	BINSIM_SECRET=... go run ./scripts/binsim -device 1 -token ... -n 5 -repeat 2
+//	# offline then flush: the bin lost its network for 72 h and buffered 2,000
+//	# deposits, each at the time a resident showed a code (tokens.txt: one
+//	# "<shown_at RFC 3339> <token>" per line, used in turn); when it is back it
+//	# uploads the backlog through POST /api/v1/devices/deposits/batch, 500 at a
+//	# time; -repeat 2 -c 2 sends every batch twice at once (a bin that retried)
+//	BINSIM_SECRET=... go run ./scripts/binsim -device 1 -offline 72h -tokens tokens.txt \
+//	    -n 2000 -batch 500 -repeat 2 -c 2
 //
 // The secret comes from $BINSIM_SECRET (or -secret, which leaves it in shell
 // history). It prints a summary: answers by status, points awarded (credited:
@@ -49,6 +56,9 @@ type options struct {
 	device                      int64
 	grams, n, c, repeat         int
 	timeout                     time.Duration
+	offline                     time.Duration // > 0: buffer events, then flush them in batches
+	tokens                      string        // offline: file of "<shown_at> <token>" lines
+	batch                       int           // offline: events per upload
 }
 
 func parse(args []string, getenv func(string) string) (options, error) {
@@ -64,6 +74,9 @@ func parse(args []string, getenv func(string) string) (options, error) {
 	fs.IntVar(&o.c, "c", 1, "concurrent requests")
 	fs.IntVar(&o.repeat, "repeat", 1, "send each event this many times (idempotency demo)")
 	fs.DurationVar(&o.timeout, "timeout", 10*time.Second, "per-request timeout")
+	fs.DurationVar(&o.offline, "offline", 0, "offline-then-flush mode: the bin was offline this long and uploads its backlog in batches")
+	fs.StringVar(&o.tokens, "tokens", "", "offline mode: file of \"<shown_at RFC 3339> <resident token>\" lines, one per visit")
+	fs.IntVar(&o.batch, "batch", models.MaxDepositBatch, "offline mode: events per batch upload (at most 500)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -75,7 +88,11 @@ func parse(args []string, getenv func(string) string) (options, error) {
 		return o, errors.New("-device is required")
 	case o.secret == "":
 		return o, errors.New("set $BINSIM_SECRET (or -secret)")
-	case o.token == "":
+	case o.offline > 0 && o.tokens == "":
+		return o, errors.New("-offline needs -tokens (a token is only good at the time it was shown)")
+	case o.offline > 0 && (o.batch < 1 || o.batch > models.MaxDepositBatch):
+		return o, fmt.Errorf("-batch must be 1 to %d", models.MaxDepositBatch)
+	case o.offline == 0 && o.token == "":
 		return o, errors.New("-token is required")
 	case o.n < 1 || o.c < 1 || o.repeat < 1:
 		return o, errors.New("-n, -c and -repeat must be at least 1")
@@ -93,9 +110,14 @@ func randomHex(n int) string {
 
 // Send signs and posts one event body as device id with secret.
 func Send(ctx context.Context, client *http.Client, base string, device int64, secret string, body []byte) (int, []byte, error) {
+	return send(ctx, client, base+"/api/v1/devices/deposits", device, secret, body)
+}
+
+// send signs body with a fresh timestamp and nonce and posts it to url.
+func send(ctx context.Context, client *http.Client, url string, device int64, secret string, body []byte) (int, []byte, error) {
 	ts := time.Now().Unix()
 	nonce := randomHex(16)
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/api/v1/devices/deposits", bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
 		return 0, nil, err
 	}
@@ -125,6 +147,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	o, err := parse(args, getenv)
 	if err != nil {
 		return err
+	}
+	if o.offline > 0 {
+		return runOffline(ctx, o, stdout)
 	}
 	client := &http.Client{Timeout: o.timeout, Transport: &http.Transport{MaxIdleConnsPerHost: o.c}}
 	jobs := make(chan []byte)

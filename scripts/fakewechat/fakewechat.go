@@ -121,7 +121,7 @@ type Server struct {
 	mu         sync.Mutex
 	down       bool
 	usedCodes  map[string]bool
-	askedCodes map[string]bool // every js_code jscode2session was asked about
+	askedCodes map[string]bool      // every js_code jscode2session was asked about
 	tokens     map[string]time.Time // token -> expiry
 	tokenCalls int
 	sent       []SentMessage
