@@ -15,7 +15,9 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"nantian/config"
+	"nantian/console"
 	"nantian/models"
+	"nantian/models/consolelogin"
 	"nantian/models/staffalert"
 	"nantian/wechat"
 )
@@ -50,6 +52,9 @@ type app struct {
 	walkin     *walkInArea        // walk-in residents and reminders (app_walkin.go)
 	privacy    *privacyArea       // PIPL: data cipher, child-read audit, export/delete (app_privacy.go)
 	alerts     *staffalert.Alerts // 企业微信 group alerts; nil when off (app_alerts.go)
+	// staff web console (app_console.go)
+	console       *console.Console
+	consoleLogins *consolelogin.Store
 
 	handler http.Handler
 	// workers run for the life of Serve; each returns when its ctx ends.
@@ -128,6 +133,10 @@ func newApp(ctx context.Context, cfg config.Config, logger *slog.Logger) (*app, 
 		return nil, err
 	}
 	a.reports = &models.Reports{DB: db, Now: now, Loc: cfg.Location}
+	if err := a.initConsole(); err != nil {
+		a.Close()
+		return nil, err
+	}
 	a.handler = a.routes()
 	return a, nil
 }

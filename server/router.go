@@ -31,7 +31,7 @@ func (a *app) routes() http.Handler {
 	r.NoRoute(handlers.NoRoute)
 	r.NoMethod(handlers.NoMethod)
 	metrics := handlers.NewMetrics(a.reg)
-	r.Use(handlers.RequestIDMiddleware(), handlers.Recover(), metrics.Middleware(), handlers.AccessLog(a.logger))
+	r.Use(handlers.RequestIDMiddleware(), handlers.Recover(), handlers.LocalTimes(a.cfg.Location), metrics.Middleware(), handlers.AccessLog(a.logger))
 
 	health := &handlers.HealthHandler{DB: a.db, Redis: a.rdb}
 	r.GET("/healthz", health.Live)
@@ -122,6 +122,8 @@ func (a *app) routes() http.Handler {
 	staff.POST("/checkins", staffBookings.CheckIn)
 	staff.POST("/sessions/:id/close", staffBookings.CloseSession)
 	staff.POST("/sessions/:id/cancel", staffBookings.CancelSession)
+	consoleLogins := &handlers.ConsoleLoginsHandler{Logins: a.consoleLogins}
+	staff.POST("/console-logins", consoleLogins.Approve)
 	staff.GET("/sessions/:id/roster.csv", handlers.StaffReader(), staffBookings.Roster) // StaffReader: child names are audited
 	walkInH := &handlers.WalkInHandler{WalkIns: a.walkin.walkIns, Children: a.children}
 	staff.POST("/residents", walkInH.Create)
@@ -168,6 +170,10 @@ func (a *app) routes() http.Handler {
 	adminG := user.Group("/admin", handlers.RequireAdmin(), audit.Middleware())
 	adminG.PUT("/users/:id/role", admin.SetRole)
 	adminG.GET("/audit", audit.List)
+
+	// --- staff web console (issue 12): its own net/http mux under /console/ ---
+	r.Any("/console", gin.WrapH(a.console))
+	r.Any("/console/*path", gin.WrapH(a.console))
 
 	// --- device routes ---
 	// Bins are not users: no bearer token, their own HMAC auth, a small body limit
