@@ -266,17 +266,17 @@ func TestPrivacyDeleteAccount(t *testing.T) {
 			estate, building, room, phoneEnc, phoneIdx, verified, deletedAt)
 	}
 	for q, want := range map[string]int{
-		`SELECT COUNT(*) FROM children WHERE user_id = ?`:                                                                           0,
-		`SELECT COUNT(*) FROM subscription_grants WHERE user_id = ?`:                                                                0,
-		`SELECT COUNT(*) FROM uploads WHERE user_id = ?`:                                                                            0,
-		`SELECT COUNT(*) FROM logins WHERE user_id = ? AND revoked_at IS NULL`:                                                      0,
-		`SELECT COUNT(*) FROM refresh_tokens r JOIN logins l ON l.id = r.login_id WHERE l.user_id = ?`:                              0,
-		`SELECT COUNT(*) FROM complaints WHERE user_id = ? AND contact_phone_enc IS NOT NULL`: 0,
-		`SELECT COUNT(*) FROM complaints WHERE user_id = ?`:                                                                         3, // work orders kept
-		`SELECT COUNT(*) FROM bookings WHERE user_id = ?`:                                                                           5, // history kept
-		`SELECT COUNT(*) FROM bookings WHERE user_id = ? AND child_id IS NOT NULL`:                                                  0,
-		`SELECT COUNT(*) FROM points_ledger WHERE user_id = ?`:                                                                      1,
-		`SELECT COUNT(*) FROM bin_deposits WHERE user_id = ?`:                                                                       2,
+		`SELECT COUNT(*) FROM children WHERE user_id = ?`:                                              0,
+		`SELECT COUNT(*) FROM subscription_grants WHERE user_id = ?`:                                   0,
+		`SELECT COUNT(*) FROM uploads WHERE user_id = ?`:                                               0,
+		`SELECT COUNT(*) FROM logins WHERE user_id = ? AND revoked_at IS NULL`:                         0,
+		`SELECT COUNT(*) FROM refresh_tokens r JOIN logins l ON l.id = r.login_id WHERE l.user_id = ?`: 0,
+		`SELECT COUNT(*) FROM complaints WHERE user_id = ? AND contact_phone_enc IS NOT NULL`:          0,
+		`SELECT COUNT(*) FROM complaints WHERE user_id = ?`:                                            3, // work orders kept
+		`SELECT COUNT(*) FROM bookings WHERE user_id = ?`:                                              5, // history kept
+		`SELECT COUNT(*) FROM bookings WHERE user_id = ? AND child_id IS NOT NULL`:                     0,
+		`SELECT COUNT(*) FROM points_ledger WHERE user_id = ?`:                                         1,
+		`SELECT COUNT(*) FROM bin_deposits WHERE user_id = ?`:                                          2,
 	} {
 		if got := a.sqlInt(q, alice.id); got != want {
 			t.Errorf("%s = %d, want %d", q, got, want)

@@ -128,7 +128,8 @@ var routeRules = map[string]routeRule{
 	"PUT /api/v1/admin/users/:id/role": {level: adminOnly},
 	"GET /api/v1/admin/audit":          {level: adminOnly},
 
-	"POST /api/v1/devices/deposits": {level: device},
+	"POST /api/v1/devices/deposits":       {level: device},
+	"POST /api/v1/devices/deposits/batch": {level: device},
 }
 
 // validBodies are well-formed bodies for owned routes, so the answer another
