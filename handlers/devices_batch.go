@@ -3,7 +3,6 @@ package handlers
 import (
 	"bytes"
 	"encoding/json"
-	"io"
 	"net/http"
 	"strconv"
 
@@ -41,19 +40,8 @@ type errorDetail struct {
 // down (503; events applied before it answer duplicate on the retry).
 func (h *DeviceHandler) DepositBatch(c *gin.Context) {
 	ctx := c.Request.Context()
-	hdr, reason, err := models.ParseDeviceAuth(c.GetHeader)
-	if err != nil {
-		h.refuse(c, hdr.DeviceID, reason, err)
-		return
-	}
-	body, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, MaxDepositBatchBody))
-	if err != nil {
-		Fail(c, err)
-		return
-	}
-	dev, reason, err := h.Devices.Authenticate(ctx, hdr, body, h.Skew)
-	if err != nil {
-		h.refuse(c, hdr.DeviceID, reason, err)
+	dev, body, ok := h.authenticate(c, MaxDepositBatchBody)
+	if !ok {
 		return
 	}
 	raw, msg := ParseDepositBatch(body)

@@ -152,29 +152,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return runOffline(ctx, o, stdout)
 	}
 	client := &http.Client{Timeout: o.timeout, Transport: &http.Transport{MaxIdleConnsPerHost: o.c}}
-	jobs := make(chan []byte)
-	results := make(chan result)
-	var wg sync.WaitGroup
-	for range o.c {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for body := range jobs {
-				start := time.Now()
-				status, out, err := Send(ctx, client, o.url, o.device, o.secret, body)
-				r := result{status: status, latency: time.Since(start), err: err}
-				var ans struct {
-					PointsAwarded int  `json:"points_awarded"`
-					Duplicate     bool `json:"duplicate"`
-				}
-				if err == nil && status == http.StatusOK && json.Unmarshal(out, &ans) == nil {
-					r.points, r.duplicate = ans.PointsAwarded, ans.Duplicate
-				}
-				results <- r
-			}
-		}()
-	}
-	go func() {
+	results := fanOut(o.c, func(emit func([]byte)) {
 		for range o.n {
 			grams := o.grams
 			if grams == 0 {
@@ -184,13 +162,22 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 			body, _ := json.Marshal(map[string]any{"event_id": "sim-" + randomHex(12), "resident_token": o.token,
 				"weight_grams": grams, "quality": o.quality, "occurred_at": time.Now().Format(time.RFC3339)})
 			for range o.repeat {
-				jobs <- body
+				emit(body)
 			}
 		}
-		close(jobs)
-		wg.Wait()
-		close(results)
-	}()
+	}, func(body []byte) result {
+		start := time.Now()
+		status, out, err := Send(ctx, client, o.url, o.device, o.secret, body)
+		r := result{status: status, latency: time.Since(start), err: err}
+		var ans struct {
+			PointsAwarded int  `json:"points_awarded"`
+			Duplicate     bool `json:"duplicate"`
+		}
+		if err == nil && status == http.StatusOK && json.Unmarshal(out, &ans) == nil {
+			r.points, r.duplicate = ans.PointsAwarded, ans.Duplicate
+		}
+		return r
+	})
 	byStatus := map[string]int{}
 	var lat []time.Duration
 	points, dups := 0, 0
@@ -216,4 +203,28 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	fmt.Fprintf(stdout, "points awarded: %d, duplicates: %d\n", points, dups)
 	fmt.Fprintf(stdout, "latency p50 %s p95 %s p99 %s\n", pct(.5), pct(.95), pct(.99))
 	return nil
+}
+
+// fanOut calls send on every body produce emits, c at a time, and streams the
+// results; the channel closes when all are done.
+func fanOut[R any](c int, produce func(emit func([]byte)), send func([]byte) R) <-chan R {
+	jobs := make(chan []byte)
+	results := make(chan R)
+	var wg sync.WaitGroup
+	for range c {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for body := range jobs {
+				results <- send(body)
+			}
+		}()
+	}
+	go func() {
+		produce(func(b []byte) { jobs <- b })
+		close(jobs)
+		wg.Wait()
+		close(results)
+	}()
+	return results
 }

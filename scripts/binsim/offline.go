@@ -19,7 +19,6 @@ import (
 	"os"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 )
 
@@ -149,28 +148,13 @@ func runOffline(ctx context.Context, o options, stdout io.Writer) error {
 		o.offline, len(events), len(bodies), o.batch, o.repeat)
 
 	client := &http.Client{Timeout: o.timeout, Transport: &http.Transport{MaxIdleConnsPerHost: o.c}}
-	jobs := make(chan []byte)
-	results := make(chan upload)
-	var wg sync.WaitGroup
-	for range o.c {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for body := range jobs {
-				results <- flush(ctx, client, o, body)
-			}
-		}()
-	}
-	go func() {
+	results := fanOut(o.c, func(emit func([]byte)) {
 		for _, b := range bodies {
 			for range o.repeat {
-				jobs <- b
+				emit(b)
 			}
 		}
-		close(jobs)
-		wg.Wait()
-		close(results)
-	}()
+	}, func(body []byte) upload { return flush(ctx, client, o, body) })
 	byStatus := map[string]int{}
 	refused := map[string]int{}
 	var lat []time.Duration
