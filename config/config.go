@@ -85,6 +85,7 @@ type Config struct {
 	Templates  SubscribeTemplates
 	Notify     NotifyRules
 	RateLimits RateLimits
+	Payments   PaymentRules // payments.go
 	Alerts     StaffAlertRules
 }
 
@@ -205,6 +206,7 @@ type RateLimits struct {
 func Load(getenv func(string) string) (Config, error) {
 	e := envReader{get: getenv}
 	c := Config{
+		Payments:              loadPayments(&e),
 		AppEnv:                e.str("APP_ENV", "dev"),
 		HTTPAddr:              e.str("HTTP_ADDR", ":8080"),
 		MySQLDSN:              Secret(e.str("MYSQL_DSN", "root:@tcp(127.0.0.1:3306)/nantian?parseTime=true&loc=UTC&charset=utf8mb4")),
@@ -392,6 +394,7 @@ func (c Config) Validate() error {
 	if c.Complaints.MaxPendingUploads < 1 {
 		errs = append(errs, errors.New("UPLOAD_MAX_PENDING must be at least 1"))
 	}
+	errs = append(errs, c.Payments.validate(c.AppEnv)...)
 	errs = append(errs, c.Alerts.validate(c.AppEnv)...)
 	r := c.RateLimits
 	if r.LoginRefusedPerIP < 1 || r.LoginPerOpenID < 1 || r.BookingPerUser < 1 || r.ComplaintPerUser < 1 || r.DeviceWebhookPerDev < 1 {

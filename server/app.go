@@ -17,6 +17,7 @@ import (
 	"nantian/console"
 	"nantian/models"
 	"nantian/models/consolelogin"
+	"nantian/models/payment"
 	"nantian/models/staffalert"
 	"nantian/wechat"
 )
@@ -50,6 +51,7 @@ type app struct {
 	reports    *models.Reports
 	walkin     *walkInArea        // walk-in residents and reminders (app_walkin.go)
 	privacy    *privacyArea       // PIPL: data cipher, child-read audit, export/delete (app_privacy.go)
+	payments   *payment.Service   // WeChat Pay (app_payments.go); nil without a merchant
 	alerts     *staffalert.Alerts // 企业微信 group alerts; nil when off (app_alerts.go)
 	// staff web console (app_console.go)
 	console       *console.Console
@@ -112,6 +114,11 @@ func newApp(ctx context.Context, cfg config.Config, logger *slog.Logger) (*app, 
 	if err := a.initPrivacy(ctx); err != nil {
 		a.Close()
 		return nil, fmt.Errorf("privacy: %w", err)
+	}
+	// --- area init: payments ---
+	if err := a.initPayments(ctx); err != nil {
+		a.Close()
+		return nil, fmt.Errorf("payments: %w", err)
 	}
 	if err := a.initStaffAlerts(); err != nil {
 		a.Close()

@@ -173,8 +173,15 @@ func startTestApp(t *testing.T, prefix string, overrides map[string]string, logT
 // launchApp starts an app and returns it with the function that stops it; the
 // console's browser tests share one app across tests this way.
 func launchApp(prefix string, overrides map[string]string, logTo io.Writer) (*testApp, func(), error) {
+	// The server's address is known before the config is loaded, so a fake pay
+	// server can be told to notify it (WECHATPAY_NOTIFY_BASE "self").
+	srv := httptest.NewUnstartedServer(nil)
+	if overrides["WECHATPAY_NOTIFY_BASE"] == "self" {
+		overrides["WECHATPAY_NOTIFY_BASE"] = "http://" + srv.Listener.Addr().String()
+	}
 	cfg, err := config.Load(testEnv(prefix, overrides))
 	if err != nil {
+		srv.Close()
 		return nil, nil, fmt.Errorf("config: %w", err)
 	}
 	logger := slog.New(slog.NewJSONHandler(io.Discard, nil))
@@ -188,10 +195,12 @@ func launchApp(prefix string, overrides map[string]string, logTo io.Writer) (*te
 	a, err := newApp(ctx, cfg, logger)
 	if err != nil {
 		cancel()
+		srv.Close()
 		return nil, nil, fmt.Errorf("newApp: %w", err)
 	}
 	done := a.startWorkers(ctx)
-	srv := httptest.NewServer(a.handler)
+	srv.Config.Handler = a.handler
+	srv.Start()
 	ta := &testApp{app: a, srv: srv, URL: srv.URL, prefix: prefix}
 	stop := func() {
 		srv.Close()

@@ -163,10 +163,10 @@ func missingFrom(a, b map[string]bool) int {
 	return n
 }
 
-// sentinelDrill runs drill 6. It restarts the server against the sentinels and
+// sentinelDrill runs drill 7. It restarts the server against the sentinels and
 // leaves it that way (it is the last drill).
 func (e *env) sentinelDrill(ctx context.Context, capacity int, span time.Duration) *row {
-	r := &row{name: "6 Sentinel failover", book: &tally{}}
+	r := &row{name: "7 Sentinel failover", book: &tally{}}
 	fail := func(format string, args ...any) { r.failures = append(r.failures, fmt.Sprintf(format, args...)) }
 	dir := filepath.Join(e.work, "sentinel")
 	if err := os.MkdirAll(dir, 0o700); err != nil {
