@@ -22,6 +22,9 @@ import (
 	"time"
 
 	"nantian/models"
+	"nantian/models/account"
+	"nantian/models/booking"
+	"nantian/models/catalog"
 	"nantian/models/consolelogin"
 	"nantian/models/desk"
 )
@@ -43,18 +46,18 @@ type Deps struct {
 	Logger *slog.Logger
 
 	Logins *consolelogin.Store
-	Auth   *models.AuthCache
+	Auth   *account.AuthCache
 	QR     QRSource
 	// LoginPage is the mini-program page a scanned login code opens.
 	LoginPage string
 
-	Users   *models.Users
-	Catalog *models.Catalog
+	Users   *account.Users
+	Catalog *catalog.Catalog
 	// CatalogCache is the API's cached program/session reads, invalidated on
 	// every catalogue change as the API's catalogue handler does.
-	CatalogCache *models.CatalogCache
-	Bookings     *models.Bookings
-	WalkIns      *models.WalkIns
+	CatalogCache *catalog.CatalogCache
+	Bookings     *booking.Bookings
+	WalkIns      *booking.WalkIns
 	Audit        *models.Audit
 	// Desk holds the desk's read views (today's sessions, the approval queue,
 	// rosters) over the same tables.

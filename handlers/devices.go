@@ -13,16 +13,17 @@ import (
 	"github.com/gin-gonic/gin/binding"
 
 	"nantian/models"
+	"nantian/models/points"
 )
 
 // MaxDepositBody caps a bin's event body; real events are ~250 bytes.
 const MaxDepositBody = 8 << 10
 
 // DeviceHandler serves the smart bins' webhook. It sits outside user auth: the
-// bin authenticates with its own HMAC signature (models.Devices.Authenticate).
+// bin authenticates with its own HMAC signature (points.Devices.Authenticate).
 type DeviceHandler struct {
-	Devices *models.Devices
-	Points  *models.Points
+	Devices *points.Devices
+	Points  *points.Points
 	Skew    time.Duration
 	Logger  *slog.Logger
 }
@@ -36,7 +37,7 @@ func (h *DeviceHandler) Deposit(c *gin.Context) {
 	if !ok {
 		return
 	}
-	var in models.DepositInput
+	var in points.DepositInput
 	dec := json.NewDecoder(bytes.NewReader(body))
 	if err := dec.Decode(&in); err != nil {
 		Abort(c, http.StatusBadRequest, "invalid_request", decodeMessage(err, body, &in))
@@ -57,21 +58,21 @@ func (h *DeviceHandler) Deposit(c *gin.Context) {
 // authenticate reads at most limit bytes of body and checks the request's
 // signature over it (headers, timestamp window, device, HMAC, nonce); on failure
 // it has answered (401, 413 or 503) and ok is false.
-func (h *DeviceHandler) authenticate(c *gin.Context, limit int64) (models.Authenticated, []byte, bool) {
-	hdr, reason, err := models.ParseDeviceAuth(c.GetHeader)
+func (h *DeviceHandler) authenticate(c *gin.Context, limit int64) (points.Authenticated, []byte, bool) {
+	hdr, reason, err := points.ParseDeviceAuth(c.GetHeader)
 	if err != nil {
 		h.refuse(c, hdr.DeviceID, reason, err)
-		return models.Authenticated{}, nil, false
+		return points.Authenticated{}, nil, false
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, limit))
 	if err != nil {
 		Fail(c, err)
-		return models.Authenticated{}, nil, false
+		return points.Authenticated{}, nil, false
 	}
 	dev, reason, err := h.Devices.Authenticate(c.Request.Context(), hdr, body, h.Skew)
 	if err != nil {
 		h.refuse(c, hdr.DeviceID, reason, err)
-		return models.Authenticated{}, nil, false
+		return points.Authenticated{}, nil, false
 	}
 	return dev, body, true
 }
@@ -80,7 +81,7 @@ func (h *DeviceHandler) authenticate(c *gin.Context, limit int64) (models.Authen
 // and logs why, without the signature or any secret.
 func (h *DeviceHandler) refuse(c *gin.Context, deviceID int64, reason string, err error) {
 	var de *models.Error
-	if errors.As(err, &de) && de == models.ErrDeviceAuth {
+	if errors.As(err, &de) && de == points.ErrDeviceAuth {
 		h.Logger.WarnContext(c.Request.Context(), "device webhook refused", "request_id", RequestID(c), "device_id", deviceID, "reason", reason)
 	}
 	Fail(c, err)

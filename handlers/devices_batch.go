@@ -9,7 +9,7 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/gin-gonic/gin/binding"
 
-	"nantian/models"
+	"nantian/models/points"
 )
 
 // MaxDepositBatchBody caps a batch upload: 500 events of ~250 bytes, with room.
@@ -50,7 +50,7 @@ func (h *DeviceHandler) DepositBatch(c *gin.Context) {
 		return
 	}
 	results := make([]batchResult, len(raw))
-	var valid []models.DepositInput
+	var valid []points.DepositInput
 	var at []int // index in raw of each valid event
 	for i, ev := range raw {
 		in, msg := decodeDepositEvent(ev)
@@ -80,7 +80,7 @@ func (h *DeviceHandler) DepositBatch(c *gin.Context) {
 }
 
 // ParseDepositBatch splits a batch body into its events, undecoded: the body must
-// be one JSON object whose "events" is an array of 1 to models.MaxDepositBatch
+// be one JSON object whose "events" is an array of 1 to points.MaxDepositBatch
 // elements (each checked on its own later, so one bad event does not fail the
 // upload). msg is the 400 message when it is not.
 func ParseDepositBatch(body []byte) ([]json.RawMessage, string) {
@@ -97,8 +97,8 @@ func ParseDepositBatch(body []byte) ([]json.RawMessage, string) {
 	if b.Events == nil {
 		return nil, "events: 必填"
 	}
-	if n := len(*b.Events); n < 1 || n > models.MaxDepositBatch {
-		return nil, "events: 应有 1 到 " + strconv.Itoa(models.MaxDepositBatch) + " 条事件，收到 " + strconv.Itoa(n) + " 条"
+	if n := len(*b.Events); n < 1 || n > points.MaxDepositBatch {
+		return nil, "events: 应有 1 到 " + strconv.Itoa(points.MaxDepositBatch) + " 条事件，收到 " + strconv.Itoa(n) + " 条"
 	}
 	return *b.Events, ""
 }
@@ -106,8 +106,8 @@ func ParseDepositBatch(body []byte) ([]json.RawMessage, string) {
 // decodeDepositEvent decodes and validates one event as the single webhook does;
 // msg names the failing field, to follow "events[i]" ("" when it is fine). The event id is returned
 // whenever it could be read, so the bin can match the result.
-func decodeDepositEvent(raw json.RawMessage) (models.DepositInput, string) {
-	var in models.DepositInput
+func decodeDepositEvent(raw json.RawMessage) (points.DepositInput, string) {
+	var in points.DepositInput
 	if t := bytes.TrimSpace(raw); len(t) == 0 || t[0] != '{' {
 		return in, ": 应为 JSON 对象"
 	}
@@ -116,8 +116,8 @@ func decodeDepositEvent(raw json.RawMessage) (models.DepositInput, string) {
 			EventID string `json:"event_id"`
 		}
 		_ = json.Unmarshal(raw, &id)
-		in = models.DepositInput{EventID: id.EventID}
-		return in, "." + decodeMessage(err, raw, &models.DepositInput{})
+		in = points.DepositInput{EventID: id.EventID}
+		return in, "." + decodeMessage(err, raw, &points.DepositInput{})
 	}
 	if err := binding.Validator.ValidateStruct(&in); err != nil {
 		return in, "." + bindMessage(err)

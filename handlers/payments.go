@@ -13,6 +13,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"nantian/models"
+	"nantian/models/booking"
 	"nantian/models/payment"
 )
 
@@ -20,7 +21,7 @@ import (
 // the staff payment pages.
 type PaymentsHandler struct {
 	Payments *payment.Service
-	Bookings *models.Bookings
+	Bookings *booking.Bookings
 	Loc      *time.Location
 }
 
@@ -77,7 +78,7 @@ func (h *PaymentsHandler) callback(c *gin.Context, apply func(ctx context.Contex
 // configured answers 503 when no merchant is configured (dev without WeChat Pay).
 func (h *PaymentsHandler) configured(c *gin.Context) bool {
 	if h.Payments == nil {
-		Fail(c, models.ErrPaymentsUnavailable)
+		Fail(c, booking.ErrPaymentsUnavailable)
 		return false
 	}
 	return true
@@ -189,7 +190,7 @@ func (h *PaymentsHandler) CSV(c *gin.Context) {
 		for i, b := range v.BookingIDs {
 			ids[i] = strconv.FormatInt(b, 10)
 		}
-		_ = w.Write([]string{strconv.FormatInt(v.ID, 10), v.OutTradeNo, txn, strconv.FormatInt(v.UserID, 10), models.CSVCell(v.Description),
+		_ = w.Write([]string{strconv.FormatInt(v.ID, 10), v.OutTradeNo, txn, strconv.FormatInt(v.UserID, 10), booking.CSVCell(v.Description),
 			yuan(v.AmountFen), yuan(v.RefundedFen), v.Status, v.CreatedAt.Format("2006-01-02 15:04:05"), paid, strings.Join(ids, " ")})
 	}
 	w.Flush()

@@ -8,14 +8,14 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/gin-gonic/gin"
+	"nantian/models/report"
 
-	"nantian/models"
+	"github.com/gin-gonic/gin"
 )
 
 // ReportsHandler serves the figures for the community's annual work report.
 type ReportsHandler struct {
-	Reports *models.Reports
+	Reports *report.Reports
 	Loc     *time.Location
 }
 
@@ -50,7 +50,7 @@ func (h *ReportsHandler) Annual(c *gin.Context) {
 
 // annualCSV lays the report out as 板块,指标,数值 rows, UTF-8 with a BOM so Excel
 // opens the Chinese headings correctly.
-func annualCSV(r models.AnnualReport) []byte {
+func annualCSV(r report.AnnualReport) []byte {
 	var buf bytes.Buffer
 	buf.WriteString("\ufeff")
 	w := csv.NewWriter(&buf)

@@ -6,16 +6,16 @@ import (
 	"fmt"
 )
 
-// rowQuerier is what estate checks need: a *sql.DB or a *sql.Tx.
-type rowQuerier interface {
+// RowQuerier is what estate checks need: a *sql.DB or a *sql.Tx.
+type RowQuerier interface {
 	QueryRowContext(context.Context, string, ...any) *sql.Row
 }
 
-// requireEstate refuses, as a validation error on field, a name that is not one
+// RequireEstate refuses, as a validation error on field, a name that is not one
 // of the community's estates (the estates table, seeded by migration with the
 // five of product.md). Free text there would split every by-estate figure
 // (complaints, bins, reports) into spellings nobody can add up.
-func requireEstate(ctx context.Context, q rowQuerier, field, name string) error {
+func RequireEstate(ctx context.Context, q RowQuerier, field, name string) error {
 	var n int
 	if err := q.QueryRowContext(ctx, `SELECT COUNT(*) FROM estates WHERE name = ?`, name).Scan(&n); err != nil {
 		return fmt.Errorf("check estate: %w", err)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"nantian/models"
+	"nantian/models/notify"
 )
 
 // initNotifications builds the outbox worker that sends subscribe messages and
@@ -10,7 +11,7 @@ import (
 func (a *app) initNotifications() {
 	n := a.cfg.Notify
 	t := a.cfg.Templates
-	a.outbox = &models.OutboxWorker{
+	a.outbox = &notify.OutboxWorker{
 		DB:     a.db,
 		Sender: a.wx,
 		Templates: map[string]string{

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"nantian/models"
+	"nantian/models/complaint"
 	"nantian/scripts/fakewechat"
 )
 
@@ -42,7 +43,7 @@ func complaintBody(over map[string]any) map[string]any {
 }
 
 // complaintJSON is the wire form of a complaint as the API returns it.
-type complaintJSON = models.Complaint
+type complaintJSON = complaint.Complaint
 
 func (a *testApp) complaint(token string, id int64) complaintJSON {
 	a.t.Helper()

@@ -17,6 +17,8 @@ import (
 	"nantian/config"
 	"nantian/handlers"
 	"nantian/models"
+	"nantian/models/account"
+	"nantian/models/points"
 	"nantian/models/testdb"
 )
 
@@ -59,7 +61,7 @@ func getFuzzEnv() (*fuzzEnv, error) {
 		if err == nil {
 			_, err = a.users.SetRole(ctx, u.ID, models.RoleStaff)
 		}
-		var pair models.TokenPair
+		var pair account.TokenPair
 		if err == nil {
 			pair, err = a.tokens.NewLogin(ctx, u.ID, models.RoleStaff)
 		}
@@ -114,7 +116,7 @@ func FuzzRequestBodies(f *testing.F) {
 var (
 	batchFuzzOnce sync.Once
 	batchFuzzApp  *app
-	batchFuzzDev  models.Authenticated
+	batchFuzzDev  points.Authenticated
 	batchFuzzKey  string
 	batchFuzzErr  error
 )
@@ -141,9 +143,9 @@ func FuzzDepositBatch(f *testing.F) {
 				batchFuzzApp, err = newApp(ctx, cfg, slog.New(slog.NewJSONHandler(io.Discard, nil)))
 			}
 			if err == nil {
-				var d models.Device
-				d, batchFuzzKey, err = batchFuzzApp.pts.devices.Create(ctx, 0, models.DeviceInput{Estate: "南天二花园", Name: "fuzz-bin"})
-				batchFuzzDev = models.Authenticated{ID: d.ID, Estate: d.Estate}
+				var d points.Device
+				d, batchFuzzKey, err = batchFuzzApp.pts.devices.Create(ctx, 0, points.DeviceInput{Estate: "南天二花园", Name: "fuzz-bin"})
+				batchFuzzDev = points.Authenticated{ID: d.ID, Estate: d.Estate}
 			}
 			batchFuzzErr = err
 		})

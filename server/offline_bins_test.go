@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"nantian/models"
+	"nantian/models/points"
 )
 
 // postBatch signs and posts a batch body.
@@ -53,7 +54,7 @@ func TestDepositBatchPerEventResults(t *testing.T) {
 	devID, secret := a.newDevice(staffTok, "南天二花园")
 	now := time.Now()
 	shown := now.Add(-49 * time.Hour) // two days ago, the bin offline since
-	at := func(t time.Time) *models.Points { return a.app.pts.points.WithClock(fixedClock(t)) }
+	at := func(t time.Time) *points.Points { return a.app.pts.points.WithClock(fixedClock(t)) }
 	old := at(shown).IssueCode(alice).Token
 	fresh := a.app.pts.points.IssueCode(alice).Token
 	carolOld := at(shown).IssueCode(carol).Token
@@ -150,7 +151,7 @@ func TestDepositBatchPerEventResults(t *testing.T) {
 		"empty":           {`{"events": []}`, 400},
 		"events not list": {`{"events": {}}`, 400},
 		"two objects":     {`{"events": [{}]} {}`, 400},
-		"too many":        {`{"events": [` + strings.Repeat(`{},`, models.MaxDepositBatch) + `{}]}`, 400},
+		"too many":        {`{"events": [` + strings.Repeat(`{},`, points.MaxDepositBatch) + `{}]}`, 400},
 		"too large":       {`{"events": ["` + strings.Repeat("x", 600<<10) + `"]}`, 413},
 	} {
 		r := a.postBatch(devID, secret, []byte(tc.body))

@@ -18,6 +18,7 @@ import (
 
 	"nantian/config"
 	"nantian/models"
+	"nantian/models/account"
 )
 
 // privacyResident is a resident with a bit of everything: a verified phone, a
@@ -492,7 +493,7 @@ func TestPrivacyEncryptedAtRest(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	otherUsers := &models.Users{DB: db, Now: models.SystemClock, Cipher: other}
+	otherUsers := &account.Users{DB: db, Now: models.SystemClock, Cipher: other}
 	if _, err := otherUsers.Get(ctx, alice.id); err == nil {
 		t.Errorf("another key decrypted the phone")
 	}

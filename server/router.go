@@ -10,6 +10,7 @@ import (
 	"nantian"
 	"nantian/handlers"
 	"nantian/models"
+	"nantian/models/report"
 )
 
 // maxBodyBytes caps JSON bodies; uploads set their own, larger limit.
@@ -168,7 +169,7 @@ func (a *app) routes() http.Handler {
 	// --- staff routes: imports ---
 	// History import: up to 5,000 CSV rows, so it sits outside the api group's
 	// 1 MiB body limit (limits nest, the smaller wins) with its own 5 MiB.
-	importsH := &handlers.ImportsHandler{Imports: &models.Imports{DB: a.db, Now: models.SystemClock}, Loc: a.cfg.Location}
+	importsH := &handlers.ImportsHandler{Imports: &report.Imports{DB: a.db, Now: models.SystemClock}, Loc: a.cfg.Location}
 	importG := r.Group("/api/v1/staff", handlers.BodyLimit(handlers.MaxImportBytes), authn.Required(), handlers.RequireStaff(), audit.Middleware())
 	importG.POST("/imports/sessions", importsH.Sessions)
 	reports := &handlers.ReportsHandler{Reports: a.reports, Loc: a.cfg.Location}

@@ -164,6 +164,9 @@ func walkMatrix(t *testing.T, a *testApp, w *matrixWorld, visit func(key string,
 	t.Helper()
 	var last []string
 	for _, rt := range routeList(a) {
+		if strings.HasPrefix(rt.Path, "/console") {
+			continue // the staff console's pages are not the JSON API (console/ has its own tests)
+		}
 		key := rt.Method + " " + rt.Path
 		if key == "POST /api/v1/auth/logout" || key == "DELETE /api/v1/me" {
 			last = append(last, key)

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"nantian/models"
+	"nantian/models/privacy"
 )
 
 // TestLegacyWalkInPhoneIndexed: a walk-in stored by 0007-era code has its phone
@@ -30,7 +30,7 @@ func TestLegacyWalkInPhoneIndexed(t *testing.T) {
 	if _, err := a.app.db.Exec(`UPDATE users SET phone_enc = ? WHERE id = ?`, sealed, id); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := models.IndexLegacyWalkInPhones(ctx, a.app.db, a.app.privacy.cipher); err != nil {
+	if _, err := privacy.IndexLegacyWalkInPhones(ctx, a.app.db, a.app.privacy.cipher); err != nil {
 		t.Fatal(err)
 	}
 	var raw []byte
@@ -42,7 +42,7 @@ func TestLegacyWalkInPhoneIndexed(t *testing.T) {
 		t.Fatalf("find converted walk-in: %+v %v", r, err)
 	}
 	// A second run changes nothing.
-	if n, err := models.IndexLegacyWalkInPhones(ctx, a.app.db, a.app.privacy.cipher); err != nil || n != 0 {
+	if n, err := privacy.IndexLegacyWalkInPhones(ctx, a.app.db, a.app.privacy.cipher); err != nil || n != 0 {
 		t.Fatalf("second run converted %d: %v", n, err)
 	}
 }

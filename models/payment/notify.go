@@ -7,6 +7,7 @@ import (
 	"fmt"
 
 	"nantian/models"
+	"nantian/models/booking"
 )
 
 // Why a notification was refused (the handler answers FAIL for every one; WeChat
@@ -47,8 +48,8 @@ func (s *Service) settle(ctx context.Context, outTradeNo, txnID, mchID string, t
 		return ErrMchMismatch
 	}
 	var applied bool
-	var refunds []models.RefundFor
-	err := models.InTx(ctx, s.DB, func(tx *sql.Tx) error {
+	var refunds []booking.RefundFor
+	err := models.InTxRetry(ctx, s.DB, func(tx *sql.Tx) error {
 		applied, refunds = false, nil
 		now := s.Now()
 		// Sessions first, then the order: the booking engine's lock order.
@@ -146,7 +147,7 @@ func (s *Service) HandleRefundNotify(ctx context.Context, body []byte) error {
 		log.ErrorContext(ctx, "payment: refund notification for another merchant", "mch_id", n.MchID)
 		return ErrMchMismatch
 	}
-	err = models.InTx(ctx, s.DB, func(tx *sql.Tx) error {
+	err = models.InTxRetry(ctx, s.DB, func(tx *sql.Tx) error {
 		now := s.Now()
 		var id, orderID, bookingID, amount int64
 		var status, tradeNo string

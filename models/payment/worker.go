@@ -243,7 +243,7 @@ func (s *Service) sendRefund(ctx context.Context, id int64) error {
 	var r RefundRequest
 	var attempts int
 	var claimed bool
-	err := models.InTx(ctx, s.DB, func(tx *sql.Tx) error {
+	err := models.InTxRetry(ctx, s.DB, func(tx *sql.Tx) error {
 		now := s.Now()
 		err := tx.QueryRowContext(ctx, `SELECT r.out_refund_no, r.amount_fen, r.reason, r.attempts, o.out_trade_no, o.amount_fen
 			FROM payment_refunds r JOIN payment_orders o ON o.id = r.order_id

@@ -42,6 +42,7 @@ import (
 	"unicode/utf8"
 
 	"nantian/models"
+	"nantian/models/complaint"
 )
 
 // Alert kinds: a new work order, and one per limit of the 10-30-24 clock.
@@ -100,10 +101,10 @@ type Alerts struct {
 // stepOpen lists, for each limit, the complaint statuses in which that step is not
 // done yet: the same reading of the statuses as the complaint domain's "overdue".
 var stepOpen = map[string][]string{
-	KindNew:     {models.ComplaintSubmitted, models.ComplaintReopened},
-	KindAccept:  {models.ComplaintSubmitted, models.ComplaintReopened},
-	KindContact: {models.ComplaintSubmitted, models.ComplaintReopened, models.ComplaintAccepted},
-	KindResolve: {models.ComplaintSubmitted, models.ComplaintReopened, models.ComplaintAccepted, models.ComplaintContacted},
+	KindNew:     {complaint.ComplaintSubmitted, complaint.ComplaintReopened},
+	KindAccept:  {complaint.ComplaintSubmitted, complaint.ComplaintReopened},
+	KindContact: {complaint.ComplaintSubmitted, complaint.ComplaintReopened, complaint.ComplaintAccepted},
+	KindResolve: {complaint.ComplaintSubmitted, complaint.ComplaintReopened, complaint.ComplaintAccepted, complaint.ComplaintContacted},
 }
 
 // dueColumn is the stored due time each limit alert is about.
@@ -468,7 +469,7 @@ func truncate(s string, n int) string {
 func (a *Alerts) message(kind string, w workOrder, now time.Time) string {
 	var b strings.Builder
 	switch {
-	case kind == KindNew && w.Status == models.ComplaintReopened:
+	case kind == KindNew && w.Status == complaint.ComplaintReopened:
 		fmt.Fprintf(&b, "**民意速办 · 退回重办** 第 %d 号\n", w.ID)
 	case kind == KindNew:
 		fmt.Fprintf(&b, "**民意速办 · 新诉求** 第 %d 号\n", w.ID)

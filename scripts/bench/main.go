@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"nantian/models"
+	"nantian/models/account"
 )
 
 func main() {
@@ -65,8 +66,8 @@ func setup(args []string) error {
 		return err
 	}
 	defer db.Close()
-	users := &models.Users{DB: db, Now: models.SystemClock}
-	tokens := &models.Tokens{DB: db, Secret: []byte(*secret), AccessTTL: 6 * time.Hour, RefreshTTL: 24 * time.Hour, Now: models.SystemClock}
+	users := &account.Users{DB: db, Now: models.SystemClock}
+	tokens := &account.Tokens{DB: db, Secret: []byte(*secret), AccessTTL: 6 * time.Hour, RefreshTTL: 24 * time.Hour, Now: models.SystemClock}
 	login := func(openid, role string) (string, error) {
 		u, err := users.UpsertWeChat(ctx, openid, "")
 		if err != nil {

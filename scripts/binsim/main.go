@@ -41,7 +41,7 @@ import (
 	"sync"
 	"time"
 
-	"nantian/models"
+	"nantian/models/points"
 )
 
 func main() {
@@ -76,7 +76,7 @@ func parse(args []string, getenv func(string) string) (options, error) {
 	fs.DurationVar(&o.timeout, "timeout", 10*time.Second, "per-request timeout")
 	fs.DurationVar(&o.offline, "offline", 0, "offline-then-flush mode: the bin was offline this long and uploads its backlog in batches")
 	fs.StringVar(&o.tokens, "tokens", "", "offline mode: file of \"<shown_at RFC 3339> <resident token>\" lines, one per visit")
-	fs.IntVar(&o.batch, "batch", models.MaxDepositBatch, "offline mode: events per batch upload (at most 500)")
+	fs.IntVar(&o.batch, "batch", points.MaxDepositBatch, "offline mode: events per batch upload (at most 500)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -90,8 +90,8 @@ func parse(args []string, getenv func(string) string) (options, error) {
 		return o, errors.New("set $BINSIM_SECRET (or -secret)")
 	case o.offline > 0 && o.tokens == "":
 		return o, errors.New("-offline needs -tokens (a token is only good at the time it was shown)")
-	case o.offline > 0 && (o.batch < 1 || o.batch > models.MaxDepositBatch):
-		return o, fmt.Errorf("-batch must be 1 to %d", models.MaxDepositBatch)
+	case o.offline > 0 && (o.batch < 1 || o.batch > points.MaxDepositBatch):
+		return o, fmt.Errorf("-batch must be 1 to %d", points.MaxDepositBatch)
 	case o.offline == 0 && o.token == "":
 		return o, errors.New("-token is required")
 	case o.n < 1 || o.c < 1 || o.repeat < 1:
@@ -122,10 +122,10 @@ func send(ctx context.Context, client *http.Client, url string, device int64, se
 		return 0, nil, err
 	}
 	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set(models.HeaderDeviceID, strconv.FormatInt(device, 10))
-	req.Header.Set(models.HeaderTimestamp, strconv.FormatInt(ts, 10))
-	req.Header.Set(models.HeaderNonce, nonce)
-	req.Header.Set(models.HeaderSignature, models.SignDeposit([]byte(secret), ts, nonce, body))
+	req.Header.Set(points.HeaderDeviceID, strconv.FormatInt(device, 10))
+	req.Header.Set(points.HeaderTimestamp, strconv.FormatInt(ts, 10))
+	req.Header.Set(points.HeaderNonce, nonce)
+	req.Header.Set(points.HeaderSignature, points.SignDeposit([]byte(secret), ts, nonce, body))
 	res, err := client.Do(req)
 	if err != nil {
 		return 0, nil, err
