@@ -17,6 +17,7 @@ package console
 
 import (
 	"context"
+	"database/sql"
 	"log/slog"
 	"net/http"
 	"time"
@@ -25,8 +26,11 @@ import (
 	"nantian/models/account"
 	"nantian/models/booking"
 	"nantian/models/catalog"
+	"nantian/models/complaint"
 	"nantian/models/consolelogin"
 	"nantian/models/desk"
+	"nantian/models/points"
+	"nantian/models/report"
 )
 
 //go:generate bash ../scripts/vendor-console.sh
@@ -62,6 +66,15 @@ type Deps struct {
 	// Desk holds the desk's read views (today's sessions, the approval queue,
 	// rosters) over the same tables.
 	Desk *desk.Reader
+
+	// Journeys 5–9 (complaints, points, reports, imports, admin).
+	DB         *sql.DB // reference lists (estates)
+	Complaints *complaint.Complaints
+	Uploads    *complaint.Uploads
+	Points     *points.Points
+	Devices    *points.Devices
+	Reports    *report.Reports
+	Imports    *report.Imports
 }
 
 // Console serves /console/.

@@ -214,7 +214,7 @@ func (c *Console) refused(w http.ResponseWriter, r *http.Request, to string, err
 
 func (c *Console) funcs() template.FuncMap {
 	loc := func() *time.Location { return c.d.Loc }
-	return template.FuncMap{
+	fm := template.FuncMap{
 		"asset": func(name string) (string, error) { return c.assets.url(name) },
 		"hm":    func(t time.Time) string { return t.In(loc()).Format("15:04") },
 		"date":  func(t time.Time) string { return t.In(loc()).Format("2006-01-02") },
@@ -246,6 +246,13 @@ func (c *Console) funcs() template.FuncMap {
 		"add":      func(a, b int) int { return a + b },
 		"navItems": navFor,
 	}
+	for k, f := range c.journeyFuncs() {
+		if _, taken := fm[k]; taken {
+			panic("console: template function " + k + " defined twice") // caught by every test that builds a Console
+		}
+		fm[k] = f
+	}
+	return fm
 }
 
 var weekdays = [...]string{"周日", "周一", "周二", "周三", "周四", "周五", "周六"}

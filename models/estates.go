@@ -25,3 +25,13 @@ func RequireEstate(ctx context.Context, q RowQuerier, field, name string) error 
 	}
 	return nil
 }
+
+// EstateNames lists the community's estates in their usual order, for filters
+// and forms.
+func EstateNames(ctx context.Context, db *sql.DB) ([]string, error) {
+	names, err := QueryColumn[string](ctx, db, `SELECT name FROM estates ORDER BY id`)
+	if err != nil {
+		return nil, fmt.Errorf("list estates: %w", err)
+	}
+	return names, nil
+}

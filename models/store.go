@@ -25,6 +25,24 @@ func (r *Redis) Key(parts ...string) string {
 	return r.Prefix + strings.Join(parts, ":")
 }
 
+// unlockScript deletes a lock only while it still holds the holder's token.
+var unlockScript = redis.NewScript(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0`)
+
+// TryLock takes the lock at key for ttl unless someone holds it: held is false
+// when another holder has it, err set when Redis did not answer (the caller
+// decides whether to go on without the lock). release frees it, but only while it
+// is still ours: a holder whose ttl ran out cannot free the next holder's lock.
+func (r *Redis) TryLock(ctx context.Context, key string, ttl time.Duration) (release func(), held bool, err error) {
+	token := RandomHex(8)
+	ok, err := r.Client.SetNX(ctx, key, token, ttl).Result()
+	if err != nil || !ok {
+		return func() {}, false, err
+	}
+	return func() { unlockScript.Run(context.WithoutCancel(ctx), r.Client, []string{key}, token) }, true, nil
+}
+
 // Clock returns the current time. Stores take one so tests can move time.
 type Clock func() time.Time
 

@@ -3,6 +3,7 @@ package main
 import (
 	"nantian/models"
 	"nantian/models/notify"
+	"nantian/wechat"
 )
 
 // initNotifications builds the outbox worker that sends subscribe messages and
@@ -13,7 +14,7 @@ func (a *app) initNotifications() {
 	t := a.cfg.Templates
 	a.outbox = &notify.OutboxWorker{
 		DB:     a.db,
-		Sender: a.wx,
+		Sender: wechat.Notifier{Client: a.wx},
 		Templates: map[string]string{
 			models.TemplateBookingResult:   t.BookingResult,
 			models.TemplateBookingReminder: t.BookingReminder,

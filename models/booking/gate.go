@@ -119,11 +119,6 @@ return 1`)
 if redis.call('EXISTS', KEYS[1]) == 0 then return -2 end
 redis.call('HSET', KEYS[1], 'cap', ARGV[1])
 return 1`)
-
-	// unlock deletes a lock only if it still holds our token.
-	unlockScript = redis.NewScript(`
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0`)
 )
 
 func (g *Gate) keys(programID, sessionID int64) (hash, members string) {
@@ -342,9 +337,7 @@ func (g *Gate) Store(ctx context.Context, sessionID int64, st GateState, force b
 // lock wait briefly for the holder to finish.
 func (g *Gate) rebuild(ctx context.Context, programID, sessionID int64) error {
 	h, _ := g.keys(programID, sessionID)
-	lock := h + ":lock"
-	token := models.RandomHex(8)
-	ok, err := g.R.Client.SetNX(ctx, lock, token, 3*time.Second).Result()
+	release, ok, err := g.R.TryLock(ctx, h+":lock", 3*time.Second)
 	if err != nil {
 		return g.fail(err)
 	}
@@ -365,7 +358,7 @@ func (g *Gate) rebuild(ctx context.Context, programID, sessionID int64) error {
 		}
 		return nil // the caller retries a bounded number of times, then uses the guard
 	}
-	defer unlockScript.Run(context.WithoutCancel(ctx), g.R.Client, []string{lock}, token)
+	defer release()
 	st, err := g.Load(ctx, sessionID)
 	if err != nil {
 		return fmt.Errorf("rebuild gate %d: %w", sessionID, err)

@@ -26,6 +26,7 @@ import (
 // once, and each change is a guarded transition anyway.
 type Reconciler struct {
 	B     *Bookings
+	Redis *models.Redis // the pass's lease
 	Every time.Duration
 	Log   *slog.Logger
 
@@ -50,15 +51,11 @@ func (r *Reconciler) Run(ctx context.Context) {
 
 // Pass runs one reconciliation if this instance gets the lease (or Redis is down).
 func (r *Reconciler) Pass(ctx context.Context) error {
-	lease := r.B.Gate.R.Key("bookings", "reconciler", "lease")
-	token := models.RandomHex(8)
-	ok, err := r.B.Gate.R.Client.SetNX(ctx, lease, token, r.Every).Result()
+	release, ok, err := r.Redis.TryLock(ctx, r.Redis.Key("bookings", "reconciler", "lease"), r.Every)
 	if err == nil && !ok {
 		return nil // another instance holds it
 	}
-	if err == nil {
-		defer unlockScript.Run(context.WithoutCancel(ctx), r.B.Gate.R.Client, []string{lease}, token)
-	}
+	defer release()
 	return errors.Join(r.expire(ctx), r.promote(ctx), r.repairGates(ctx))
 }
 

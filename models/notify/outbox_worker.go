@@ -14,7 +14,6 @@ import (
 	"unicode/utf8"
 
 	"nantian/models"
-	"nantian/wechat"
 )
 
 // Outbox row statuses. pending and sending are live; the rest are final.
@@ -33,9 +32,26 @@ const (
 	OutboxFailed  = "failed"
 )
 
-// SubscribeSender is the one WeChat call the worker makes; *wechat.Client has it.
+// Message is a subscribe message as the domain asks for it: to whom (the user's
+// openid), which template, the page it opens and the template's field values,
+// untrimmed. The adapter (wechat.Notifier) fits the values to WeChat's limits.
+type Message struct {
+	ToUser     string
+	TemplateID string
+	Page       string
+	Data       map[string]string
+}
+
+// ErrRecipientRefused is what a Sender returns (wrapped) when the recipient holds
+// no grant for the template at WeChat's end: the message is not retried and the
+// grant taken for it is given back.
+var ErrRecipientRefused = errors.New("notify: the recipient refused this template")
+
+// SubscribeSender delivers one message; wechat.Notifier is the real one. The
+// domain declares the message and the refusal it understands; the adapter
+// translates to and from WeChat's own types.
 type SubscribeSender interface {
-	SendSubscribe(ctx context.Context, m wechat.Message) error
+	SendSubscribe(ctx context.Context, m Message) error
 }
 
 // OutboxWorker sends outbox rows as WeChat subscribe messages.
@@ -79,7 +95,7 @@ type ClaimedNotification struct {
 	Token      string
 	Attempts   int
 	LeaseUntil time.Time // after this the row may be another worker's
-	Message    wechat.Message
+	Message    Message
 }
 
 // Run polls for due rows until ctx ends. A full batch is followed at once by the
@@ -297,12 +313,9 @@ func (w *OutboxWorker) claimRow(ctx context.Context, tx *sql.Tx, now time.Time, 
 		templateID, token, now.Add(w.Lease), r.id); err != nil {
 		return ClaimedNotification{}, false, fmt.Errorf("outbox claim: mark sending: %w", err)
 	}
-	for k, v := range data {
-		data[k] = wechat.TrimField(k, v)
-	}
 	return ClaimedNotification{
 		ID: r.id, Token: token, Attempts: r.attempts + 1, LeaseUntil: now.Add(w.Lease),
-		Message: wechat.Message{ToUser: openid.String, TemplateID: templateID, Page: r.page, Data: data},
+		Message: Message{ToUser: openid.String, TemplateID: templateID, Page: r.page, Data: data},
 	}, true, nil
 }
 
@@ -356,7 +369,7 @@ func (w *OutboxWorker) Deliver(ctx context.Context, c ClaimedNotification) {
 		case sendErr == nil:
 			res, err = tx.ExecContext(fctx, `UPDATE outbox SET status = 'sent', sent_at = ?, claim_token = NULL, claimed_until = NULL, last_error = ''
 				WHERE id = ? AND status = 'sending' AND claim_token = ?`, now, c.ID, c.Token)
-		case errors.Is(sendErr, wechat.ErrUserRefused):
+		case errors.Is(sendErr, ErrRecipientRefused):
 			res, err = w.finishUnsent(fctx, tx, now, c, OutboxRefused, sendErr)
 		case c.Attempts >= w.MaxAttempts:
 			res, err = w.finishUnsent(fctx, tx, now, c, OutboxFailed, sendErr)

@@ -420,7 +420,7 @@ func (s *Imports) importOnce(ctx context.Context, conn *sql.Conn, staffID int64,
 }
 
 // existingHashes returns which of the rows' hashes are already stored.
-func existingHashes(ctx context.Context, tx *sql.Tx, rows []ImportRow) (map[string]bool, error) {
+func existingHashes(ctx context.Context, tx models.Querier, rows []ImportRow) (map[string]bool, error) {
 	seen := make(map[string]bool, len(rows))
 	const chunk = 500
 	for i := 0; i < len(rows); i += chunk {

@@ -471,8 +471,8 @@ func TestConcurrentInstances(t *testing.T) {
 func TestMessageSafety(t *testing.T) {
 	a := &Alerts{Loc: shanghai}
 	now := time.Date(2025, 3, 3, 1, 0, 0, 0, time.UTC)
-	w := workOrder{ID: 7, Status: complaint.ComplaintSubmitted, Category: "安全隐患", Estate: "南天二花园",
-		Location: "**5栋** <font>", Content: "打 +86 139-0013-9000 或 ０７５５８８８８８８８８\n[点我](http://x)", AcceptDueAt: now.Add(10 * time.Minute)}
+	w := workOrder{complaint.Complaint{ID: 7, Status: complaint.ComplaintSubmitted, Category: "安全隐患", Estate: "南天二花园",
+		Location: "**5栋** <font>", Content: "打 +86 139-0013-9000 或 ０７５５８８８８８８８８\n[点我](http://x)", AcceptDueAt: now.Add(10 * time.Minute)}}
 	m := a.message(KindNew, w, now)
 	for _, bad := range []string{"9000", "８８８８", "**5栋**", "<font>", "[点我]", "\n[", "console/complaints"} {
 		if strings.Contains(m, bad) {
