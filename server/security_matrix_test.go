@@ -71,6 +71,7 @@ var routeRules = map[string]routeRule{
 	"POST /api/v1/bookings/:id/cancel":      {level: loggedIn, owned: resBooking},
 	"GET /api/v1/bookings/:id/calendar.ics": {level: loggedIn, owned: resBooking}, // owner only
 	"POST /api/v1/programs/:id/enrollments": {level: loggedIn},
+	"POST /api/v1/bookings/:id/payment":     {level: loggedIn, owned: resBooking}, // owner only
 	"POST /api/v1/uploads":                  {level: loggedIn},
 	"GET /api/v1/uploads/:id":               {level: loggedIn, owned: resUpload, staffSees: true},
 	"GET /api/v1/complaints":                {level: loggedIn},
@@ -116,6 +117,10 @@ var routeRules = map[string]routeRule{
 	"GET /api/v1/staff/points/stats":                                {level: staffOnly},
 	"POST /api/v1/staff/imports/sessions":                           {level: staffOnly},
 	"GET /api/v1/staff/reports/annual":                              {level: staffOnly},
+	"GET /api/v1/staff/payments":                                    {level: staffOnly},
+	"GET /api/v1/staff/payments/summary":                            {level: staffOnly},
+	"GET /api/v1/staff/payments.csv":                                {level: staffOnly},
+	"POST /api/v1/staff/bookings/:id/refund":                        {level: staffOnly},
 	"POST /api/v1/staff/residents":                                  {level: staffOnly},
 	"GET /api/v1/staff/residents":                                   {level: staffOnly},
 	"GET /api/v1/staff/residents/:id":                               {level: staffOnly},
@@ -131,6 +136,11 @@ var routeRules = map[string]routeRule{
 
 	"POST /api/v1/devices/deposits":       {level: device},
 	"POST /api/v1/devices/deposits/batch": {level: device},
+
+	// Called by WeChat Pay: no token; every body is verified (answered XML FAIL
+	// when it does not), so anyone may call them.
+	"POST /api/v1/payments/wechat/notify":        {level: public},
+	"POST /api/v1/payments/wechat/refund-notify": {level: public},
 }
 
 // validBodies are well-formed bodies for owned routes, so the answer another

@@ -404,11 +404,23 @@ func (b *Bookings) leaveMoney(ctx context.Context, tx *sql.Tx, x Booking, refund
 // and abandons the orders of those still awaiting payment, inside the cancel's
 // transaction.
 func (b *Bookings) refundSession(ctx context.Context, tx *sql.Tx, sessionID int64, now time.Time) error {
+	return b.sessionMoney(ctx, tx, sessionID, `b.payment_status IN ('paid', 'unpaid') AND b.status IN ('awaiting_payment', 'confirmed')`,
+		true, "活动取消，全额退款", now)
+}
+
+// abandonUnpaid abandons the orders of a session's bookings still awaiting
+// payment when the session closes (they expire with it).
+func (b *Bookings) abandonUnpaid(ctx context.Context, tx *sql.Tx, sessionID int64, now time.Time) error {
+	return b.sessionMoney(ctx, tx, sessionID, `b.status = 'awaiting_payment'`, false, "", now)
+}
+
+// sessionMoney runs leaveMoney for the session's bookings matching where (a
+// constant condition), refunding their whole fee when refund is set.
+func (b *Bookings) sessionMoney(ctx context.Context, tx *sql.Tx, sessionID int64, where string, refund bool, reason string, now time.Time) error {
 	if b.Payments == nil {
 		return nil
 	}
-	rows, err := tx.QueryContext(ctx, `SELECT `+bookingColumns+bookingFrom+` WHERE b.session_id = ? AND b.payment_status IN ('paid', 'unpaid')
-		AND b.status IN ('awaiting_payment', 'confirmed') FOR UPDATE`, sessionID)
+	rows, err := tx.QueryContext(ctx, `SELECT `+bookingColumns+bookingFrom+` WHERE b.session_id = ? AND `+where+` FOR UPDATE`, sessionID)
 	if err != nil {
 		return fmt.Errorf("session payments: %w", err)
 	}
@@ -417,29 +429,11 @@ func (b *Bookings) refundSession(ctx context.Context, tx *sql.Tx, sessionID int6
 		return err
 	}
 	for _, x := range xs {
-		if err := b.leaveMoney(ctx, tx, x, x.FeeFen, "活动取消，全额退款", now); err != nil {
-			return err
+		var fen int64
+		if refund {
+			fen = x.FeeFen
 		}
-	}
-	return nil
-}
-
-// abandonUnpaid abandons the orders of a session's bookings still awaiting
-// payment when the session closes (they expire with it).
-func (b *Bookings) abandonUnpaid(ctx context.Context, tx *sql.Tx, sessionID int64, now time.Time) error {
-	if b.Payments == nil {
-		return nil
-	}
-	rows, err := tx.QueryContext(ctx, `SELECT `+bookingColumns+bookingFrom+` WHERE b.session_id = ? AND b.status = 'awaiting_payment' FOR UPDATE`, sessionID)
-	if err != nil {
-		return err
-	}
-	xs, err := models.ScanAll(rows, "scan booking", b.scan)
-	if err != nil {
-		return err
-	}
-	for _, x := range xs {
-		if err := b.leaveMoney(ctx, tx, x, 0, "", now); err != nil {
+		if err := b.leaveMoney(ctx, tx, x, fen, reason, now); err != nil {
 			return err
 		}
 	}

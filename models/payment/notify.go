@@ -115,21 +115,12 @@ func (s *Service) settle(ctx context.Context, outTradeNo, txnID, mchID string, t
 }
 
 func sessionIDs(ctx context.Context, tx *sql.Tx, outTradeNo string) ([]int64, error) {
-	rows, err := tx.QueryContext(ctx, `SELECT DISTINCT b.session_id FROM bookings b JOIN payment_orders o ON o.id = b.order_id
+	ids, err := int64s(ctx, tx, `SELECT DISTINCT b.session_id FROM bookings b JOIN payment_orders o ON o.id = b.order_id
 		WHERE o.out_trade_no = ? ORDER BY b.session_id`, outTradeNo)
 	if err != nil {
 		return nil, fmt.Errorf("order sessions: %w", err)
 	}
-	defer rows.Close()
-	var ids []int64
-	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
-			return nil, err
-		}
-		ids = append(ids, id)
-	}
-	return ids, rows.Err()
+	return ids, nil
 }
 
 // HandleRefundNotify applies a refund notification: the refund succeeded (ledger

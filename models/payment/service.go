@@ -217,11 +217,7 @@ func (s *Service) PlaceOrder(ctx context.Context, orderID int64) (booking.Paymen
 			return booking.PaymentInfo{}, fmt.Errorf("store prepay id: %w", err)
 		}
 	}
-	r := s.Gateway.PayRequest(prepay)
-	return booking.PaymentInfo{
-		OrderID: o.ID, AmountFen: o.AmountFen, ExpiresAt: o.ExpiresAt.In(s.Loc),
-		Request: booking.PayRequest{TimeStamp: r.TimeStamp, NonceStr: r.NonceStr, Package: r.Package, SignType: r.SignType, PaySign: r.PaySign},
-	}, nil
+	return booking.PaymentInfo{OrderID: o.ID, AmountFen: o.AmountFen, ExpiresAt: o.ExpiresAt.In(s.Loc), Request: s.Gateway.PayRequest(prepay)}, nil
 }
 
 // DiscardOrder marks an order WeChat never created as failed.
