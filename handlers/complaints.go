@@ -123,7 +123,7 @@ func (h *ComplaintsHandler) Get(c *gin.Context) {
 	if !ok {
 		return
 	}
-	out, err := h.Complaints.Get(c.Request.Context(), id, Caller(c), true)
+	out, err := h.Complaints.Detail(c.Request.Context(), id, Caller(c))
 	if err != nil {
 		Fail(c, err)
 		return

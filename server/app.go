@@ -95,7 +95,7 @@ func newApp(ctx context.Context, cfg config.Config, logger *slog.Logger) (*app, 
 	a.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), a.ops)
 	a.redis = &models.Redis{Client: rdb, Prefix: cfg.RedisKeyPrefix}
 	now := models.SystemClock
-	a.users = &account.Users{DB: db, Now: now}
+	a.users = &account.Users{DB: db, Now: now, Templates: cfg.Templates.IDs()}
 	a.children = &account.Children{DB: db, Now: now}
 	a.catalog = &catalog.Catalog{DB: db, Now: now, Loc: cfg.Location,
 		DefaultChildMinAge: cfg.Booking.ChildMinAgeMonths, DefaultChildMaxAge: cfg.Booking.ChildMaxAgeMonths}

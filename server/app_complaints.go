@@ -18,7 +18,7 @@ func (a *app) initComplaints() {
 	r := a.cfg.Complaints
 	a.complaints = &complaint.Complaints{DB: a.db, Now: models.SystemClock, Loc: a.cfg.Location,
 		AcceptWithin: r.AcceptWithin, ContactWithin: r.ContactWithin, ResolveWithin: r.ResolveWithin,
-		AutoCloseAfter: r.AutoCloseAfter, DailyLimit: r.DailyLimit}
+		AutoCloseAfter: r.AutoCloseAfter, DailyLimit: r.DailyLimit, Audit: a.audit}
 	a.uploads = &complaint.Uploads{DB: a.db, Dir: a.cfg.UploadDir, Now: models.SystemClock, OrphanAfter: r.OrphanUploadsAfter,
 		MaxPending: r.MaxPendingUploads}
 	// The worker gets its own copies of the stores, so tests may swap the request

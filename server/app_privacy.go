@@ -47,7 +47,7 @@ func (a *app) initPrivacy(ctx context.Context) error {
 	}
 	a.privacy = &privacyArea{cipher: dc, childReads: reads, service: &privacy.Privacy{
 		DB: a.db, Now: models.SystemClock, Users: a.users, Children: a.children, Bookings: a.bookings.engine,
-		Complaints: a.complaints, Points: a.pts.points, Uploads: a.uploads,
+		Complaints: a.complaints, Points: a.pts.points, Uploads: a.uploads, Idempotency: a.bookings.idempotency,
 	}}
 	return nil
 }

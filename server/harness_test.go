@@ -102,6 +102,7 @@ func testEnv(prefix string, overrides map[string]string) func(string) string {
 		"RATE_BOOKING_PER_MIN":          "100000",
 		"RATE_COMPLAINT_PER_MIN":        "100000",
 		"RATE_DEVICE_PER_MIN":           "100000",
+		"RATE_SUBSCRIPTION_PER_MIN":     "100000",
 	}
 	for k, v := range overrides {
 		env[k] = v

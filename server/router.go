@@ -68,7 +68,7 @@ func (a *app) routes() http.Handler {
 	user.GET("/me", me.Get)
 	user.PATCH("/me", me.Patch)
 	user.POST("/me/phone", me.Phone)
-	user.POST("/me/subscriptions", me.Subscriptions)
+	user.POST("/me/subscriptions", handlers.RateLimit(limits, "subscription", handlers.ByUser, handlers.PerMinute(a.cfg.RateLimits.SubscriptionPerUser)), me.Subscriptions)
 	user.GET("/me/children", me.ListChildren)
 	user.POST("/me/children", me.CreateChild)
 	user.GET("/me/children/:id", me.GetChild)
@@ -100,7 +100,7 @@ func (a *app) routes() http.Handler {
 	user.GET("/uploads/:id", uploadsH.Get)
 	user.POST("/complaints", handlers.RateLimit(limits, "complaint", handlers.ByUser, handlers.PerMinute(a.cfg.RateLimits.ComplaintPerUser)), complaintsH.Create)
 	user.GET("/complaints", complaintsH.List)
-	user.GET("/complaints/:id", complaintsH.Get)
+	user.GET("/complaints/:id", handlers.StaffReader(), complaintsH.Get) // StaffReader: a staff read of the full contact phone is audited
 	user.POST("/complaints/:id/rating", complaintsH.Rate)
 	user.POST("/complaints/:id/reopen", complaintsH.Reopen)
 	// --- resident routes: points ---

@@ -177,8 +177,9 @@ func TestSecurityMatrix(t *testing.T) {
 		t.Fatalf("fixture resChild: %d %s", r.Status, r.Body)
 	}
 	ids[resChild] = int64(r.JSON(t)["id"].(float64))
-	ids[resComplaint] = a.fileComplaint(owner, nil)
 	ids[resUpload] = a.uploadPhoto(owner)
+	// Attached: staff see a photo only once it is part of a work order.
+	ids[resComplaint] = a.fileComplaint(owner, map[string]any{"photo_ids": []int64{ids[resUpload]}})
 
 	seen := map[string]bool{}
 	for _, rt := range routeList(a) {

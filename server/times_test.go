@@ -34,9 +34,12 @@ func localTimeStrings(body []byte) (all, bad []string) {
 		if !timeShaped.MatchString(s) {
 			return
 		}
-		_, err := time.Parse(time.RFC3339Nano, s)
+		tm, err := time.Parse(time.RFC3339Nano, s)
 		if asSent && err != nil {
 			return
+		}
+		if y := tm.In(time.FixedZone("", 8*3600)).Year(); err == nil && (y < 0 || y > 9999) {
+			return // not writable in RFC 3339 at +08:00; the door leaves it as stored
 		}
 		all = append(all, s)
 		if err != nil || !strings.HasSuffix(s, "+08:00") {
@@ -168,6 +171,9 @@ func walkMatrix(t *testing.T, a *testApp, w *matrixWorld, visit func(key string,
 			continue // the staff console's pages are not the JSON API (console/ has its own tests)
 		}
 		key := rt.Method + " " + rt.Path
+		if strings.HasPrefix(rt.Path, "/console") {
+			continue // the staff web console: HTML pages with their own tests, not the JSON API
+		}
 		if key == "POST /api/v1/auth/logout" || key == "DELETE /api/v1/me" {
 			last = append(last, key)
 			continue

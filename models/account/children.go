@@ -104,6 +104,9 @@ func (s *Children) Create(ctx context.Context, guardianID int64, in ChildInput) 
 		return Child{}, models.Invalid("name", "不能为空")
 	}
 	now := s.Now()
+	if err := models.CheckSaneDate("birth_date", in.BirthDate); err != nil {
+		return Child{}, err
+	}
 	if in.BirthDate.Time().After(now) {
 		return Child{}, models.Invalid("birth_date", "不能晚于今天")
 	}
@@ -186,6 +189,9 @@ func (s *Children) Update(ctx context.Context, guardianID, id int64, p ChildPatc
 		add("name_enc", enc)
 	}
 	if p.BirthDate != nil {
+		if err := models.CheckSaneDate("birth_date", p.BirthDate); err != nil {
+			return Child{}, err
+		}
 		if p.BirthDate.Time().After(s.Now()) {
 			return Child{}, models.Invalid("birth_date", "不能晚于今天")
 		}

@@ -37,6 +37,9 @@ type Users struct {
 	DB     *sql.DB
 	Now    models.Clock
 	Cipher *models.DataCipher
+	// Templates are the subscribe-message template ids this service sends (the
+	// WECHAT_TPL_* configuration): the only grants AddSubscriptionGrants records.
+	Templates map[string]bool
 }
 
 // User statuses: a deleted account keeps its row (anonymised) so the records that
@@ -223,6 +226,9 @@ func (s *Users) UpdateProfile(ctx context.Context, id int64, p ProfilePatch) (Us
 		add("real_name", strings.TrimSpace(*p.RealName))
 	}
 	if p.BirthDate != nil {
+		if err := models.CheckSaneDate("birth_date", p.BirthDate); err != nil {
+			return User{}, err
+		}
 		if p.BirthDate.Time().After(s.Now()) {
 			return User{}, models.Invalid("birth_date", "不能晚于今天")
 		}
@@ -273,11 +279,25 @@ func (s *Users) EnsureOpenID(ctx context.Context, openid string) (User, error) {
 
 // AddSubscriptionGrants records one-time subscribe-message grants: each accepted
 // template allows exactly one message, so the count goes up by one per acceptance.
+// One wx.requestSubscribeMessage prompt accepts a template at most once, so an id
+// repeated in one call counts once; an id this service never sends is refused
+// (400 naming it) and nothing is recorded: grants for it would pile up unused.
 func (s *Users) AddSubscriptionGrants(ctx context.Context, userID int64, templateIDs []string) (map[string]int, error) {
+	var ids []string
+	seen := map[string]bool{}
+	for _, t := range templateIDs {
+		if !s.Templates[t] {
+			return nil, models.Invalid("template_ids", "模板 %q 不是本服务的订阅消息模板", t)
+		}
+		if !seen[t] {
+			seen[t] = true
+			ids = append(ids, t)
+		}
+	}
 	now := s.Now()
 	out := map[string]int{}
 	err := models.InTx(ctx, s.DB, func(tx *sql.Tx) error {
-		for _, t := range templateIDs {
+		for _, t := range ids {
 			if _, err := tx.ExecContext(ctx, `INSERT INTO subscription_grants (user_id, template_id, remaining, updated_at) VALUES (?, ?, 1, ?)
 				ON DUPLICATE KEY UPDATE remaining = remaining + 1, updated_at = VALUES(updated_at)`, userID, t, now); err != nil {
 				return fmt.Errorf("add grant: %w", err)

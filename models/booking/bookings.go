@@ -130,7 +130,18 @@ type Bookings struct {
 
 	metaMu  sync.RWMutex
 	metas   map[int64]sessionMeta
-	soldOut sync.Map // session id → unix nanos until which it is known full here
+	soldOut sync.Map // session id → *soldOutMark: known full here, and who holds its places
+}
+
+// soldOutMark says a session was full at this instance's last look, until
+// `until` (unix nanos), and which participants held its places then (the gate's
+// set, read once when the mark was set). With it, a sold-out request is answered
+// without a round trip and still truthfully: already_booked to a holder,
+// session_full to everyone else. holders is nil while it is being read, and such
+// a mark is not used.
+type soldOutMark struct {
+	until   int64
+	holders map[string]struct{}
 }
 
 // How long this instance trusts what it read about a session.
@@ -239,22 +250,58 @@ func (b *Bookings) changed(programID int64) {
 // KnownSoldOut reports a session this instance saw full moments ago (always false
 // without the gate): such a booking will be refused without a round trip.
 func (b *Bookings) KnownSoldOut(sessionID int64) bool {
-	return b.GateEnabled && b.knownSoldOut(sessionID)
+	if !b.GateEnabled {
+		return false
+	}
+	_, full := b.soldOutFor(sessionID, "")
+	return full
 }
 
-// knownSoldOut reports a session this instance saw full less than soldOutTTL ago.
-// It may refuse a little early after a place frees on another instance, never
-// late: a booking it lets through still meets the gate and the guard.
-func (b *Bookings) knownSoldOut(sessionID int64) bool {
+// soldOutFor reports whether this instance saw the session full less than
+// soldOutTTL ago and, if so, whether participant held a place then. It may refuse
+// a little early after a place frees on another instance, never late: a booking
+// it lets through still meets the gate and the guard. Within that same second a
+// participant who took a freed place through another instance is, like the
+// marker itself, a second behind.
+func (b *Bookings) soldOutFor(sessionID int64, participant string) (held, full bool) {
 	v, ok := b.soldOut.Load(sessionID)
-	return ok && time.Now().UnixNano() < v.(int64)
+	if !ok {
+		return false, false
+	}
+	m := v.(*soldOutMark)
+	if m.holders == nil || time.Now().UnixNano() >= m.until {
+		return false, false
+	}
+	_, held = m.holders[participant]
+	return held, true
 }
 
-func (b *Bookings) markSoldOut(sessionID int64) {
+// markSoldOut records that the session is full, with the gate's participants,
+// read once per mark (soldOutTTL) by one request while the others keep going to
+// the gate. Without the set (Redis failing) no mark is set: the gate answers.
+func (b *Bookings) markSoldOut(ctx context.Context, programID, sessionID int64) {
 	if !b.GateEnabled {
 		return // BOOKING_GATE=false means every booking goes to the guard
 	}
-	b.soldOut.Store(sessionID, time.Now().Add(soldOutTTL).UnixNano())
+	now := time.Now().UnixNano()
+	if v, ok := b.soldOut.Load(sessionID); ok && now < v.(*soldOutMark).until {
+		return // marked, or being marked by another request
+	}
+	loading := &soldOutMark{until: now + int64(soldOutTTL)}
+	if prev, loaded := b.soldOut.Swap(sessionID, loading); loaded && now < prev.(*soldOutMark).until {
+		b.soldOut.CompareAndSwap(sessionID, loading, prev) // lost a race to another marker
+		return
+	}
+	members, err := b.Gate.Members(ctx, programID, sessionID)
+	if err != nil {
+		b.soldOut.CompareAndDelete(sessionID, loading)
+		return
+	}
+	holders := make(map[string]struct{}, len(members))
+	for _, p := range members {
+		holders[p] = struct{}{}
+	}
+	b.soldOut.CompareAndSwap(sessionID, loading, &soldOutMark{until: time.Now().Add(soldOutTTL).UnixNano(), holders: holders})
 }
 
 // bookable checks the session takes bookings now; a refusal before booking opens
@@ -296,8 +343,12 @@ func (b *Bookings) Book(ctx context.Context, userID int64, in BookInput) (Bookin
 		return Booking{}, NotEligible("托育预约必须选择一个孩子")
 	}
 	part := participantKey(userID, in.ChildID)
-	if !in.Waitlist && b.GateEnabled && b.knownSoldOut(m.SessionID) {
-		return Booking{}, ErrSessionFull
+	if !in.Waitlist && b.GateEnabled {
+		if held, full := b.soldOutFor(m.SessionID, part); held {
+			return Booking{}, ErrAlreadyBooked
+		} else if full {
+			return Booking{}, ErrSessionFull
+		}
 	}
 	res := GateSkipped
 	if b.GateEnabled {
@@ -311,7 +362,7 @@ func (b *Bookings) Book(ctx context.Context, userID int64, in BookInput) (Bookin
 	case GateClosed:
 		return Booking{}, ErrBookingClosed
 	case GateFull:
-		b.markSoldOut(m.SessionID)
+		b.markSoldOut(ctx, m.ProgramID, m.SessionID)
 		if in.Waitlist {
 			return b.joinWaitlist(ctx, userID, in, m, part)
 		}
@@ -323,7 +374,7 @@ func (b *Bookings) Book(ctx context.Context, userID int64, in BookInput) (Bookin
 			b.Gate.Release(context.WithoutCancel(ctx), m.ProgramID, m.SessionID, part)
 		}
 		if errors.Is(err, ErrSessionFull) {
-			b.markSoldOut(m.SessionID)
+			b.markSoldOut(ctx, m.ProgramID, m.SessionID)
 			if in.Waitlist {
 				return b.joinWaitlist(ctx, userID, in, m, part)
 			}
@@ -445,7 +496,7 @@ func (b *Bookings) guard(ctx context.Context, userID int64, in BookInput, m sess
 			return err
 		}
 		if err := b.takeSeat(ctx, tx, m.SessionID, 1, now); err != nil {
-			return err
+			return heldOr(ctx, tx, err, part, m.SessionID)
 		}
 		var err error
 		id, err = b.insert(ctx, tx, userID, in.ChildID, m, part, status, now)
@@ -494,6 +545,25 @@ func (b *Bookings) takeSeat(ctx context.Context, tx *sql.Tx, sessionID int64, n 
 		return ErrBookingClosed
 	}
 	return ErrSessionFull
+}
+
+// heldOr turns a full session into already_booked when the participant holds a
+// live booking of it (the guard's UPDATE fails on capacity before the insert
+// would fail on the unique key): a resident who has a place is told so, never
+// that the session is full. Any other error passes through.
+func heldOr(ctx context.Context, tx *sql.Tx, err error, participant string, sessionID int64) error {
+	if !errors.Is(err, ErrSessionFull) {
+		return err
+	}
+	var held bool
+	qerr := tx.QueryRowContext(ctx, `SELECT EXISTS(SELECT 1 FROM bookings WHERE session_id = ? AND live_participant = ?)`, sessionID, participant).Scan(&held)
+	if qerr != nil {
+		return fmt.Errorf("guard: held check: %w", qerr)
+	}
+	if held {
+		return ErrAlreadyBooked
+	}
+	return err
 }
 
 // checkInCodeLen is the length of every check-in code (bookings.code is CHAR(10)).
@@ -635,11 +705,11 @@ func (b *Bookings) scan(row interface{ Scan(...any) error }) (Booking, error) {
 	if x.Status == BookingWaitlisted {
 		x.WaitlistPosition = &pos
 	}
-	x.CreatedAt = x.CreatedAt.In(b.Loc)
-	x.UpdatedAt = x.UpdatedAt.In(b.Loc)
-	x.StartsAt = x.StartsAt.In(b.Loc)
+	x.CreatedAt = models.InLoc(x.CreatedAt, b.Loc)
+	x.UpdatedAt = models.InLoc(x.UpdatedAt, b.Loc)
+	x.StartsAt = models.InLoc(x.StartsAt, b.Loc)
 	if x.CheckedInAt != nil {
-		t := x.CheckedInAt.In(b.Loc)
+		t := models.InLoc(*x.CheckedInAt, b.Loc)
 		x.CheckedInAt = &t
 	}
 	return x, err

@@ -56,7 +56,7 @@ func (b *Bookings) Enroll(ctx context.Context, userID, programID int64, in Enrol
 		case GateClosed:
 			return nil, ErrBookingClosed
 		case GateFull:
-			b.markSoldOut(ids[idx])
+			b.markSoldOut(ctx, programID, ids[idx])
 			return nil, ErrSessionFull
 		}
 	}
@@ -79,7 +79,7 @@ func (b *Bookings) Enroll(ctx context.Context, userID, programID int64, in Enrol
 				return err
 			}
 			if err := b.takeSeat(ctx, tx, m.SessionID, 1, now); err != nil {
-				return err
+				return heldOr(ctx, tx, err, part, m.SessionID)
 			}
 			status := b.placeStatus(m)
 			id, err := b.insert(ctx, tx, userID, in.ChildID, m, part, status, now)

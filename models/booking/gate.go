@@ -246,6 +246,20 @@ func (g *Gate) Drop(ctx context.Context, programID, sessionID int64) {
 	}
 }
 
+// Members returns the participants holding a place in the session's gate (none
+// when the gate is not loaded), for the sold-out mark.
+func (g *Gate) Members(ctx context.Context, programID, sessionID int64) ([]string, error) {
+	if g.Down() {
+		return nil, ErrGateDown
+	}
+	_, set := g.keys(programID, sessionID)
+	m, err := g.R.Client.SMembers(ctx, set).Result()
+	if err != nil {
+		return nil, g.fail(err)
+	}
+	return m, nil
+}
+
 // Inspect returns a loaded gate's capacity and taken count; ok is false when the
 // gate is not loaded.
 func (g *Gate) Inspect(ctx context.Context, programID, sessionID int64) (capacity, taken int, open, ok bool, err error) {

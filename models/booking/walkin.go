@@ -175,6 +175,9 @@ func (w *WalkIns) Create(ctx context.Context, staffID int64, in ResidentInput) (
 	now := w.Now()
 	var birth any
 	if in.BirthDate != nil {
+		if err := models.CheckSaneDate("birth_date", in.BirthDate); err != nil {
+			return Resident{}, err
+		}
 		if in.BirthDate.Time().After(now) {
 			return Resident{}, models.Invalid("birth_date", "不能晚于今天")
 		}

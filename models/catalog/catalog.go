@@ -118,15 +118,15 @@ type SessionPatch struct {
 	BookingOpensAt *time.Time `json:"booking_opens_at"`
 }
 
-// checkSessionTimes refuses session times a DATETIME column cannot hold.
+// checkSessionTimes refuses session times outside the sane years (models.SaneTime).
 func checkSessionTimes(starts, ends time.Time, opens *time.Time) error {
 	switch {
-	case !models.StorableTime(starts):
-		return models.Invalid("starts_at", "年份超出范围")
-	case !models.StorableTime(ends):
-		return models.Invalid("ends_at", "年份超出范围")
-	case opens != nil && !models.StorableTime(*opens):
-		return models.Invalid("booking_opens_at", "年份超出范围")
+	case !models.SaneTime(starts):
+		return models.Invalid("starts_at", "年份应在 %d 到 %d 之间", models.MinSaneYear, models.MaxSaneYear)
+	case !models.SaneTime(ends):
+		return models.Invalid("ends_at", "年份应在 %d 到 %d 之间", models.MinSaneYear, models.MaxSaneYear)
+	case opens != nil && !models.SaneTime(*opens):
+		return models.Invalid("booking_opens_at", "年份应在 %d 到 %d 之间", models.MinSaneYear, models.MaxSaneYear)
 	}
 	return nil
 }
@@ -162,7 +162,7 @@ func (s *Catalog) scanProgram(row interface{ Scan(...any) error }) (Program, err
 		v := int(maxAge.Int64)
 		p.MaxAgeMonths = &v
 	}
-	p.CreatedAt = p.CreatedAt.In(s.Loc)
+	p.CreatedAt = models.InLoc(p.CreatedAt, s.Loc)
 	return p, err
 }
 
@@ -173,10 +173,10 @@ const SessionColumns = `s.id, s.program_id, s.starts_at, s.ends_at, s.venue, s.c
 func (s *Catalog) ScanSession(row interface{ Scan(...any) error }) (Session, error) {
 	var x Session
 	err := row.Scan(&x.ID, &x.ProgramID, &x.StartsAt, &x.EndsAt, &x.Venue, &x.Capacity, &x.Booked, &x.Waitlisted, &x.Status, &x.BookingOpensAt)
-	x.StartsAt = x.StartsAt.In(s.Loc)
-	x.EndsAt = x.EndsAt.In(s.Loc)
+	x.StartsAt = models.InLoc(x.StartsAt, s.Loc)
+	x.EndsAt = models.InLoc(x.EndsAt, s.Loc)
 	if x.BookingOpensAt != nil {
-		t := x.BookingOpensAt.In(s.Loc)
+		t := models.InLoc(*x.BookingOpensAt, s.Loc)
 		x.BookingOpensAt = &t
 	}
 	x.Remaining = max(0, x.Capacity-x.Booked)

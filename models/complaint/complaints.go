@@ -159,12 +159,23 @@ type Complaints struct {
 	DailyLimit     int
 
 	Cipher *models.DataCipher // contact phones are stored encrypted (crypto.go)
+	Audit  *models.Audit      // staff reads of a full contact phone (Detail)
 }
 
+// complaintColumns are what scanComplaint reads. rating and rating_comment are
+// the verdict on the current resolution only: a work order closed by its rating
+// (rated at or after its latest resolution) shows it; one in rework after a low
+// rating, resolved again and awaiting a new verdict, or auto-closed unrated shows
+// null, and the earlier ratings stay in the timeline (评价 N 分 steps).
 const complaintColumns = `c.id, c.user_id, c.category, c.content, c.estate, c.location, c.contact_phone_enc, c.status,
 	c.needs_review, c.review_reason, c.created_at, c.accept_due_at, c.contact_due_at, c.resolve_due_at, c.accepted_at,
-	c.contacted_at, c.resolved_at, c.closed_at, COALESCE(c.resolution, ''), c.mediation_agreement, c.rating,
-	c.rating_comment, c.reopen_count`
+	c.contacted_at, c.resolved_at, c.closed_at, COALESCE(c.resolution, ''), c.mediation_agreement,
+	CASE WHEN ` + currentRatingSQL + ` THEN c.rating END,
+	CASE WHEN ` + currentRatingSQL + ` THEN c.rating_comment ELSE '' END, c.reopen_count`
+
+// currentRatingSQL: the stored rating is the verdict that closed the current
+// resolution.
+const currentRatingSQL = `c.status = 'closed' AND c.rated_at >= c.resolved_at`
 
 func scanComplaint(row interface{ Scan(...any) error }, now time.Time, dc *models.DataCipher) (Complaint, error) {
 	var c Complaint
@@ -330,6 +341,12 @@ func addEvent(ctx context.Context, tx *sql.Tx, complaintID int64, status string,
 // Get returns a complaint the caller may see: its filer, or staff. Anyone else
 // gets ErrNotFound. withTimeline adds the steps.
 func (s *Complaints) Get(ctx context.Context, id int64, p models.Principal, withTimeline bool) (Complaint, error) {
+	return s.get(ctx, id, p, withTimeline, false)
+}
+
+// get reads one work order for p; staff who did not file it see the contact
+// phone masked unless fullContact (Detail, which audits the read).
+func (s *Complaints) get(ctx context.Context, id int64, p models.Principal, withTimeline, fullContact bool) (Complaint, error) {
 	now := s.Now()
 	c, err := scanComplaint(s.DB.QueryRowContext(ctx, `SELECT `+complaintColumns+` FROM complaints c WHERE c.id = ?`, id), now, s.Cipher)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -341,6 +358,9 @@ func (s *Complaints) Get(ctx context.Context, id int64, p models.Principal, with
 	if !models.IsStaff(p.Role) && c.UserID != p.UserID {
 		return Complaint{}, models.ErrNotFound
 	}
+	if c.UserID != p.UserID && !fullContact {
+		c.ContactPhone = models.MaskPhone(c.ContactPhone) // full only in Detail, audited
+	}
 	one := []Complaint{c}
 	if err := attachPhotos(ctx, s.DB, one); err != nil {
 		return Complaint{}, err
@@ -350,6 +370,34 @@ func (s *Complaints) Get(ctx context.Context, id int64, p models.Principal, with
 		if c.Timeline, err = s.timeline(ctx, id); err != nil {
 			return Complaint{}, err
 		}
+	}
+	return c, nil
+}
+
+// ActionReadContact is the audit action of a staff read of a complaint's full
+// contact phone.
+const ActionReadContact = "READ complaint contact"
+
+// Detail is one work order with its timeline, as its page shows it: the filer
+// sees their own; staff see every estate's, with the full contact phone (every
+// list and step answer shows it masked), and that read is written to the audit
+// log first (as the reader in ctx, see WithReader). A read that cannot be
+// audited does not happen.
+func (s *Complaints) Detail(ctx context.Context, id int64, p models.Principal) (Complaint, error) {
+	c, err := s.get(ctx, id, p, true, true)
+	if err != nil || c.UserID == p.UserID || c.ContactPhone == "" {
+		return c, err
+	}
+	rd, ok := models.ReaderFrom(ctx)
+	if !ok {
+		rd = models.Reader{Principal: p}
+	}
+	if err := s.Audit.Record(ctx, models.AuditEntry{
+		ActorID: p.UserID, ActorRole: p.Role, Action: ActionReadContact,
+		Target: "complaint_id=" + strconv.FormatInt(id, 10), Status: 200,
+		RequestID: rd.RequestID, RequestBody: []byte(`{"route":` + strconv.Quote(rd.Route) + `}`),
+	}); err != nil {
+		return Complaint{}, fmt.Errorf("%w: audit contact read: %w", models.ErrUnavailable, err)
 	}
 	return c, nil
 }
@@ -384,7 +432,9 @@ type ComplaintFilter struct {
 	Page        models.Page
 }
 
-// List returns complaints newest first; the cursor is the last id seen.
+// List returns complaints newest first; the cursor is the last id seen. A list
+// not scoped to one filer (f.UserID, the resident's own) is the staff queue,
+// where contact phones are masked.
 func (s *Complaints) List(ctx context.Context, f ComplaintFilter) ([]Complaint, error) {
 	now := s.Now()
 	where := []string{"1=1"}
@@ -426,7 +476,13 @@ func (s *Complaints) List(ctx context.Context, f ComplaintFilter) ([]Complaint, 
 	if err != nil {
 		return nil, fmt.Errorf("list complaints: %w", err)
 	}
-	out, err := models.ScanAll(rows, "scan complaint", func(r models.RowScanner) (Complaint, error) { return scanComplaint(r, now, s.Cipher) })
+	out, err := models.ScanAll(rows, "scan complaint", func(r models.RowScanner) (Complaint, error) {
+		c, err := scanComplaint(r, now, s.Cipher)
+		if f.UserID == 0 {
+			c.ContactPhone = models.MaskPhone(c.ContactPhone) // the staff queue; full only in Detail
+		}
+		return c, err
+	})
 	if err != nil {
 		return nil, err
 	}

@@ -430,9 +430,10 @@ func copyJPEGScan(out *countingWriter, r *bufio.Reader) (byte, error) {
 	}
 }
 
-// Get returns an upload if the caller may see it: its owner, staff, or the filer
-// of the complaint it is attached to (signed agreements staff photographed).
-// Anyone else gets ErrNotFound, as if it did not exist.
+// Get returns an upload if the caller may see it: its owner, staff once it is
+// attached to a work order, or the filer of the complaint it is attached to
+// (signed agreements staff photographed). Anyone else gets ErrNotFound, as if it
+// did not exist.
 func (s *Uploads) Get(ctx context.Context, id int64, p models.Principal) (Upload, error) {
 	var u Upload
 	var complaintOwner sql.NullInt64
@@ -445,7 +446,12 @@ func (s *Uploads) Get(ctx context.Context, id int64, p models.Principal) (Upload
 	if err != nil {
 		return Upload{}, fmt.Errorf("get upload %d: %w", id, err)
 	}
-	if !models.IsStaff(p.Role) && u.UserID != p.UserID && !(complaintOwner.Valid && complaintOwner.Int64 == p.UserID) {
+	owner := u.UserID == p.UserID
+	filer := complaintOwner.Valid && complaintOwner.Int64 == p.UserID
+	// Staff see a photo once it is part of a work order; a resident's draft (not
+	// yet attached, perhaps never to be sent) is theirs alone.
+	staff := models.IsStaff(p.Role) && u.ComplaintID != nil
+	if !owner && !filer && !staff {
 		return Upload{}, models.ErrNotFound
 	}
 	u.URL = UploadURL(u.ID)

@@ -31,6 +31,9 @@ type Privacy struct {
 	Complaints *complaint.Complaints
 	Points     *points.Points
 	Uploads    *complaint.Uploads
+	// Idempotency holds the resident's idempotent replies, deleted with the
+	// account (nil: none kept).
+	Idempotency *models.Idempotency
 }
 
 // Export is everything the service holds about one resident.
@@ -200,8 +203,11 @@ var farFuture = time.Date(9999, 12, 31, 0, 0, 0, 0, time.UTC)
 //     their counts, child_id becomes NULL); logins are revoked and refresh tokens
 //     deleted; subscription grants deleted; complaints lose their contact phone
 //     and rating comment and the resident's own timeline notes; the resident's
-//     photos (upload rows) are deleted.
-//  4. The photo files are removed.
+//     photos (upload rows) are deleted; the audit log's entries about the
+//     resident and staff notes on their work orders are pseudonymised
+//     (scrubTraces: who did what stays, the resident's data goes).
+//  4. The photo files are removed, and the resident's idempotent replies in
+//     Redis deleted.
 //
 // Kept, linked to the anonymised row: bookings (status, fee, check-in), the points
 // account, ledger, deposits and redemptions, and complaints' category, content,
@@ -230,6 +236,13 @@ func (p *Privacy) DeleteAccount(ctx context.Context, userID int64) (DeletionResu
 	if res.BookingsCancelled, err = p.cancelLiveBookings(ctx, userID); err != nil {
 		return res, err
 	}
+	// The resident's values, to find and erase in the audit log and staff notes
+	// (scrubTraces) while they are still known.
+	held, err := p.Export(ctx, userID)
+	if err != nil {
+		return res, fmt.Errorf("read personal data to erase: %w", err)
+	}
+	personal := collectPersonal(held)
 	var files []string
 	err = models.InTxRetry(ctx, p.DB, func(tx *sql.Tx) error {
 		files = nil
@@ -243,6 +256,9 @@ func (p *Privacy) DeleteAccount(ctx context.Context, userID int64) (DeletionResu
 				return models.ErrNotFound
 			}
 			return fmt.Errorf("lock user: %w", err)
+		}
+		if err := scrubTraces(ctx, tx, userID, personal); err != nil {
+			return err
 		}
 		r, err := tx.ExecContext(ctx, `UPDATE users SET status = 'deleted', deleted_at = ?, openid = NULL, unionid = NULL, role = 'resident',
 			nickname = '', real_name = '', birth_date = NULL, estate = '', building = '', room = '',
@@ -294,6 +310,10 @@ func (p *Privacy) DeleteAccount(ctx context.Context, userID int64) (DeletionResu
 			continue
 		}
 		res.UploadsRemoved++
+	}
+	if err := p.Idempotency.ForgetUser(ctx, userID); err != nil {
+		// The account is gone; the replies expire with their TTL (24 h).
+		slog.WarnContext(ctx, "deleted account's idempotent replies not removed", "user_id", userID, "err", err)
 	}
 	// A booking that was already past the account check when step 1 committed
 	// may have landed during step 3; sweep once more.

@@ -270,12 +270,12 @@ func parseImportRecord(rec []string, cols map[string]int, loc *time.Location) (I
 	return row, ""
 }
 
-// parseImportTime reads a local time; a year the sessions table cannot store
-// (StorableTime) is refused like a misspelt time.
+// parseImportTime reads a local time; a year outside the sane years (SaneTime)
+// is refused like a misspelt time.
 func parseImportTime(s string, loc *time.Location) (time.Time, bool) {
 	for _, layout := range importTimeLayouts {
 		if t, err := time.ParseInLocation(layout, s, loc); err == nil {
-			return t, models.StorableTime(t)
+			return t, models.SaneTime(t)
 		}
 	}
 	return time.Time{}, false
