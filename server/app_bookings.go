@@ -41,7 +41,7 @@ func (a *app) initBookings() {
 	a.bookings = &bookingsArea{
 		engine: eng, gate: gate, catalogCache: cache,
 		idempotency: &models.Idempotency{R: a.redis, TTL: 25 * time.Hour, RunningTTL: 30 * time.Second},
-		reconciler:  &models.Reconciler{B: eng, Every: every, Log: a.logger},
+		reconciler:  &models.Reconciler{B: eng, Every: every, Log: a.logger, OnRepair: a.reconcilerRepairs().Inc},
 	}
 	a.workers = append(a.workers, a.bookings.reconciler.Run)
 }

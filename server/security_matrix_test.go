@@ -45,7 +45,6 @@ type routeRule struct {
 var routeRules = map[string]routeRule{
 	"GET /healthz":              {level: public},
 	"GET /readyz":               {level: public},
-	"GET /metrics":              {level: public},
 	"GET /api/v1/openapi.yaml":  {level: public},
 	"POST /api/v1/auth/wechat":  {level: public},
 	"POST /api/v1/auth/refresh": {level: public},

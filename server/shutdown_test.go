@@ -42,7 +42,7 @@ func TestGracefulShutdownFinishesInFlight(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	served := make(chan error, 1)
-	go func() { served <- a.Serve(ctx, ln) }()
+	go func() { served <- a.Serve(ctx, ln, nil) }()
 
 	url := "http://" + ln.Addr().String()
 	got := make(chan string, 1)
