@@ -88,6 +88,24 @@ type Config struct {
 	Templates  SubscribeTemplates
 	Notify     NotifyRules
 	RateLimits RateLimits
+	Alerts     StaffAlertRules
+}
+
+// StaffAlertRules configure the alerts to the center's 企业微信 group robot
+// (models/staffalert): new work orders, and each 10-30-24 limit shortly before it
+// passes. Off while RobotWebhook is empty.
+type StaffAlertRules struct {
+	// RobotWebhook (WECOM_ROBOT_WEBHOOK): the group robot's webhook URL, key
+	// included; the key is the credential, so the whole URL is a Secret.
+	RobotWebhook Secret
+	AcceptLead   time.Duration // WECOM_ALERT_ACCEPT_LEAD: alert this long before the accept limit
+	ContactLead  time.Duration // WECOM_ALERT_CONTACT_LEAD
+	ResolveLead  time.Duration // WECOM_ALERT_RESOLVE_LEAD
+	// Stale (WECOM_ALERT_STALE): filings and limits older than this get no alert.
+	Stale     time.Duration
+	PollEvery time.Duration // WECOM_ALERT_POLL_EVERY
+	// ConsoleURL (WECOM_ALERT_CONSOLE_URL): the console's public origin, for links.
+	ConsoleURL string
 }
 
 // BookingRules are the rules residents expect from product.md, as configuration.
@@ -258,6 +276,15 @@ func Load(getenv func(string) string) (Config, error) {
 			BackoffMax:    e.dur("NOTIFY_BACKOFF_MAX", time.Hour),
 			MaxAttempts:   e.int("NOTIFY_MAX_ATTEMPTS", 10),
 		},
+		Alerts: StaffAlertRules{
+			RobotWebhook: Secret(e.str("WECOM_ROBOT_WEBHOOK", "")),
+			AcceptLead:   e.dur("WECOM_ALERT_ACCEPT_LEAD", 3*time.Minute),
+			ContactLead:  e.dur("WECOM_ALERT_CONTACT_LEAD", 10*time.Minute),
+			ResolveLead:  e.dur("WECOM_ALERT_RESOLVE_LEAD", 2*time.Hour),
+			Stale:        e.dur("WECOM_ALERT_STALE", time.Hour),
+			PollEvery:    e.dur("WECOM_ALERT_POLL_EVERY", 15*time.Second),
+			ConsoleURL:   strings.TrimRight(e.str("WECOM_ALERT_CONSOLE_URL", ""), "/"),
+		},
 		RateLimits: RateLimits{
 			LoginPerIP:          e.int("RATE_LOGIN_PER_MIN", 30),
 			BookingPerUser:      e.int("RATE_BOOKING_PER_MIN", 20),
@@ -341,6 +368,7 @@ func (c Config) Validate() error {
 	if c.Complaints.MaxPendingUploads < 1 {
 		errs = append(errs, errors.New("UPLOAD_MAX_PENDING must be at least 1"))
 	}
+	errs = append(errs, c.Alerts.validate(c.AppEnv)...)
 	r := c.RateLimits
 	if r.LoginPerIP < 1 || r.BookingPerUser < 1 || r.ComplaintPerUser < 1 || r.DeviceWebhookPerDev < 1 {
 		errs = append(errs, errors.New("rate limits must be at least 1 per minute (RATE_*_PER_MIN)"))
@@ -363,6 +391,31 @@ func (c Config) Validate() error {
 	return errors.Join(errs...)
 }
 
+// validate checks the staff-alert settings; an empty webhook turns alerts off and
+// needs nothing else.
+func (a StaffAlertRules) validate(env string) []error {
+	if a.RobotWebhook == "" {
+		return nil
+	}
+	var errs []error
+	u, err := url.Parse(a.RobotWebhook.Reveal())
+	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") || u.Query().Get("key") == "" {
+		// Not quoted: the URL holds the robot's key.
+		errs = append(errs, errors.New("WECOM_ROBOT_WEBHOOK must be the robot's http(s) webhook URL with its key= parameter"))
+	} else if env == "production" && u.Scheme != "https" {
+		errs = append(errs, errors.New("WECOM_ROBOT_WEBHOOK must be https in production"))
+	}
+	if a.AcceptLead <= 0 || a.ContactLead <= 0 || a.ResolveLead <= 0 || a.Stale <= 0 || a.PollEvery <= 0 {
+		errs = append(errs, errors.New("WECOM_ALERT_* durations must be greater than 0"))
+	}
+	if a.ConsoleURL != "" {
+		if cu, err := url.Parse(a.ConsoleURL); err != nil || cu.Host == "" || (cu.Scheme != "http" && cu.Scheme != "https") {
+			errs = append(errs, fmt.Errorf("WECOM_ALERT_CONSOLE_URL %q is not an http(s) URL", a.ConsoleURL))
+		}
+	}
+	return errs
+}
+
 // LogValue lets `slog.Info("config", "config", cfg)` print the config with every
 // secret masked.
 func (c Config) LogValue() slog.Value {
@@ -383,6 +436,7 @@ func (c Config) LogValue() slog.Value {
 		slog.String("timezone", c.Timezone),
 		slog.Bool("auto_migrate", c.AutoMigrate),
 		slog.Bool("booking_gate", c.Booking.GateEnabled),
+		slog.Bool("wecom_alerts", c.Alerts.RobotWebhook != ""),
 	)
 }
 

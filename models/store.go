@@ -72,6 +72,9 @@ func retryDeadlock(ctx context.Context, fn func() error) error {
 	return err
 }
 
+// RetryDeadlock is retryDeadlock for the domain's sub-packages.
+func RetryDeadlock(ctx context.Context, fn func() error) error { return retryDeadlock(ctx, fn) }
+
 func isRetryable(err error) bool {
 	var me *mysql.MySQLError
 	return errors.As(err, &me) && (me.Number == 1213 || me.Number == 1205)

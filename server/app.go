@@ -16,6 +16,7 @@ import (
 
 	"nantian/config"
 	"nantian/models"
+	"nantian/models/staffalert"
 	"nantian/wechat"
 )
 
@@ -46,8 +47,9 @@ type app struct {
 	outbox     *models.OutboxWorker // notifications: the subscribe-message sender
 	bookings   *bookingsArea
 	reports    *models.Reports
-	walkin     *walkInArea  // walk-in residents and reminders (app_walkin.go)
-	privacy    *privacyArea // PIPL: data cipher, child-read audit, export/delete (app_privacy.go)
+	walkin     *walkInArea        // walk-in residents and reminders (app_walkin.go)
+	privacy    *privacyArea       // PIPL: data cipher, child-read audit, export/delete (app_privacy.go)
+	alerts     *staffalert.Alerts // 企业微信 group alerts; nil when off (app_alerts.go)
 
 	handler http.Handler
 	// workers run for the life of Serve; each returns when its ctx ends.
@@ -120,6 +122,10 @@ func newApp(ctx context.Context, cfg config.Config, logger *slog.Logger) (*app, 
 	if err := a.initPrivacy(ctx); err != nil {
 		a.Close()
 		return nil, fmt.Errorf("privacy: %w", err)
+	}
+	if err := a.initStaffAlerts(); err != nil {
+		a.Close()
+		return nil, err
 	}
 	a.reports = &models.Reports{DB: db, Now: now, Loc: cfg.Location}
 	a.handler = a.routes()

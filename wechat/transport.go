@@ -28,6 +28,9 @@ var (
 	// captured at install time so tests in one process can each point silenceper at
 	// their own fake server.
 	apiBase atomic.Pointer[string]
+	// robotBase replaces the 企业微信 group-robot endpoint (DefaultRobotEndpoint)
+	// when WECOM_ROBOT_WEBHOOK points elsewhere (a local fake in dev and tests).
+	robotBase atomic.Pointer[string]
 )
 
 // install points silenceper at base and, once per process, replaces its HTTP client
@@ -38,6 +41,11 @@ var (
 // different fake servers must not run in parallel.
 func install(base string, timeout time.Duration) {
 	apiBase.Store(&base)
+	installHooks(timeout)
+}
+
+// installHooks replaces silenceper's HTTP client and URI modifier, once per process.
+func installHooks(timeout time.Duration) {
 	installOnce.Do(func() {
 		transport := http.DefaultTransport.(*http.Transport).Clone()
 		// Every call goes to one host; keep enough idle connections for a burst of
@@ -51,6 +59,12 @@ func install(base string, timeout time.Duration) {
 // rewriteURI replaces the api.weixin.qq.com origin with the configured base. Other
 // hosts (none are used by this package) are left alone.
 func rewriteURI(uri string) string {
+	if rest, ok := strings.CutPrefix(uri, DefaultRobotEndpoint); ok {
+		if p := robotBase.Load(); p != nil && (rest == "" || rest[0] == '?') {
+			return *p + rest
+		}
+		return uri
+	}
 	p := apiBase.Load()
 	if p == nil || *p == DefaultAPIBase {
 		return uri
