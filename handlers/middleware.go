@@ -92,8 +92,9 @@ func (m *Metrics) Middleware() gin.HandlerFunc {
 	}
 }
 
-// AccessLog writes one JSON line per request. It logs the route template and path
-// but never headers, bodies or query strings, where tokens and codes travel.
+// AccessLog writes one JSON line per request. It logs the route template and the
+// ids in the path (pathAttrs), never the raw path, headers, bodies or query
+// strings, where tokens and codes travel.
 func AccessLog(logger *slog.Logger) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		start := time.Now()
@@ -106,12 +107,13 @@ func AccessLog(logger *slog.Logger) gin.HandlerFunc {
 		attrs := []slog.Attr{
 			slog.String("request_id", RequestID(c)),
 			slog.String("method", c.Request.Method),
-			slog.String("route", c.FullPath()),
-			slog.String("path", c.Request.URL.Path),
+		}
+		attrs = append(attrs, pathAttrs(c)...)
+		attrs = append(attrs,
 			slog.Int("status", status),
 			slog.Duration("duration", time.Since(start)),
 			slog.String("ip", c.ClientIP()),
-		}
+		)
 		if p, ok := principal(c); ok {
 			attrs = append(attrs, slog.Int64("user_id", p.UserID))
 		}

@@ -113,15 +113,17 @@ func pngMetadata(t testing.TB) [][]byte {
 		pngChunk("zTXt", append([]byte("Raw profile type exif\x00\x00"), zlibBytes(t, "GPSLatitude 22.5431")...)),
 		pngChunk("iTXt", []byte("XML:com.adobe.xmp\x00\x00\x00\x00\x00<x:xmpmeta>GPSLatitude</x:xmpmeta>")),
 		pngChunk("tIME", []byte{0x07, 0xE8, 5, 1, 12, 30, 0}),
+		// Private and unknown ancillary chunks: a vendor's, or a format's new one.
+		pngChunk("prVt", []byte("GPSLatitude=22.5431N in a vendor chunk")),
+		pngChunk("caBX", []byte("jumb c2pa Zhang San's camera")),
 	}
 }
 
 // pngRendering are ancillary chunks that change how the image is drawn or
-// printed and must be kept, plus a private one the stripper does not know.
+// printed and must be kept.
 var pngRendering = [][]byte{
 	pngChunk("gAMA", []byte{0, 0, 0xB1, 0x8F}),
 	pngChunk("pHYs", []byte{0, 0, 0x0B, 0x13, 0, 0, 0x0B, 0x13, 1}),
-	pngChunk("prVt", []byte("kept as is")),
 }
 
 func stripPNG(src []byte) ([]byte, int64, error) {
@@ -159,7 +161,7 @@ func TestStripPNGMetadata(t *testing.T) {
 		t.Fatalf("stripped PNG has chunks %v (%d bytes), want the %d bytes of the source without metadata", types, len(got), len(kept))
 	}
 	for _, c := range splitPNG(t, got) {
-		if pngMetadataChunks[chunkType(c)] {
+		if !pngDrawingChunks[chunkType(c)] {
 			t.Fatalf("%s chunk kept", chunkType(c))
 		}
 	}
@@ -216,6 +218,7 @@ func TestStripPNGMetadataRefuses(t *testing.T) {
 		"second IHDR":           join(withoutIEND, ihdr, iend),
 		"length over 2^31-1":    join(withoutIEND, huge, iend),
 		"dropped chunk cut":     join(withoutIEND, pngChunk("tEXt", []byte("a\x00b"))[:10]),
+		"unknown critical":      join(withoutIEND, pngChunk("ZZZZ", []byte("??")), iend),
 	}
 	// Every proper prefix is a truncated PNG.
 	for i := range len(src) {
@@ -293,7 +296,7 @@ func checkStripPNG(t *testing.T, data []byte) {
 		t.Fatalf("accepted output does not run IHDR..IEND")
 	}
 	for _, c := range chunks {
-		if pngMetadataChunks[chunkType(c)] {
+		if !pngDrawingChunks[chunkType(c)] {
 			t.Fatalf("%s chunk kept", chunkType(c))
 		}
 	}
@@ -362,7 +365,7 @@ func TestStripWebPMetadata(t *testing.T) {
 	}{
 		{"extended",
 			webpFile(vp8x(vp8xFlagICC|vp8xFlagAlpha|vp8xFlagEXIF|vp8xFlagXMP), webpICCP, vp8l, webpEXIF, webpXMP, webpUnknown),
-			webpFile(vp8x(vp8xFlagICC|vp8xFlagAlpha), webpICCP, vp8l, webpUnknown)},
+			webpFile(vp8x(vp8xFlagICC|vp8xFlagAlpha), webpICCP, vp8l)}, // unknown chunks go too
 		{"metadata in the middle",
 			webpFile(vp8x(vp8xFlagXMP|vp8xFlagEXIF), webpXMP, webpICCP, webpEXIF, vp8l),
 			webpFile(vp8x(0), webpICCP, vp8l)},
@@ -443,6 +446,7 @@ func FuzzStripWebPMetadata(f *testing.F) {
 	f.Add(webpFile(vp8l, webpEXIF)[:30])
 	f.Add(append(webpFile(vp8l), 0))
 	f.Add([]byte("RIFF\x04\x00\x00\x00WEBP"))
+	f.Add(webpFile(vp8x(vp8xFlagAnim|vp8xFlagEXIF), riffChunk("ANIM", make([]byte, 6)), anmf(vp8l, webpEXIF, webpUnknown), anmf(webpXMP, vp8l)))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		got, n, err := stripWebP(data)
 		if err != nil {
@@ -462,10 +466,20 @@ func FuzzStripWebPMetadata(f *testing.F) {
 				t.Fatalf("chunk header at %d runs past the end", i)
 			}
 			fourCC := string(got[i : i+4])
-			if fourCC == "EXIF" || fourCC == "XMP " {
+			if !webpDrawingChunks[fourCC] {
 				t.Fatalf("%q chunk kept", fourCC)
 			}
 			size := int(binary.LittleEndian.Uint32(got[i+4:]))
+			if fourCC == "ANMF" {
+				for j := i + 8 + anmfHeader; j < i+8+size; {
+					sub := string(got[j : j+4])
+					if !webpFrameChunks[sub] {
+						t.Fatalf("%q chunk kept inside a frame", sub)
+					}
+					n := int(binary.LittleEndian.Uint32(got[j+4:]))
+					j += 8 + n + n%2
+				}
+			}
 			i += 8 + size + size%2
 		}
 		again, _, err := stripWebP(got)

@@ -311,13 +311,12 @@ func checkWebPDimensions(r io.ReaderAt, size int64) error {
 
 var errBadJPEG = errors.New("malformed jpeg")
 
-// StripJPEGMetadata copies a JPEG from r to w without its metadata: APP1 (EXIF,
-// including the GPS position, and XMP), APP13 (IPTC), APP2 "MPF" (the index of
-// further pictures) and COM segments, wherever they stand, and without anything
-// after the end-of-image marker, which is where phones append their extra
-// pictures (MPF depth maps, HDR frames, thumbnails) each with its own EXIF.
-// Image data, tables and the ICC profile are copied unchanged. It returns the
-// bytes written.
+// StripJPEGMetadata copies a JPEG from r to w keeping only the segments needed
+// to draw it (jpegKeptSegment: frame, tables, scans, JFIF without its thumbnail,
+// the ICC profile, Adobe's colour transform), wherever the others stand, and
+// without anything after the end-of-image marker, which is where phones append
+// their extra pictures (MPF depth maps, HDR frames, thumbnails) each with its own
+// EXIF. It returns the bytes written.
 func StripJPEGMetadata(w io.Writer, r *bufio.Reader) (int64, error) {
 	out := &countingWriter{w: bufio.NewWriterSize(w, copyBufSize)}
 	n, err := stripJPEG(out, r)
@@ -364,11 +363,12 @@ func stripJPEG(out *countingWriter, r *bufio.Reader) (int64, error) {
 		if _, err := io.ReadFull(r, seg); err != nil {
 			return out.n, errBadJPEG
 		}
-		if !jpegMetadata(marker, seg) {
-			if err := put(0xFF, marker, lb[0], lb[1]); err != nil {
+		if kept, ok := jpegKeptSegment(marker, seg); ok {
+			n := len(kept) + 2
+			if err := put(0xFF, marker, byte(n>>8), byte(n)); err != nil {
 				return out.n, err
 			}
-			if _, err := out.Write(seg); err != nil {
+			if _, err := out.Write(kept); err != nil {
 				return out.n, err
 			}
 		}
@@ -378,18 +378,6 @@ func stripJPEG(out *countingWriter, r *bufio.Reader) (int64, error) {
 		}
 		marker, err = readJPEGMarker(r)
 	}
-}
-
-// jpegMetadata reports whether a segment carries metadata rather than image:
-// APP1 (EXIF, XMP), APP13 (IPTC), APP2 MPF and comments.
-func jpegMetadata(marker byte, payload []byte) bool {
-	switch marker {
-	case 0xE1, 0xED, 0xFE:
-		return true
-	case 0xE2:
-		return bytes.HasPrefix(payload, []byte("MPF\x00"))
-	}
-	return false
 }
 
 // readJPEGMarker reads the next marker outside entropy-coded data: 0xFF, any

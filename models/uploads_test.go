@@ -65,11 +65,12 @@ func TestStripJPEGMetadata(t *testing.T) {
 }
 
 // FuzzStripJPEGMetadata: arbitrary bytes never panic; whatever comes out of a
-// successful strip holds no APP1/APP13 segment before the scan, ends at its EOI,
+// successful strip holds only segments that draw the image before the scan, ends at its EOI,
 // and strips to itself.
 func FuzzStripJPEGMetadata(f *testing.F) {
 	f.Add(withSegment(testJPEG(f), 0xE1, "Exif\x00\x00GPS"))
 	f.Add([]byte{0xFF, 0xD8, 0xFF, 0xFF, 0xD9})
+	f.Add(withSegment(withSegment(withSegment(testJPEG(f), 0xE0, "JFIF\x00\x01\x02\x00\x00\x01\x00\x01\x01\x01RGB"), 0xE7, "vendor"), 0xEE, "Adobe\x00\x64\x00\x00\x00\x00\x00"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var out bytes.Buffer
 		if _, err := StripJPEGMetadata(&out, bufio.NewReader(bytes.NewReader(data))); err != nil {
@@ -88,17 +89,24 @@ func FuzzStripJPEGMetadata(f *testing.F) {
 				t.Fatalf("lost marker sync at %d", i)
 			}
 			m := b[i+1]
-			if m == 0xE1 || m == 0xED {
-				t.Fatalf("metadata segment %x kept", m)
-			}
-			if m == 0xDA || m == 0xD9 {
+			if m == 0xD9 {
 				return
 			}
 			if m == 0x01 || (m >= 0xD0 && m <= 0xD7) {
 				i += 2
 				continue
 			}
-			i += 2 + int(b[i+2])<<8 + int(b[i+3])
+			end := i + 2 + int(b[i+2])<<8 + int(b[i+3])
+			if end > len(b) {
+				t.Fatalf("segment %x runs past the end", m)
+			}
+			if kept, ok := jpegKeptSegment(m, b[i+4:end]); !ok || !bytes.Equal(kept, b[i+4:end]) {
+				t.Fatalf("segment %x kept that does not draw the image", m)
+			}
+			if m == 0xDA {
+				return
+			}
+			i = end
 		}
 	})
 }

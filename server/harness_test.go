@@ -276,6 +276,7 @@ func doRequest(t testing.TB, base, method, path, token string, body any, headers
 		t.Errorf("%s %s: no X-Request-Id", method, path)
 	}
 	checkSpec(t, req, r)
+	checkLocalTimes(t, method, path, r)
 	return r
 }
 

@@ -38,7 +38,7 @@ func (a *app) routes() http.Handler {
 	r.NoRoute(handlers.NoRoute)
 	r.NoMethod(handlers.NoMethod)
 	metrics := handlers.NewMetrics(a.reg)
-	r.Use(handlers.RequestIDMiddleware(proxies), handlers.Recover(), metrics.Middleware(), handlers.AccessLog(a.logger))
+	r.Use(handlers.RequestIDMiddleware(proxies), handlers.Recover(), handlers.LocalTimes(a.cfg.Location), metrics.Middleware(), handlers.AccessLog(a.logger))
 
 	health := &handlers.HealthHandler{DB: a.db, Redis: a.rdb}
 	r.GET("/healthz", health.Live)
