@@ -34,8 +34,13 @@ func localTimeStrings(body []byte) (all, bad []string) {
 		if !timeShaped.MatchString(s) {
 			return
 		}
-		_, err := time.Parse(time.RFC3339Nano, s)
+		ts, err := time.Parse(time.RFC3339Nano, s)
 		if asSent && err != nil {
+			return
+		}
+		// As sent, a time whose +08:00 form has no four-digit year (a refused
+		// "9999-12-31T22:00:00-08:00") cannot be rewritten and stays as the client wrote it.
+		if y := ts.In(time.FixedZone("", 8*3600)).Year(); asSent && (y < 0 || y > 9999) {
 			return
 		}
 		all = append(all, s)
