@@ -11,7 +11,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -80,17 +79,7 @@ func TestMetricsNotOnThePublicListener(t *testing.T) {
 // TestServeListensForMetricsSeparately runs Serve as `nantian serve` does, with
 // two listeners: the API's has no /metrics, the metrics one has it.
 func TestServeListensForMetricsSeparately(t *testing.T) {
-	prefix := testdb.RedisPrefix()
-	cfg, err := config.Load(testEnv(prefix, nil))
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, err := newApp(context.Background(), cfg, slog.New(slog.NewJSONHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close()
-	defer testdb.DeletePrefix(context.Background(), a.rdb, prefix)
+	a := newServableApp(t)
 	api, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
