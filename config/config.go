@@ -88,6 +88,7 @@ type Config struct {
 	Templates  SubscribeTemplates
 	Notify     NotifyRules
 	RateLimits RateLimits
+	Payments   PaymentRules // payments.go
 	Alerts     StaffAlertRules
 }
 
@@ -204,6 +205,7 @@ type RateLimits struct {
 func Load(getenv func(string) string) (Config, error) {
 	e := envReader{get: getenv}
 	c := Config{
+		Payments:            loadPayments(&e),
 		AppEnv:              e.str("APP_ENV", "dev"),
 		HTTPAddr:            e.str("HTTP_ADDR", ":8080"),
 		MetricsAddr:         e.str("METRICS_ADDR", "127.0.0.1:9464"),
@@ -368,6 +370,7 @@ func (c Config) Validate() error {
 	if c.Complaints.MaxPendingUploads < 1 {
 		errs = append(errs, errors.New("UPLOAD_MAX_PENDING must be at least 1"))
 	}
+	errs = append(errs, c.Payments.validate(c.AppEnv)...)
 	errs = append(errs, c.Alerts.validate(c.AppEnv)...)
 	r := c.RateLimits
 	if r.LoginPerIP < 1 || r.BookingPerUser < 1 || r.ComplaintPerUser < 1 || r.DeviceWebhookPerDev < 1 {

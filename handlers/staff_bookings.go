@@ -1,7 +1,6 @@
 package handlers
 
 import (
-	"encoding/csv"
 	"net/http"
 	"strconv"
 	"strings"
@@ -133,13 +132,9 @@ func (h *StaffBookingsHandler) CancelSession(c *gin.Context) {
 	c.JSON(http.StatusOK, s)
 }
 
-var rosterStatus = map[string]string{
-	models.BookingPending: "待审核", models.BookingConfirmed: "已确认",
-	models.BookingAttended: "已签到", models.BookingNoShow: "爽约",
-}
-
-// Roster writes the session's attendance roster as CSV: UTF-8 with a BOM so Excel
-// opens the Chinese correctly, phone numbers masked but the last four digits.
+// Roster writes the session's attendance roster as CSV (models.RosterCSV): UTF-8
+// with a BOM so Excel opens the Chinese correctly, phone numbers masked but the
+// last four digits.
 func (h *StaffBookingsHandler) Roster(c *gin.Context) {
 	id, ok := PathID(c, "id")
 	if !ok {
@@ -150,28 +145,6 @@ func (h *StaffBookingsHandler) Roster(c *gin.Context) {
 		Fail(c, err)
 		return
 	}
-	var sb strings.Builder
-	sb.WriteString("\ufeff")
-	w := csv.NewWriter(&sb)
-	w.UseCRLF = true
-	_ = w.Write([]string{"签到码", "状态", "预约人", "手机", "儿童", "签到时间"})
-	for _, r := range rows {
-		at := ""
-		if r.CheckedInAt != nil {
-			at = r.CheckedInAt.Format("2006-01-02 15:04")
-		}
-		st := rosterStatus[r.Status]
-		_ = w.Write([]string{r.Code, st, cell(r.Resident), r.Phone, cell(r.Child), at})
-	}
-	w.Flush()
 	c.Header("Content-Disposition", `attachment; filename="roster-`+strconv.FormatInt(id, 10)+`.csv"`)
-	c.Data(http.StatusOK, "text/csv; charset=utf-8", []byte(sb.String()))
-}
-
-// cell defuses spreadsheet formulas in user-supplied text (=, +, -, @).
-func cell(s string) string {
-	if s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {
-		return "'" + s
-	}
-	return s
+	c.Data(http.StatusOK, "text/csv; charset=utf-8", models.RosterCSV(rows))
 }

@@ -26,12 +26,13 @@ const (
 	BookingRejected   = "rejected"
 	BookingNoShow     = "no_show"
 	BookingExpired    = "expired"
+	// BookingAwaitingPayment (bookings_payment.go) also holds a place.
 )
 
 // ValidBookingStatus reports whether s is a booking status.
 func ValidBookingStatus(s string) bool {
 	switch s {
-	case BookingWaitlisted, BookingPending, BookingConfirmed, BookingAttended, BookingCancelled, BookingRejected, BookingNoShow, BookingExpired:
+	case BookingWaitlisted, BookingPending, BookingAwaitingPayment, BookingConfirmed, BookingAttended, BookingCancelled, BookingRejected, BookingNoShow, BookingExpired:
 		return true
 	}
 	return false
@@ -57,26 +58,32 @@ type BookingRules struct {
 	// CheckInOpensBefore: a booking can be checked in from this long before its
 	// session starts until the end of the local day the session ends on.
 	CheckInOpensBefore time.Duration
+	// LateCancelRefundPercent is how much of a paid fee a cancel after the free
+	// window gives back (PAYMENT_LATE_CANCEL_REFUND_PERCENT, default 0: kept).
+	LateCancelRefundPercent int
 }
 
 // Booking is one participant's place (or place in line) in one session.
 type Booking struct {
-	ID               int64      `json:"id"`
-	SessionID        int64      `json:"session_id"`
-	ProgramID        int64      `json:"program_id"`
-	UserID           int64      `json:"user_id"`
-	ChildID          *int64     `json:"child_id"`
-	Status           string     `json:"status"`
-	Code             string     `json:"code"`
-	FeeFen           int64      `json:"fee_fen"`
-	WaitlistPosition *int       `json:"waitlist_position,omitempty"`
-	LateCancel       bool       `json:"late_cancel"`
-	RejectReason     string     `json:"reject_reason,omitempty"`
-	CheckedInAt      *time.Time `json:"checked_in_at"`
-	CreatedAt        time.Time  `json:"created_at"`
-	UpdatedAt        time.Time  `json:"updated_at"`
-	ProgramTitle     string     `json:"program_title"`
-	StartsAt         time.Time  `json:"starts_at"`
+	ID               int64        `json:"id"`
+	SessionID        int64        `json:"session_id"`
+	ProgramID        int64        `json:"program_id"`
+	UserID           int64        `json:"user_id"`
+	ChildID          *int64       `json:"child_id"`
+	Status           string       `json:"status"`
+	Code             string       `json:"code"`
+	FeeFen           int64        `json:"fee_fen"`
+	PaymentStatus    string       `json:"payment_status"`
+	OrderID          *int64       `json:"-"`
+	Payment          *PaymentInfo `json:"payment,omitempty"` // set when an order was just placed
+	WaitlistPosition *int         `json:"waitlist_position,omitempty"`
+	LateCancel       bool         `json:"late_cancel"`
+	RejectReason     string       `json:"reject_reason,omitempty"`
+	CheckedInAt      *time.Time   `json:"checked_in_at"`
+	CreatedAt        time.Time    `json:"created_at"`
+	UpdatedAt        time.Time    `json:"updated_at"`
+	ProgramTitle     string       `json:"program_title"`
+	StartsAt         time.Time    `json:"starts_at"`
 
 	participant string
 }
@@ -112,6 +119,9 @@ type Bookings struct {
 	Cache       *CatalogCache // invalidated on every change that moves counts; may be nil
 	Cipher      *DataCipher   // decrypts phones and children's names for the roster
 	ChildReads  *ChildReads   // audits staff reads of children's data (the roster)
+	// Payments collects fees (bookings_payment.go); nil books paid programs
+	// without collecting, as before payments existed.
+	Payments PaymentDesk
 
 	metaMu  sync.RWMutex
 	metas   map[int64]sessionMeta
@@ -418,10 +428,7 @@ func ageBand(min, max *int) string {
 // same participant, in one short transaction.
 func (b *Bookings) guard(ctx context.Context, userID int64, in BookInput, m sessionMeta, part string) (Booking, error) {
 	var id int64
-	status := BookingConfirmed
-	if m.RequiresApproval {
-		status = BookingPending
-	}
+	status := b.placeStatus(m)
 	err := b.tx(ctx, func(tx *sql.Tx) error {
 		now := b.Now()
 		if in.onBehalf {
@@ -440,6 +447,10 @@ func (b *Bookings) guard(ctx context.Context, userID int64, in BookInput, m sess
 		if err != nil {
 			return err
 		}
+		if status == BookingAwaitingPayment {
+			_, err = b.openOrder(ctx, tx, userID, []sessionMeta{m}, []int64{id}, now)
+			return err
+		}
 		if status == BookingConfirmed {
 			return b.notify(ctx, tx, userID, id, m, "booking_confirmed", "已确认")
 		}
@@ -448,7 +459,11 @@ func (b *Bookings) guard(ctx context.Context, userID int64, in BookInput, m sess
 	if err != nil {
 		return Booking{}, err
 	}
-	return b.get(ctx, id)
+	bk, err := b.get(ctx, id)
+	if err != nil {
+		return Booking{}, err
+	}
+	return b.attachPayment(ctx, bk, m, part)
 }
 
 // takeSeat is the guard's UPDATE; when it matches nothing it says why.
@@ -546,10 +561,7 @@ func (b *Bookings) joinWaitlist(ctx context.Context, userID int64, in BookInput,
 		st := BookingWaitlisted
 		if booked < capacity {
 			gotPlace = true
-			st = BookingConfirmed
-			if m.RequiresApproval {
-				st = BookingPending
-			}
+			st = b.placeStatus(m)
 			if err := b.takeSeat(ctx, tx, m.SessionID, 1, now); err != nil {
 				return err
 			}
@@ -558,6 +570,10 @@ func (b *Bookings) joinWaitlist(ctx context.Context, userID int64, in BookInput,
 		}
 		var err error
 		if id, err = b.insert(ctx, tx, userID, in.ChildID, m, part, st, now); err != nil {
+			return err
+		}
+		if st == BookingAwaitingPayment {
+			_, err = b.openOrder(ctx, tx, userID, []sessionMeta{m}, []int64{id}, now)
 			return err
 		}
 		if st == BookingConfirmed {
@@ -572,7 +588,11 @@ func (b *Bookings) joinWaitlist(ctx context.Context, userID int64, in BookInput,
 		b.Gate.Swap(context.WithoutCancel(ctx), m.ProgramID, m.SessionID, "", part)
 	}
 	b.changed(m.ProgramID)
-	return b.get(ctx, id)
+	bk, err := b.get(ctx, id)
+	if err != nil {
+		return Booking{}, err
+	}
+	return b.attachPayment(ctx, bk, m, part)
 }
 
 // notify writes the booking-result subscribe message into the outbox, inside tx.
@@ -596,7 +616,7 @@ func (b *Bookings) tx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	return inTxRetry(ctx, b.DB, fn)
 }
 
-const bookingColumns = `b.id, b.session_id, b.program_id, b.user_id, b.child_id, b.status, b.code, b.fee_fen, b.late_cancel,
+const bookingColumns = `b.id, b.session_id, b.program_id, b.user_id, b.child_id, b.status, b.code, b.fee_fen, b.payment_status, b.order_id, b.late_cancel,
 	b.reject_reason, b.checked_in_at, b.created_at, b.updated_at, b.participant, p.title, s.starts_at,
 	(SELECT COUNT(*) FROM bookings w WHERE w.session_id = b.session_id AND w.status = 'waitlisted' AND w.id <= b.id)`
 
@@ -605,7 +625,7 @@ const bookingFrom = ` FROM bookings b JOIN sessions s ON s.id = b.session_id JOI
 func (b *Bookings) scan(row interface{ Scan(...any) error }) (Booking, error) {
 	var x Booking
 	var pos int
-	err := row.Scan(&x.ID, &x.SessionID, &x.ProgramID, &x.UserID, &x.ChildID, &x.Status, &x.Code, &x.FeeFen, &x.LateCancel,
+	err := row.Scan(&x.ID, &x.SessionID, &x.ProgramID, &x.UserID, &x.ChildID, &x.Status, &x.Code, &x.FeeFen, &x.PaymentStatus, &x.OrderID, &x.LateCancel,
 		&x.RejectReason, &x.CheckedInAt, &x.CreatedAt, &x.UpdatedAt, &x.participant, &x.ProgramTitle, &x.StartsAt, &pos)
 	if x.Status == BookingWaitlisted {
 		x.WaitlistPosition = &pos

@@ -58,6 +58,7 @@ func (b *Bookings) Enroll(ctx context.Context, userID, programID int64, in Enrol
 		}
 	}
 	var bookingIDs []int64
+	var orderID int64
 	err = b.tx(ctx, func(tx *sql.Tx) error {
 		bookingIDs = bookingIDs[:0]
 		now := b.Now()
@@ -77,10 +78,7 @@ func (b *Bookings) Enroll(ctx context.Context, userID, programID int64, in Enrol
 			if err := b.takeSeat(ctx, tx, m.SessionID, 1, now); err != nil {
 				return err
 			}
-			status := BookingConfirmed
-			if m.RequiresApproval {
-				status = BookingPending
-			}
+			status := b.placeStatus(m)
 			id, err := b.insert(ctx, tx, userID, in.ChildID, m, part, status, now)
 			if err != nil {
 				return err
@@ -91,6 +89,10 @@ func (b *Bookings) Enroll(ctx context.Context, userID, programID int64, in Enrol
 				}
 			}
 			bookingIDs = append(bookingIDs, id)
+		}
+		if b.placeStatus(metas[0]) == BookingAwaitingPayment {
+			orderID, err = b.openOrder(ctx, tx, userID, metas, bookingIDs, now)
+			return err
 		}
 		return nil
 	})
@@ -104,6 +106,18 @@ func (b *Bookings) Enroll(ctx context.Context, userID, programID int64, in Enrol
 		return nil, err
 	}
 	b.changed(programID)
+	if orderID != 0 {
+		// One order for every lesson: placed once, its payment object on each.
+		info, err := b.place(ctx, orderID, metas, part, bookingIDs)
+		if err != nil {
+			return nil, err
+		}
+		bs, err := b.getMany(ctx, bookingIDs)
+		for i := range bs {
+			bs[i].Payment = &info
+		}
+		return bs, err
+	}
 	return b.getMany(ctx, bookingIDs)
 }
 

@@ -69,12 +69,20 @@ func (b *Bookings) fillFromWaitlist(ctx context.Context, tx *sql.Tx, m sessionMe
 		return nil, nil
 	}
 	st, word := BookingConfirmed, "候补成功，已确认"
-	if m.RequiresApproval {
+	switch b.placeStatus(m) {
+	case BookingPending:
 		st, word = BookingPending, "候补成功，待审核"
+	case BookingAwaitingPayment:
+		st, word = BookingAwaitingPayment, "候补成功，请尽快支付"
 	}
 	for _, p := range out {
 		if _, err := tx.ExecContext(ctx, `UPDATE bookings SET status = ?, updated_at = ? WHERE id = ? AND status = 'waitlisted'`, st, now, p.bookingID); err != nil {
 			return nil, fmt.Errorf("promote: %w", err)
+		}
+		if st == BookingAwaitingPayment {
+			if _, err := b.openOrder(ctx, tx, p.userID, []sessionMeta{m}, []int64{p.bookingID}, now); err != nil {
+				return nil, err
+			}
 		}
 		if err := b.notify(ctx, tx, p.userID, p.bookingID, m, "booking_promoted", word); err != nil {
 			return nil, err
@@ -113,7 +121,7 @@ func (b *Bookings) lockBooking(ctx context.Context, tx *sql.Tx, id int64) (Booki
 // in the status the caller saw; live says whether the new status keeps the place.
 func setStatus(ctx context.Context, tx *sql.Tx, id int64, from, to string, now time.Time, extra string, args ...any) error {
 	q := `UPDATE bookings SET status = ?, updated_at = ?`
-	if to != BookingPending && to != BookingConfirmed && to != BookingAttended && to != BookingWaitlisted {
+	if to != BookingPending && to != BookingAwaitingPayment && to != BookingConfirmed && to != BookingAttended && to != BookingWaitlisted {
 		q += `, live_participant = NULL`
 	}
 	if extra != "" {
@@ -156,7 +164,7 @@ func (b *Bookings) Cancel(ctx context.Context, userID, id int64) (Booking, error
 			}
 			_, err := tx.ExecContext(ctx, `UPDATE sessions SET waitlisted = waitlisted - 1, updated_at = ? WHERE id = ?`, now, m.SessionID)
 			return err
-		case BookingPending, BookingConfirmed:
+		case BookingPending, BookingAwaitingPayment, BookingConfirmed:
 		default:
 			return ErrInvalidTransition
 		}
@@ -164,6 +172,13 @@ func (b *Bookings) Cancel(ctx context.Context, userID, id int64) (Booking, error
 			return ErrBookingClosed
 		}
 		late := now.After(m.StartsAt.Add(-b.Rules.FreeCancelBefore))
+		refund, reason := x.FeeFen, "开课前免费取消，全额退款"
+		if late {
+			refund, reason = x.FeeFen*int64(b.Rules.LateCancelRefundPercent)/100, "开课前"+b.Rules.FreeCancelBefore.String()+"内取消，按规则退款"
+		}
+		if err := b.leaveMoney(ctx, tx, x, refund, reason, now); err != nil {
+			return err
+		}
 		extra, args := "late_cancel = 0", []any{}
 		if late {
 			extra, args = "late_cancel = 1, no_show_at = ?", []any{now}
@@ -222,6 +237,16 @@ func (b *Bookings) Confirm(ctx context.Context, id int64) (Booking, error) {
 		// something already under way.
 		if !b.Now().Before(m.StartsAt) {
 			return ErrBookingClosed
+		}
+		if b.paid(m) {
+			// Approved: the resident is asked to pay; the place is held meanwhile.
+			if err := setStatus(ctx, tx, id, BookingPending, BookingAwaitingPayment, b.Now(), ""); err != nil {
+				return err
+			}
+			if _, err := b.openOrder(ctx, tx, x.UserID, []sessionMeta{m}, []int64{id}, b.Now()); err != nil {
+				return err
+			}
+			return b.notify(ctx, tx, x.UserID, id, m, "booking_approved_pay", "审核通过，请支付")
 		}
 		if err := setStatus(ctx, tx, id, BookingPending, BookingConfirmed, b.Now(), ""); err != nil {
 			return err
@@ -364,7 +389,10 @@ func (b *Bookings) CloseSession(ctx context.Context, cat *Catalog, sessionID int
 		}
 		n, _ := r.RowsAffected()
 		out.NoShows = int(n)
-		r, err = tx.ExecContext(ctx, `UPDATE bookings SET status = 'expired', live_participant = NULL, updated_at = ? WHERE session_id = ? AND status IN ('pending', 'waitlisted')`, now, sessionID)
+		if err := b.abandonUnpaid(ctx, tx, sessionID, now); err != nil {
+			return err
+		}
+		r, err = tx.ExecContext(ctx, `UPDATE bookings SET status = 'expired', live_participant = NULL, updated_at = ? WHERE session_id = ? AND status IN ('pending', 'awaiting_payment', 'waitlisted')`, now, sessionID)
 		if err != nil {
 			return fmt.Errorf("expire: %w", err)
 		}
@@ -408,7 +436,10 @@ func (b *Bookings) CancelSession(ctx context.Context, cat *Catalog, sessionID in
 		if n, _ := res.RowsAffected(); n != 1 {
 			return ErrInvalidTransition
 		}
-		rows, err := tx.QueryContext(ctx, `SELECT id, user_id FROM bookings WHERE session_id = ? AND status IN ('waitlisted', 'pending', 'confirmed') FOR UPDATE`, sessionID)
+		if err := b.refundSession(ctx, tx, sessionID, now); err != nil {
+			return err
+		}
+		rows, err := tx.QueryContext(ctx, `SELECT id, user_id FROM bookings WHERE session_id = ? AND status IN ('waitlisted', 'pending', 'awaiting_payment', 'confirmed') FOR UPDATE`, sessionID)
 		if err != nil {
 			return fmt.Errorf("session bookings: %w", err)
 		}
@@ -496,7 +527,7 @@ func (b *Bookings) GateState(ctx context.Context, sessionID int64) (GateState, e
 	}
 	st.Open = status == SessionOpen && b.Now().Before(starts)
 	st.ExpireAt = ends
-	st.Participants, err = queryColumn[string](ctx, b.DB, `SELECT participant FROM bookings WHERE session_id = ? AND status IN ('pending', 'confirmed', 'attended')`, sessionID)
+	st.Participants, err = queryColumn[string](ctx, b.DB, `SELECT participant FROM bookings WHERE session_id = ? AND status IN ('pending', 'awaiting_payment', 'confirmed', 'attended')`, sessionID)
 	if err != nil {
 		return st, fmt.Errorf("gate participants: %w", err)
 	}

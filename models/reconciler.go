@@ -227,7 +227,7 @@ func (r *Reconciler) liveParticipants(ctx context.Context, sessionIDs []int64) (
 		args[i] = id
 	}
 	rows, err := r.B.DB.QueryContext(ctx, `SELECT session_id, participant FROM bookings
-		WHERE session_id IN (?`+strings.Repeat(", ?", len(sessionIDs)-1)+`) AND status IN ('pending', 'confirmed', 'attended')`, args...)
+		WHERE session_id IN (?`+strings.Repeat(", ?", len(sessionIDs)-1)+`) AND status IN ('pending', 'awaiting_payment', 'confirmed', 'attended')`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("gate participants: %w", err)
 	}

@@ -104,7 +104,11 @@ func (r *Reports) Annual(ctx context.Context, year int) (AnnualReport, error) {
 }
 
 // heldSessions selects the held sessions of a kind (and audience) with their live
-// attendances and fees plus imported ones.
+// attendances and fees plus imported ones. A booking paid through WeChat Pay counts
+// what the ledger says it brought in: its fee once its order is paid, less what was
+// refunded to it (so a late cancel that kept the fee counts, a refunded one does
+// not); a booking without an order (history from before payments, or a free
+// program) counts its fee when it was confirmed or attended, as before.
 const heldSessions = `
 	SELECT COUNT(*),
 	       COALESCE(SUM(x.live_att + x.imp_att), 0),
@@ -112,7 +116,11 @@ const heldSessions = `
 	FROM (
 		SELECT s.id,
 		       (SELECT COUNT(*) FROM bookings b WHERE b.session_id = s.id AND b.status = 'attended') AS live_att,
-		       (SELECT COALESCE(SUM(b.fee_fen), 0) FROM bookings b WHERE b.session_id = s.id AND b.status IN ('confirmed', 'attended')) AS live_fees,
+		       (SELECT COALESCE(SUM(CASE
+		            WHEN b.order_id IS NULL THEN IF(b.status IN ('confirmed', 'attended'), b.fee_fen, 0)
+		            ELSE IF(EXISTS (SELECT 1 FROM payment_ledger lp WHERE lp.order_id = b.order_id AND lp.kind = 'paid'), b.fee_fen, 0)
+		               - (SELECT COALESCE(SUM(lr.amount_fen), 0) FROM payment_ledger lr WHERE lr.booking_id = b.id AND lr.kind = 'refunded')
+		            END), 0) FROM bookings b WHERE b.session_id = s.id) AS live_fees,
 		       COALESCE(i.attendances, 0) AS imp_att,
 		       COALESCE(i.fees_fen, 0) AS imp_fees
 		FROM sessions s

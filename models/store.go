@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"strings"
 	"time"
 
@@ -54,19 +55,26 @@ func nullTime(t *time.Time) any {
 	return t.UTC()
 }
 
+// deadlockAttempts bounds retryDeadlock. A deadlock is detected at once, so eight
+// tries cost tens of milliseconds, not seconds, even under a crowd.
+const deadlockAttempts = 8
+
 // retryDeadlock runs fn again when InnoDB picked it as a deadlock victim (1213) or
 // timed out on a lock (1205): both roll the statement back, and concurrent upserts
 // on one unique key can hit them under load. Other errors return at once.
 func retryDeadlock(ctx context.Context, fn func() error) error {
 	var err error
-	for attempt := 0; attempt < 4; attempt++ {
+	for attempt := 0; attempt < deadlockAttempts; attempt++ {
 		if err = fn(); err == nil || !isRetryable(err) {
 			return err
 		}
+		// Linear backoff with jitter: victims of one deadlock must not retry in
+		// lockstep and collide again (seen with 100 concurrent alert senders).
+		wait := time.Duration(attempt+1)*5*time.Millisecond + time.Duration(rand.Int64N(int64(5*time.Millisecond)))
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-time.After(time.Duration(attempt+1) * 5 * time.Millisecond):
+		case <-time.After(wait):
 		}
 	}
 	return err

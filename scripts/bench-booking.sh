@@ -7,7 +7,12 @@
 #
 # Measures: GET /healthz (baseline), GET /api/v1/programs/{id} (catalogue),
 # POST /api/v1/bookings on a sold-out session, a flash crowd of 2,000 distinct
-# residents on a 12-place session with the gate, then the same with BOOKING_GATE=false.
+# residents on a 12-place session with the gate, then the same with BOOKING_GATE=false,
+# and the paid path beside the free one: 400 residents each getting a place in a
+# 400-place session of a free program, then of a paid one, the server a WeChat Pay
+# merchant of scripts/fakepay (on PAY_PORT, 18501), so every paid booking opens an
+# order and places it at (fake) WeChat; and the 2,000-resident flash crowd on a
+# paid 12-place session.
 # Uses a throwaway database and Redis prefix and removes both at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,6 +25,9 @@ ROUNDS="${ROUNDS:-3}"
 FLASH_C="${FLASH_C:-32}"
 RESIDENTS="${RESIDENTS:-2001}"   # 2,000 in the crowd + 1 who fills the sold-out session
 PORT="${BENCH_PORT:-18089}"
+PAY_PORT="${PAY_PORT:-18501}"
+PAY_KEY="benchPayKey0123456789abcdefABCDE"
+PAY_PID=""
 
 if ! command -v wrk >/dev/null 2>&1; then
   echo "installing wrk (Debian package)..."
@@ -40,6 +48,7 @@ DSN="root:@tcp(${MYSQL_HOST}:${MYSQL_PORT})/${DB}?parseTime=true&loc=UTC&charset
 
 cleanup() {
   [ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null && wait "$SERVER_PID" 2>/dev/null || true
+  [ -n "$PAY_PID" ] && kill "$PAY_PID" 2>/dev/null && wait "$PAY_PID" 2>/dev/null || true
   mysql_cmd -e "DROP DATABASE IF EXISTS \`$DB\`" || true
   redis-cli -h "$REDIS_HOST" -p "$REDIS_PORT" --scan --pattern "${PREFIX}*" | xargs -r -n 500 redis-cli -h "$REDIS_HOST" -p "$REDIS_PORT" DEL >/dev/null 2>&1 || true
   rm -rf "$WORK"
@@ -49,10 +58,16 @@ trap cleanup EXIT
 mysql_cmd -e "CREATE DATABASE \`$DB\` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"
 go build -o "$WORK/nantian" ./server
 go build -o "$WORK/bench" ./scripts/bench
+go build -o "$WORK/fakepay" ./scripts/fakepay/cmd/fakepay
+"$WORK/fakepay" -addr "127.0.0.1:${PAY_PORT}" -appid wxdevappid -key "$PAY_KEY" -cert-dir "$WORK" >"$WORK/fakepay.out" 2>&1 &
+PAY_PID=$!
+for _ in $(seq 1 50); do [ -f "$WORK/ca.pem" ] && grep -q listening "$WORK/fakepay.out" && break; sleep 0.1; done
 
 start_server() { # start_server GATE
   APP_ENV=test HTTP_ADDR="127.0.0.1:${PORT}" MYSQL_DSN="$DSN" REDIS_ADDR="${REDIS_HOST}:${REDIS_PORT}" \
   REDIS_KEY_PREFIX="$PREFIX" JWT_SECRET="$SECRET" WECHAT_API_BASE="http://127.0.0.1:9" BOOKING_GATE="$1" \
+  WECHATPAY_MCHID=1900000109 WECHATPAY_API_KEY="$PAY_KEY" WECHATPAY_CERT_P12="$WORK/apiclient_cert.p12" \
+  WECHATPAY_API_CA="$WORK/ca.pem" WECHATPAY_API_BASE="https://127.0.0.1:${PAY_PORT}" WECHATPAY_NOTIFY_BASE="http://127.0.0.1:${PORT}" \
   GIN_MODE=release "$WORK/nantian" serve >/dev/null 2>"$WORK/server.err" &
   SERVER_PID=$!
   for _ in $(seq 1 100); do
@@ -101,6 +116,12 @@ run_wrk soldout "$BASE/api/v1/bookings" "$WORK/soldout.lua"
 
 FLASH_GATE=$("$WORK/bench" flash -url "$BASE" -dir "$WORK" -program "$PROGRAM_ID" -rounds "$ROUNDS" -c "$FLASH_C" -label flash_gate)
 echo "$FLASH_GATE"
+PLACES_FREE=$("$WORK/bench" flash -url "$BASE" -dir "$WORK" -program "$FREE_PROGRAM" -rounds "$ROUNDS" -c "$FLASH_C" -capacity 400 -n 400 -label places_free)
+echo "$PLACES_FREE"
+PLACES_PAID=$("$WORK/bench" flash -url "$BASE" -dir "$WORK" -program "$PAID_PROGRAM" -rounds "$ROUNDS" -c "$FLASH_C" -capacity 400 -n 400 -label places_paid)
+echo "$PLACES_PAID"
+FLASH_PAID=$("$WORK/bench" flash -url "$BASE" -dir "$WORK" -program "$PAID_PROGRAM" -rounds "$ROUNDS" -c "$FLASH_C" -label flash_paid)
+echo "$FLASH_PAID"
 stop_server
 
 start_server false
@@ -111,10 +132,15 @@ stop_server
 g=$(echo "$FLASH_GATE" | sed -n 's/.*req_per_s=\([0-9.]*\).*/\1/p')
 n=$(echo "$FLASH_NOGATE" | sed -n 's/.*req_per_s=\([0-9.]*\).*/\1/p')
 gp99=$(echo "$FLASH_GATE" | sed -n 's/.*p99_ms=\([0-9.]*\).*/\1/p')
+pf=$(echo "$PLACES_FREE" | sed -n 's/.*req_per_s=\([0-9.]*\).*/\1/p')
+pp=$(echo "$PLACES_PAID" | sed -n 's/.*req_per_s=\([0-9.]*\).*/\1/p')
+fp=$(echo "$FLASH_PAID" | sed -n 's/.*req_per_s=\([0-9.]*\).*/\1/p')
 echo "== ratios (targets: sold-out >= 0.6, catalogue >= 0.5, gate/no-gate >= 3, flash p99 < 50 ms)"
-awk -v s="$soldout_RPS" -v c="$catalogue_RPS" -v h="$healthz_RPS" -v g="$g" -v n="$n" -v p="$gp99" 'BEGIN {
+awk -v s="$soldout_RPS" -v c="$catalogue_RPS" -v h="$healthz_RPS" -v g="$g" -v n="$n" -v p="$gp99" -v pf="$pf" -v pp="$pp" -v fp="$fp" 'BEGIN {
   printf "sold-out / healthz   = %.2f  %s\n", s/h, (s/h >= 0.6 ? "met" : "NOT met")
   printf "catalogue / healthz  = %.2f  %s\n", c/h, (c/h >= 0.5 ? "met" : "NOT met")
   printf "gate / no-gate       = %.2f  %s\n", g/n, (g/n >= 3 ? "met" : "NOT met")
   printf "flash p99 (gate)     = %.1f ms %s\n", p, (p < 50 ? "met" : "NOT met")
+  printf "paid / free booking (every request gets a place) = %.2f  (the unified order round trip to WeChat Pay)\n", pp/pf
+  printf "paid flash crowd / free flash crowd (12 places)   = %.2f\n", fp/g
 }'

@@ -50,6 +50,7 @@ FAKE_PID=$!
 API_PORT="${HTTP_ADDR##*:}"
 cat <<MSG
 fake WeChat on http://$FAKE_ADDR; API on http://127.0.0.1:$API_PORT
+staff console: http://127.0.0.1:$API_PORT/console/  (dev login: grant-role an openid as staff, then use the dev form)
 try:  curl -s -XPOST localhost:$API_PORT/api/v1/auth/wechat -d '{"code":"alice:1"}'
       curl -s 'localhost:$API_PORT/api/v1/programs?kind=night_school'
 MSG

@@ -72,3 +72,27 @@ MSG
     exit 1
   fi
 }
+
+# ensure_chromium makes sure Debian's chromium is installed (the console's browser
+# tests drive it through chromedp), installing it with apt when possible.
+ensure_chromium() {
+  if [ -x /usr/bin/chromium ]; then return 0; fi
+  if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+    echo "installing chromium (console browser tests)..."
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  fi
+  if [ ! -x /usr/bin/chromium ]; then
+    echo "the console's browser tests need Chromium at /usr/bin/chromium: apt-get install chromium" >&2
+    return 1
+  fi
+}
+
+# ensure_cjk_fonts installs Noto CJK so console screenshots show Chinese, not boxes.
+ensure_cjk_fonts() {
+  if fc-list 2>/dev/null | grep -qi "Noto Sans CJK"; then return 0; fi
+  if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+    apt-get install -y -qq fonts-noto-cjk >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq fonts-noto-cjk >/dev/null; }
+  else
+    echo "screenshots need CJK fonts: apt-get install fonts-noto-cjk" >&2
+  fi
+}

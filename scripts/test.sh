@@ -9,6 +9,7 @@ source scripts/lib.sh
 
 ensure_mysql
 ensure_redis
+ensure_chromium
 
 export TEST_RUN_ID="r$(date +%s)$$"
 export TEST_MYSQL_DSN="${TEST_MYSQL_DSN:-root:@tcp(${MYSQL_HOST}:${MYSQL_PORT})/?parseTime=true&loc=UTC&charset=utf8mb4}"

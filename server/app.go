@@ -15,7 +15,10 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"nantian/config"
+	"nantian/console"
 	"nantian/models"
+	"nantian/models/consolelogin"
+	"nantian/models/payment"
 	"nantian/models/staffalert"
 	"nantian/wechat"
 )
@@ -49,7 +52,11 @@ type app struct {
 	reports    *models.Reports
 	walkin     *walkInArea        // walk-in residents and reminders (app_walkin.go)
 	privacy    *privacyArea       // PIPL: data cipher, child-read audit, export/delete (app_privacy.go)
+	payments   *payment.Service   // WeChat Pay (app_payments.go); nil without a merchant
 	alerts     *staffalert.Alerts // 企业微信 group alerts; nil when off (app_alerts.go)
+	// staff web console (app_console.go)
+	console       *console.Console
+	consoleLogins *consolelogin.Store
 
 	handler http.Handler
 	// workers run for the life of Serve; each returns when its ctx ends.
@@ -123,11 +130,20 @@ func newApp(ctx context.Context, cfg config.Config, logger *slog.Logger) (*app, 
 		a.Close()
 		return nil, fmt.Errorf("privacy: %w", err)
 	}
+	// --- area init: payments ---
+	if err := a.initPayments(ctx); err != nil {
+		a.Close()
+		return nil, fmt.Errorf("payments: %w", err)
+	}
 	if err := a.initStaffAlerts(); err != nil {
 		a.Close()
 		return nil, err
 	}
 	a.reports = &models.Reports{DB: db, Now: now, Loc: cfg.Location}
+	if err := a.initConsole(); err != nil {
+		a.Close()
+		return nil, err
+	}
 	a.handler = a.routes()
 	return a, nil
 }

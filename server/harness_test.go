@@ -79,6 +79,7 @@ func testMain(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, "openapi router:", err)
 		return 1
 	}
+	defer stopConsoleHarness()
 	return m.Run()
 }
 
@@ -159,9 +160,28 @@ func newTestAppWithPrefix(t *testing.T, prefix string, overrides map[string]stri
 // with TEST_LOG=1).
 func startTestApp(t *testing.T, prefix string, overrides map[string]string, logTo io.Writer) *testApp {
 	t.Helper()
+	ta, stop, err := launchApp(prefix, overrides, logTo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ta.t = t
+	t.Cleanup(stop)
+	return ta
+}
+
+// launchApp starts an app and returns it with the function that stops it; the
+// console's browser tests share one app across tests this way.
+func launchApp(prefix string, overrides map[string]string, logTo io.Writer) (*testApp, func(), error) {
+	// The server's address is known before the config is loaded, so a fake pay
+	// server can be told to notify it (WECHATPAY_NOTIFY_BASE "self").
+	srv := httptest.NewUnstartedServer(nil)
+	if overrides["WECHATPAY_NOTIFY_BASE"] == "self" {
+		overrides["WECHATPAY_NOTIFY_BASE"] = "http://" + srv.Listener.Addr().String()
+	}
 	cfg, err := config.Load(testEnv(prefix, overrides))
 	if err != nil {
-		t.Fatalf("config: %v", err)
+		srv.Close()
+		return nil, nil, fmt.Errorf("config: %w", err)
 	}
 	logger := slog.New(slog.NewJSONHandler(io.Discard, nil))
 	if os.Getenv("TEST_LOG") != "" {
@@ -174,19 +194,21 @@ func startTestApp(t *testing.T, prefix string, overrides map[string]string, logT
 	a, err := newApp(ctx, cfg, logger)
 	if err != nil {
 		cancel()
-		t.Fatalf("newApp: %v", err)
+		srv.Close()
+		return nil, nil, fmt.Errorf("newApp: %w", err)
 	}
 	done := a.startWorkers(ctx)
-	srv := httptest.NewServer(a.handler)
-	ta := &testApp{t: t, app: a, srv: srv, URL: srv.URL, prefix: prefix}
-	t.Cleanup(func() {
+	srv.Config.Handler = a.handler
+	srv.Start()
+	ta := &testApp{app: a, srv: srv, URL: srv.URL, prefix: prefix}
+	stop := func() {
 		srv.Close()
 		cancel()
 		<-done
 		_ = testdb.DeletePrefix(context.Background(), a.rdb, prefix)
 		a.Close()
-	})
-	return ta
+	}
+	return ta, stop, nil
 }
 
 // response is a decoded API answer.

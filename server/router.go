@@ -94,6 +94,9 @@ func (a *app) routes() http.Handler {
 	user.GET("/bookings/:id", bookingsH.Get)
 	user.POST("/bookings/:id/cancel", bookingsH.Cancel)
 	user.POST("/programs/:id/enrollments", idem, bookingsH.Enroll)
+	// --- resident routes: payments ---
+	paymentsH := &handlers.PaymentsHandler{Payments: a.payments, Bookings: a.bookings.engine, Loc: a.cfg.Location}
+	user.POST("/bookings/:id/payment", paymentsH.Pay)
 	calendarH := &handlers.CalendarHandler{Bookings: a.bookings.engine}
 	user.GET("/bookings/:id/calendar.ics", calendarH.Booking)
 	// --- resident routes: complaints ---
@@ -130,7 +133,14 @@ func (a *app) routes() http.Handler {
 	staff.POST("/checkins", staffBookings.CheckIn)
 	staff.POST("/sessions/:id/close", staffBookings.CloseSession)
 	staff.POST("/sessions/:id/cancel", staffBookings.CancelSession)
+	consoleLogins := &handlers.ConsoleLoginsHandler{Logins: a.consoleLogins}
+	staff.POST("/console-logins", consoleLogins.Approve)
 	staff.GET("/sessions/:id/roster.csv", handlers.StaffReader(), staffBookings.Roster) // StaffReader: child names are audited
+	// --- staff routes: payments ---
+	staff.GET("/payments", paymentsH.List)
+	staff.GET("/payments/summary", paymentsH.Summary)
+	staff.GET("/payments.csv", paymentsH.CSV)
+	staff.POST("/bookings/:id/refund", paymentsH.Refund)
 	walkInH := &handlers.WalkInHandler{WalkIns: a.walkin.walkIns, Children: a.children}
 	staff.POST("/residents", walkInH.Create)
 	staff.GET("/residents", walkInH.List)
@@ -177,6 +187,15 @@ func (a *app) routes() http.Handler {
 	adminG.PUT("/users/:id/role", admin.SetRole)
 	adminG.GET("/audit", audit.List)
 
+	// --- payment callbacks ---
+	// WeChat Pay is not a user: no token; each body is verified (signature, or
+	// decryption with the API key) before anything is read from it.
+	api.POST("/payments/wechat/notify", paymentsH.Notify)
+	api.POST("/payments/wechat/refund-notify", paymentsH.RefundNotify)
+	// --- staff web console (issue 12): its own net/http mux under /console/ ---
+	r.Any("/console", gin.WrapH(a.console))
+	r.Any("/console/*path", gin.WrapH(a.console))
+
 	// --- device routes ---
 	// Bins are not users: no bearer token, their own HMAC auth, a small body limit
 	// (handlers.MaxDepositBody, on top of the group's).
@@ -201,6 +220,7 @@ func (a *app) auditBefore() map[string]func(ctx context.Context, id int64) (any,
 		"/api/v1/staff/sessions/:id/close":        session,
 		"/api/v1/staff/bookings/:id/confirm":      booking,
 		"/api/v1/staff/bookings/:id/reject":       booking,
+		"/api/v1/staff/bookings/:id/refund":       booking,
 		"/api/v1/staff/complaints/:id/accept":     complaint,
 		"/api/v1/staff/complaints/:id/contact":    complaint,
 		"/api/v1/staff/complaints/:id/resolve":    complaint,

@@ -6,6 +6,7 @@
 //	bench setup   -dsn DSN -secret JWT_SECRET -n 2000 -dir DIR   users + tokens (straight into MySQL)
 //	bench prepare -url URL -dir DIR                              program, a sold-out session (prints ids)
 //	bench flash   -url URL -dir DIR -rounds 3 -c 64              the flash crowd, one fresh session per round
+//	bench flash   ... -program ID -capacity 400 -n 400           every request gets a place (free vs paid path)
 package main
 
 import (
@@ -206,7 +207,20 @@ func prepare(args []string) error {
 	if st, m, err := c.do("POST", "/api/v1/bookings", res[len(res)-1], map[string]any{"session_id": sold}); err != nil || st != http.StatusCreated {
 		return fmt.Errorf("fill sold-out session: %d %v %v", st, m, err)
 	}
-	fmt.Printf("PROGRAM_ID=%d\nSOLDOUT_SESSION=%d\n", pid, sold)
+	// The paid path beside the free one: two programs that confirm at once, one
+	// free, one with a fee (collected through WeChat Pay when the server has a
+	// merchant: each booking then opens an order and places it at WeChat).
+	ids := map[string]int64{}
+	for name, fee := range map[string]int{"FREE_PROGRAM": 0, "PAID_PROGRAM": 5000} {
+		st, m, err := c.do("POST", "/api/v1/staff/programs", string(staff), map[string]any{
+			"kind": "night_school", "title": "青年夜校·爵士舞", "fee_fen": fee, "requires_approval": false,
+			"description": "基本功与组合。", "category": "舞蹈", "venue": "党群服务中心多功能室"})
+		if err != nil || st != http.StatusCreated {
+			return fmt.Errorf("create program: %d %v %v", st, m, err)
+		}
+		ids[name] = int64(m["id"].(float64))
+	}
+	fmt.Printf("PROGRAM_ID=%d\nSOLDOUT_SESSION=%d\nFREE_PROGRAM=%d\nPAID_PROGRAM=%d\n", pid, sold, ids["FREE_PROGRAM"], ids["PAID_PROGRAM"])
 	return nil
 }
 
@@ -222,6 +236,7 @@ func flash(args []string) error {
 	conc := fs.Int("c", 64, "requests in flight")
 	capacity := fs.Int("capacity", 12, "places per session")
 	label := fs.String("label", "flash", "label for the output line")
+	n := fs.Int("n", 0, "residents in the crowd (0: all)")
 	_ = fs.Parse(args)
 	staffB, err := os.ReadFile(filepath.Join(*dir, "staff.token"))
 	if err != nil {
@@ -233,6 +248,9 @@ func flash(args []string) error {
 		return err
 	}
 	toks = toks[:len(toks)-1] // the last one filled the sold-out session
+	if *n > 0 && *n < len(toks) {
+		toks = toks[:*n]
+	}
 	c := newClient(*base, *conc)
 	var lat []time.Duration
 	var total time.Duration

@@ -16,7 +16,7 @@ type sessionCounts struct {
 func (e *env) session(ctx context.Context, id int64) (sessionCounts, error) {
 	var s sessionCounts
 	err := e.db.QueryRowContext(ctx, `SELECT s.capacity, s.booked, s.waitlisted,
-		(SELECT COUNT(*) FROM bookings b WHERE b.session_id = s.id AND b.status IN ('pending', 'confirmed', 'attended')),
+		(SELECT COUNT(*) FROM bookings b WHERE b.session_id = s.id AND b.status IN ('pending', 'awaiting_payment', 'confirmed', 'attended')),
 		(SELECT COUNT(*) FROM bookings b WHERE b.session_id = s.id AND b.status = 'waitlisted')
 		FROM sessions s WHERE s.id = ?`, id).Scan(&s.capacity, &s.booked, &s.waitlisted, &s.live, &s.waiting)
 	return s, err
@@ -42,7 +42,7 @@ func (e *env) checkAll(ctx context.Context, confirmedSeen []int64) ([]string, er
 	}
 	// 1. no oversell; booked and waitlisted equal what the bookings say.
 	err := q(`SELECT s.id, s.capacity, s.booked, s.waitlisted,
-		(SELECT COUNT(*) FROM bookings b WHERE b.session_id = s.id AND b.status IN ('pending', 'confirmed', 'attended')),
+		(SELECT COUNT(*) FROM bookings b WHERE b.session_id = s.id AND b.status IN ('pending', 'awaiting_payment', 'confirmed', 'attended')),
 		(SELECT COUNT(*) FROM bookings b WHERE b.session_id = s.id AND b.status = 'waitlisted')
 		FROM sessions s`, func(scan func(...any) error) error {
 		var id int64
@@ -199,7 +199,7 @@ func (e *env) gateDiff(ctx context.Context, sessionID int64, h string) (string, 
 	if err != nil {
 		return "", err
 	}
-	rows, err := e.db.QueryContext(ctx, `SELECT participant FROM bookings WHERE session_id = ? AND status IN ('pending', 'confirmed', 'attended')`, sessionID)
+	rows, err := e.db.QueryContext(ctx, `SELECT participant FROM bookings WHERE session_id = ? AND status IN ('pending', 'awaiting_payment', 'confirmed', 'attended')`, sessionID)
 	if err != nil {
 		return "", err
 	}

@@ -24,6 +24,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"nantian/models"
+	"nantian/scripts/fakepay"
 	"nantian/scripts/fakewechat"
 )
 
@@ -46,6 +47,8 @@ type env struct {
 	mysqlProxy           *toxiproxy.Proxy
 	redisProxy           *toxiproxy.Proxy
 	wx                   *httptest.Server
+	pay                  *fakepay.Server // the fake WeChat Pay (payments drill)
+	payTS                *httptest.Server
 	work                 string // temp dir: binary and server log
 	bin                  string
 	httpAddr             string
@@ -131,6 +134,9 @@ func newEnv(ctx context.Context, mysqlAddr, redisAddr string, mysqlLatency time.
 	if e.logf, err = os.Create(filepath.Join(e.work, "server.log")); err != nil {
 		return e, err
 	}
+	if err := e.startFakePay(); err != nil {
+		return e, err
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return e, err
@@ -155,6 +161,9 @@ func (e *env) close(keepLog bool) {
 	}
 	if e.wx != nil {
 		e.wx.Close()
+	}
+	if e.payTS != nil {
+		e.payTS.Close()
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -229,6 +238,7 @@ func (e *env) start() error {
 		"SHUTDOWN_TIMEOUT=2s",
 		"UPLOAD_DIR=" + filepath.Join(e.work, "uploads"),
 	}
+	cmd.Env = append(cmd.Env, e.payEnv()...)
 	cmd.Stdout, cmd.Stderr = e.logf, e.logf
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("start server: %w", err)

@@ -153,6 +153,8 @@ func run(mysqlAddr, redisAddr string, crowd, capacity int, span, outage, latency
 	}
 	rows = append(rows, e.pointsDrill(ctx, crowd/3, outage, span))
 	fmt.Printf("  %-22s done: %s\n", rows[len(rows)-1].name, rows[len(rows)-1].summary())
+	rows = append(rows, e.paymentsDrill(ctx, outage))
+	fmt.Printf("  %-22s done: %s\n", rows[len(rows)-1].name, rows[len(rows)-1].summary())
 
 	printTable(os.Stdout, rows)
 	fmt.Printf("\nwhole run: %s\n", time.Since(t0).Round(time.Second))

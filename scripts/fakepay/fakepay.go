@@ -112,15 +112,16 @@ type Server struct {
 	opts Options
 	mux  *http.ServeMux
 
-	mu       sync.Mutex
-	mode     Mode
-	orders   map[string]*Order
-	refunds  map[string]*Refund
-	held     []notification
-	calls    map[string]int
-	rejected map[string]int // reason → count (bad signature, wrong mch_id, no cert, ...)
-	seq      int
-	wg       sync.WaitGroup
+	mu             sync.Mutex
+	mode           Mode
+	orders         map[string]*Order
+	refunds        map[string]*Refund
+	held           []notification
+	calls          map[string]int
+	failedNotifies int            // deliveries not answered SUCCESS (retried)
+	rejected       map[string]int // reason → count (bad signature, wrong mch_id, no cert, ...)
+	seq            int
+	wg             sync.WaitGroup
 }
 
 // New returns a fake accepting opts' credentials.
@@ -193,6 +194,14 @@ func (s *Server) Rejected(reason string) int {
 	return s.rejected[reason]
 }
 
+// FailedNotifies counts notification deliveries that got no SUCCESS (each is
+// retried, as WeChat Pay does).
+func (s *Server) FailedNotifies() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.failedNotifies
+}
+
 // Wait blocks until every notification sent so far has been delivered or given up.
 func (s *Server) Wait() { s.wg.Wait() }
 
@@ -225,7 +234,7 @@ func (s *Server) Pay(outTradeNo string, po PayOptions) error {
 	}
 	s.seq++
 	o.State = "SUCCESS"
-	o.TransactionID = fmt.Sprintf("4200%020d", s.seq)
+	o.TransactionID = "4200" + time.Now().In(beijing).Format("20060102") + randDigits(14)
 	o.CashFen = o.TotalFen - po.CouponFen
 	f := map[string]string{
 		"return_code": "SUCCESS", "result_code": "SUCCESS",
@@ -297,12 +306,20 @@ func (s *Server) deliver(n notification, paidOrder string) bool {
 	resp, err := s.opts.Client.Post(n.url, "text/xml", bytes.NewReader(n.body))
 	if err != nil {
 		s.opts.Log.Info("fakepay: notify failed", "url", n.url, "err", err)
+		s.mu.Lock()
+		s.failedNotifies++
+		s.mu.Unlock()
 		return false
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<16))
 	f, err := parse(b)
 	ok := err == nil && resp.StatusCode == http.StatusOK && f["return_code"] == "SUCCESS"
+	if !ok {
+		s.mu.Lock()
+		s.failedNotifies++
+		s.mu.Unlock()
+	}
 	if ok && paidOrder != "" {
 		s.mu.Lock()
 		if o := s.orders[paidOrder]; o != nil {
@@ -482,7 +499,7 @@ func (s *Server) unifiedOrder(f map[string]string) map[string]string {
 	}
 	o := &Order{
 		OutTradeNo: f["out_trade_no"], TotalFen: total, OpenID: f["openid"], NotifyURL: f["notify_url"],
-		SignType: st, PrepayID: fmt.Sprintf("wx%d%08d", time.Now().Unix(), s.seq), TimeExpire: expire,
+		SignType: st, PrepayID: fmt.Sprintf("wx%s%s", time.Now().In(beijing).Format("02150405"), randHex(12)), TimeExpire: expire,
 		State: "NOTPAY", params: map[string]string{},
 	}
 	for _, k := range orderParams {
@@ -562,7 +579,7 @@ func (s *Server) refund(f map[string]string) map[string]string {
 		return bizFail("NOTENOUGH", "退款金额大于可退金额")
 	}
 	s.seq++
-	rf := &Refund{OutRefundNo: f["out_refund_no"], OutTradeNo: o.OutTradeNo, RefundID: fmt.Sprintf("5030%020d", s.seq),
+	rf := &Refund{OutRefundNo: f["out_refund_no"], OutTradeNo: o.OutTradeNo, RefundID: "5030" + time.Now().In(beijing).Format("20060102") + randDigits(14),
 		RefundFen: amount, TotalFen: o.TotalFen, NotifyURL: f["notify_url"], Requests: 1}
 	s.refunds[rf.OutRefundNo] = rf
 	o.RefundedFen += amount
@@ -685,6 +702,17 @@ func parse(body []byte) (map[string]string, error) {
 var beijing = time.FixedZone("CST", 8*3600)
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// randDigits makes n random decimal digits: WeChat's ids are unique across every
+// merchant and run, and so are the fake's (tests share one database).
+func randDigits(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	for i := range b {
+		b[i] = '0' + b[i]%10
+	}
+	return string(b)
+}
 
 func randHex(n int) string {
 	b := make([]byte, n)

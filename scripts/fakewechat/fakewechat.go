@@ -12,6 +12,7 @@
 //	POST /wxa/business/getuserphonenumber?access_token=   {code}
 //	POST /cgi-bin/message/subscribe/send?access_token=    subscribe message
 //	POST /wxa/msg_sec_check?access_token=                 {version:2, openid, scene, content}
+//	POST /wxa/getwxacodeunlimit?access_token=             {scene, page, width, ...}
 //
 // Like the real API, business errors are HTTP 200 with a non-zero errcode.
 //
@@ -44,6 +45,8 @@
 //     next sends fail with a chosen errcode (43101 user refused, -1 system busy, ...).
 //   - msg_sec_check (v2 only): content containing "违禁" or "RISKY" is "risky",
 //     containing "REVIEW" is "review", anything else "pass".
+//   - getwxacodeunlimit: a scene of 1–32 characters WeChat allows gets an image/jpeg
+//     picture (a plain QR holding page + "?scene=" + scene); anything else 40169.
 //   - [Server.SetDown](true) makes every endpoint answer HTTP 503, as an unreachable
 //     or failing WeChat would look to the client.
 //
@@ -51,11 +54,13 @@
 package fakewechat
 
 import (
+	"bytes"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"image/jpeg"
 	"io"
 	"maps"
 	"net/http"
@@ -63,6 +68,8 @@ import (
 	"sync"
 	"time"
 	"unicode/utf8"
+
+	"github.com/skip2/go-qrcode"
 )
 
 // WeChat errcodes the fake produces. They are exported so tests can name them
@@ -142,6 +149,7 @@ func New(opts Options) *Server {
 	mux.HandleFunc("/wxa/business/getuserphonenumber", s.withToken(s.handlePhoneNumber))
 	mux.HandleFunc("/cgi-bin/message/subscribe/send", s.withToken(s.handleSubscribeSend))
 	mux.HandleFunc("/wxa/msg_sec_check", s.withToken(s.handleMsgSecCheck))
+	mux.HandleFunc("/wxa/getwxacodeunlimit", s.withToken(s.handleWXACodeUnlimit))
 	mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSONStatus(w, http.StatusNotFound, errBody(ErrCodeInvalidURL, "invalid url"))
 	})
@@ -462,6 +470,46 @@ func (s *Server) handleSubscribeSend(w http.ResponseWriter, r *http.Request) {
 	s.mu.Unlock()
 
 	writeJSON(w, map[string]any{"errcode": 0, "errmsg": "ok", "msgid": id})
+}
+
+// ErrCodeInvalidScene is getwxacodeunlimit's answer to a bad scene (WeChat's
+// "invalid scene": empty, longer than 32 or with characters it does not take).
+const ErrCodeInvalidScene = 40169
+
+// handleWXACodeUnlimit answers getwxacodeunlimit as WeChat does: the picture's
+// bytes as image/jpeg, or a JSON error. The fake's picture is a plain QR code
+// holding the scene, so a test can decode what the real one would carry.
+func (s *Server) handleWXACodeUnlimit(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Scene string `json:"scene"`
+		Page  string `json:"page"`
+		Width int    `json:"width"`
+	}
+	if !decodeBody(w, r, &req) {
+		return
+	}
+	if req.Scene == "" || len(req.Scene) > 32 || strings.ContainsFunc(req.Scene, func(c rune) bool {
+		return !(c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || strings.ContainsRune("!#$&'()*+,/:;=?@-._~", c))
+	}) {
+		writeJSON(w, errBody(ErrCodeInvalidScene, "invalid scene"))
+		return
+	}
+	size := req.Width
+	if size < 280 || size > 1280 {
+		size = 430 // WeChat's default width
+	}
+	q, err := qrcode.New(req.Page+"?scene="+req.Scene, qrcode.Medium)
+	if err != nil {
+		writeJSON(w, errBody(ErrCodeSystemBusy, "system error"))
+		return
+	}
+	var buf bytes.Buffer
+	if err := jpeg.Encode(&buf, q.Image(size), &jpeg.Options{Quality: 90}); err != nil {
+		writeJSON(w, errBody(ErrCodeSystemBusy, "system error"))
+		return
+	}
+	w.Header().Set("Content-Type", "image/jpeg")
+	_, _ = w.Write(buf.Bytes())
 }
 
 // FieldLimit returns the maximum rune count WeChat accepts for a subscribe-message

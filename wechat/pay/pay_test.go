@@ -97,12 +97,15 @@ func TestOrderPayNotifyRefund(t *testing.T) {
 		t.Run(st, func(t *testing.T) {
 			e := newEnv(t, st)
 			ctx := context.Background()
-			prepay, err := e.client.CreateOrder(ctx, order("NT1"))
+			first := order("NT1")
+			prepay, err := e.client.CreateOrder(ctx, first)
 			if err != nil || prepay == "" {
 				t.Fatalf("create: %q %v", prepay, err)
 			}
-			// The same order again is the same prepay id (a retry after a lost answer).
-			if again, err := e.client.CreateOrder(ctx, order("NT1")); err != nil || again != prepay {
+			// The same order again is the same prepay id (a retry after a lost
+			// answer). The very same request: order() reads the clock, and a
+			// time_expire one second later is another order to WeChat Pay.
+			if again, err := e.client.CreateOrder(ctx, first); err != nil || again != prepay {
 				t.Fatalf("retry: %q %v, want %q", again, err, prepay)
 			}
 			o, _ := e.fake.Order("NT1")

@@ -1,0 +1,2 @@
+DROP TABLE IF EXISTS console_sessions;
+DROP TABLE IF EXISTS console_tickets;
