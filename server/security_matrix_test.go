@@ -128,6 +128,17 @@ var routeRules = map[string]routeRule{
 	"GET /api/v1/admin/audit":          {level: adminOnly},
 
 	"POST /api/v1/devices/deposits": {level: device},
+
+	// Payments: the resident pays their own booking; staff list, export and refund;
+	// WeChat Pay's callbacks carry a signature in their XML body, no bearer token.
+	"POST /api/v1/bookings/:id/payment":          {level: loggedIn, owned: booking},
+	"GET /api/v1/staff/payments":                 {level: staffOnly},
+	"GET /api/v1/staff/payments/summary":         {level: staffOnly},
+	"GET /api/v1/staff/payments.csv":             {level: staffOnly},
+	"POST /api/v1/staff/bookings/:id/refund":     {level: staffOnly},
+	"POST /api/v1/payments/wechat/notify":        {level: public},
+	"POST /api/v1/payments/wechat/refund-notify": {level: public},
+	"POST /api/v1/staff/console-logins":          {level: staffOnly},
 }
 
 // validBodies are well-formed bodies for owned routes, so the answer another
@@ -144,7 +155,7 @@ var validBodies = map[string]map[string]any{
 // resident, and checks each answer against the route's declared rule. No call may
 // end in a 5xx.
 func TestSecurityMatrix(t *testing.T) {
-	a := newTestApp(t)
+	a := newPayApp(t).testApp // with a (fake) merchant: the payment routes answer for real
 	owner, _ := a.resident("mx-owner")
 	other, _ := a.resident("mx-other")
 	staffTok, _ := a.staff("mx-staff")
@@ -170,6 +181,9 @@ func TestSecurityMatrix(t *testing.T) {
 	seen := map[string]bool{}
 	for _, rt := range routeList(a) {
 		key := rt.Method + " " + rt.Path
+		if isConsoleRoute(rt.Path) {
+			continue // the staff console's own pages and cookie login: console tests
+		}
 		seen[key] = true
 		rule, ok := routeRules[key]
 		if !ok {
@@ -254,4 +268,11 @@ func TestSecurityMatrix(t *testing.T) {
 			t.Errorf("owner reading own %s: %d", res, r.Status)
 		}
 	}
+}
+
+// isConsoleRoute: the staff web console (/console, its own net/http mux with a
+// cookie session) is HTML, not the JSON API: neither this matrix nor openapi.yaml
+// covers it; server/console_*_test.go do.
+func isConsoleRoute(path string) bool {
+	return path == "/console" || strings.HasPrefix(path, "/console/")
 }
