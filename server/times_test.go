@@ -170,6 +170,9 @@ func walkMatrix(t *testing.T, a *testApp, w *matrixWorld, visit func(key string,
 	var last []string
 	for _, rt := range routeList(a) {
 		key := rt.Method + " " + rt.Path
+		if isConsoleRoute(rt.Path) {
+			continue // HTML console, outside the JSON matrix (see isConsoleRoute)
+		}
 		if key == "POST /api/v1/auth/logout" || key == "DELETE /api/v1/me" {
 			last = append(last, key)
 			continue
@@ -216,7 +219,7 @@ func walkRoute(t *testing.T, a *testApp, w *matrixWorld, key string, visit func(
 }
 
 func TestEveryTimeIsLocal(t *testing.T) {
-	a := newTestApp(t)
+	a := newPayApp(t).testApp // with a (fake) merchant: the payment routes answer for real
 	w := buildMatrixWorld(t, a)
 	// Times that reach the responses through raw JSON, not through a time.Time:
 	// a client's UTC time kept in the audit log's request body.
