@@ -172,6 +172,18 @@ type SubscribeTemplates struct {
 	RedemptionReady string
 }
 
+// IDs is the set of configured template ids: the only ones a resident's grants
+// are recorded for.
+func (t SubscribeTemplates) IDs() map[string]bool {
+	out := map[string]bool{}
+	for _, id := range []string{t.BookingResult, t.BookingReminder, t.ComplaintUpdate, t.RedemptionReady} {
+		if id != "" {
+			out[id] = true
+		}
+	}
+	return out
+}
+
 // NotifyRules tune the outbox worker that sends subscribe messages.
 type NotifyRules struct {
 	WorkerEnabled bool          // NOTIFY_WORKER: run the sender in this instance
@@ -189,6 +201,7 @@ type RateLimits struct {
 	BookingPerUser      int // RATE_BOOKING_PER_MIN: booking creation per user
 	ComplaintPerUser    int // RATE_COMPLAINT_PER_MIN: complaint filing per user
 	DeviceWebhookPerDev int // RATE_DEVICE_PER_MIN: device webhook per device
+	SubscriptionPerUser int // RATE_SUBSCRIPTION_PER_MIN: POST /me/subscriptions per user
 	// TRUSTED_PROXIES: comma-separated IPs/CIDRs of the load balancers whose
 	// X-Forwarded-For is believed. Empty (the default) believes none, so a client
 	// cannot pick its own IP to dodge the per-IP login limit; behind a load balancer
@@ -292,6 +305,7 @@ func Load(getenv func(string) string) (Config, error) {
 			BookingPerUser:      e.int("RATE_BOOKING_PER_MIN", 20),
 			ComplaintPerUser:    e.int("RATE_COMPLAINT_PER_MIN", 10),
 			DeviceWebhookPerDev: e.int("RATE_DEVICE_PER_MIN", 120),
+			SubscriptionPerUser: e.int("RATE_SUBSCRIPTION_PER_MIN", 20),
 			TrustedProxies:      e.list("TRUSTED_PROXIES"),
 			ClientIPHeader:      e.str("TRUSTED_PROXY_HEADER", "X-Forwarded-For"),
 		},
@@ -373,7 +387,7 @@ func (c Config) Validate() error {
 	errs = append(errs, c.Payments.validate(c.AppEnv)...)
 	errs = append(errs, c.Alerts.validate(c.AppEnv)...)
 	r := c.RateLimits
-	if r.LoginPerIP < 1 || r.BookingPerUser < 1 || r.ComplaintPerUser < 1 || r.DeviceWebhookPerDev < 1 {
+	if r.LoginPerIP < 1 || r.BookingPerUser < 1 || r.ComplaintPerUser < 1 || r.DeviceWebhookPerDev < 1 || r.SubscriptionPerUser < 1 {
 		errs = append(errs, errors.New("rate limits must be at least 1 per minute (RATE_*_PER_MIN)"))
 	}
 	if r.ClientIPHeader == "" || strings.ContainsAny(r.ClientIPHeader, " :\t\r\n") {

@@ -17,13 +17,20 @@ package console
 
 import (
 	"context"
+	"database/sql"
 	"log/slog"
 	"net/http"
 	"time"
 
 	"nantian/models"
+	"nantian/models/account"
+	"nantian/models/booking"
+	"nantian/models/catalog"
+	"nantian/models/complaint"
 	"nantian/models/consolelogin"
 	"nantian/models/desk"
+	"nantian/models/points"
+	"nantian/models/report"
 )
 
 //go:generate bash ../scripts/vendor-console.sh
@@ -43,22 +50,31 @@ type Deps struct {
 	Logger *slog.Logger
 
 	Logins *consolelogin.Store
-	Auth   *models.AuthCache
+	Auth   *account.AuthCache
 	QR     QRSource
 	// LoginPage is the mini-program page a scanned login code opens.
 	LoginPage string
 
-	Users   *models.Users
-	Catalog *models.Catalog
+	Users   *account.Users
+	Catalog *catalog.Catalog
 	// CatalogCache is the API's cached program/session reads, invalidated on
 	// every catalogue change as the API's catalogue handler does.
-	CatalogCache *models.CatalogCache
-	Bookings     *models.Bookings
-	WalkIns      *models.WalkIns
+	CatalogCache *catalog.CatalogCache
+	Bookings     *booking.Bookings
+	WalkIns      *booking.WalkIns
 	Audit        *models.Audit
 	// Desk holds the desk's read views (today's sessions, the approval queue,
 	// rosters) over the same tables.
 	Desk *desk.Reader
+
+	// Journeys 5–9 (complaints, points, reports, imports, admin).
+	DB         *sql.DB // reference lists (estates)
+	Complaints *complaint.Complaints
+	Uploads    *complaint.Uploads
+	Points     *points.Points
+	Devices    *points.Devices
+	Reports    *report.Reports
+	Imports    *report.Imports
 }
 
 // Console serves /console/.

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"nantian/models"
+	"nantian/models/booking"
+	"nantian/models/catalog"
 	"nantian/models/desk"
 )
 
@@ -47,9 +49,9 @@ func (c *Console) sessionsPage(w http.ResponseWriter, r *http.Request) {
 }
 
 type deskView struct {
-	Session  models.Session
-	Program  models.Program
-	Roster   []models.RosterRow
+	Session  catalog.Session
+	Program  catalog.Program
+	Roster   []booking.RosterRow
 	Attended int
 	Started  bool
 }
@@ -86,7 +88,7 @@ func (c *Console) deskPage(w http.ResponseWriter, r *http.Request) {
 	}
 	v := deskView{Session: s, Program: p, Roster: roster, Started: !time.Now().Before(s.StartsAt)}
 	for _, row := range roster {
-		if row.Status == models.BookingAttended {
+		if row.Status == booking.BookingAttended {
 			v.Attended++
 		}
 	}
@@ -200,7 +202,7 @@ func (c *Console) deskCapacity(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx := r.Context()
 	before, _ := c.d.Catalog.GetSession(ctx, id)
-	s, err := c.d.Catalog.PatchSession(ctx, id, models.SessionPatch{Capacity: &n})
+	s, err := c.d.Catalog.PatchSession(ctx, id, catalog.SessionPatch{Capacity: &n})
 	if err == nil {
 		c.invalidateProgram(s.ProgramID)
 		err = c.d.Bookings.SessionChanged(ctx, id, false) // the gate follows; freed places go to the waiting list
@@ -221,7 +223,7 @@ func (c *Console) deskWalkIn(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
-	in := models.ResidentInput{RealName: strings.TrimSpace(r.PostFormValue("real_name")), Phone: strings.TrimSpace(r.PostFormValue("phone")),
+	in := booking.ResidentInput{RealName: strings.TrimSpace(r.PostFormValue("real_name")), Phone: strings.TrimSpace(r.PostFormValue("phone")),
 		Estate: strings.TrimSpace(r.PostFormValue("estate"))}
 	if len([]rune(in.RealName)) > 64 || len(in.Phone) > 32 || len([]rune(in.Estate)) > 32 { // the API's binding limits
 		c.refused(w, r, deskBack(id), models.Invalid("real_name", "姓名、电话或小区过长"))
@@ -237,7 +239,7 @@ func (c *Console) deskWalkIn(w http.ResponseWriter, r *http.Request) {
 		c.refused(w, r, deskBack(id), err)
 		return
 	}
-	b, err := c.d.WalkIns.Book(ctx, res.ID, models.BookInput{SessionID: id, Waitlist: r.PostFormValue("waitlist") == "on"})
+	b, err := c.d.WalkIns.Book(ctx, res.ID, booking.BookInput{SessionID: id, Waitlist: r.PostFormValue("waitlist") == "on"})
 	c.recordResult(w, r, "POST /console/sessions/{id}/walk-in", id, err, nil, b)
 	if err != nil {
 		c.refused(w, r, deskBack(id), err)
@@ -263,7 +265,7 @@ func (c *Console) deskRosterCSV(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
 	w.Header().Set("Content-Disposition", `attachment; filename="roster-`+strconv.FormatInt(id, 10)+`.csv"`)
-	_, _ = w.Write(models.RosterCSV(rows))
+	_, _ = w.Write(booking.RosterCSV(rows))
 }
 
 func (c *Console) recordResult(w http.ResponseWriter, r *http.Request, action string, id int64, err error, before, after any) {

@@ -14,6 +14,8 @@ import (
 	"unicode/utf8"
 
 	"nantian/models"
+	"nantian/models/booking"
+	"nantian/models/catalog"
 )
 
 //go:embed templates
@@ -212,7 +214,7 @@ func (c *Console) refused(w http.ResponseWriter, r *http.Request, to string, err
 
 func (c *Console) funcs() template.FuncMap {
 	loc := func() *time.Location { return c.d.Loc }
-	return template.FuncMap{
+	fm := template.FuncMap{
 		"asset": func(name string) (string, error) { return c.assets.url(name) },
 		"hm":    func(t time.Time) string { return t.In(loc()).Format("15:04") },
 		"date":  func(t time.Time) string { return t.In(loc()).Format("2006-01-02") },
@@ -244,6 +246,13 @@ func (c *Console) funcs() template.FuncMap {
 		"add":      func(a, b int) int { return a + b },
 		"navItems": navFor,
 	}
+	for k, f := range c.journeyFuncs() {
+		if _, taken := fm[k]; taken {
+			panic("console: template function " + k + " defined twice") // caught by every test that builds a Console
+		}
+		fm[k] = f
+	}
+	return fm
 }
 
 var weekdays = [...]string{"周日", "周一", "周二", "周三", "周四", "周五", "周六"}
@@ -257,19 +266,19 @@ func yuan(fen int64) string {
 }
 
 var bookingStatusText = map[string]string{
-	models.BookingWaitlisted: "候补", models.BookingPending: "待审核", models.BookingConfirmed: "已确认",
-	models.BookingAttended: "已签到", models.BookingCancelled: "已取消", models.BookingRejected: "已拒绝",
-	models.BookingNoShow: "爽约", models.BookingExpired: "已过期", "awaiting_payment": "待支付",
+	booking.BookingWaitlisted: "候补", booking.BookingPending: "待审核", booking.BookingConfirmed: "已确认",
+	booking.BookingAttended: "已签到", booking.BookingCancelled: "已取消", booking.BookingRejected: "已拒绝",
+	booking.BookingNoShow: "爽约", booking.BookingExpired: "已过期", "awaiting_payment": "待支付",
 }
 
 var sessionStatusText = map[string]string{
-	models.SessionOpen: "开放", models.SessionClosed: "已结束", models.SessionCancelled: "已取消",
+	catalog.SessionOpen: "开放", catalog.SessionClosed: "已结束", catalog.SessionCancelled: "已取消",
 }
 
 var kindText = map[string]string{
-	models.KindNightSchool: "青年夜校", models.KindChildcare: "托育", models.KindActivity: "活动",
+	catalog.KindNightSchool: "青年夜校", catalog.KindChildcare: "托育", catalog.KindActivity: "活动",
 }
 
 var audienceText = map[string]string{
-	models.AudienceElderly: "长者", models.AudienceChildren: "儿童", models.AudienceYouth: "青年", models.AudienceAll: "所有人",
+	catalog.AudienceElderly: "长者", catalog.AudienceChildren: "儿童", catalog.AudienceYouth: "青年", catalog.AudienceAll: "所有人",
 }

@@ -8,6 +8,7 @@ import (
 	"net/http"
 
 	"nantian/models"
+	"nantian/models/account"
 	"nantian/models/consolelogin"
 )
 
@@ -156,7 +157,7 @@ func validCSRF(r *http.Request, want string) bool {
 	return want != "" && subtle.ConstantTimeCompare([]byte(got), []byte(want)) == 1
 }
 
-func displayName(u models.User) string {
+func displayName(u account.User) string {
 	switch {
 	case u.RealName != "":
 		return u.RealName

@@ -3,15 +3,15 @@ package handlers
 import (
 	"net/http"
 
-	"github.com/gin-gonic/gin"
+	"nantian/models/account"
 
-	"nantian/models"
+	"github.com/gin-gonic/gin"
 )
 
 // AdminHandler serves admin-only user management.
 type AdminHandler struct {
-	Users *models.Users
-	Cache *models.AuthCache
+	Users *account.Users
+	Cache *account.AuthCache
 }
 
 type roleRequest struct {

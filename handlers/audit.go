@@ -62,14 +62,14 @@ func (h *AuditHandler) Middleware() gin.HandlerFunc {
 			target = append(target, param.Key+"="+param.Value)
 		}
 		entry := models.AuditEntry{
-			ActorID: p.UserID, ActorRole: p.Role,
+			ActorID: p.UserID, ActorRole: p.Role, Door: models.DoorAPI, IP: c.ClientIP(),
 			Action:       c.Request.Method + " " + c.FullPath(),
 			Target:       strings.Join(target, "&"),
 			Status:       w.Status(),
 			RequestID:    RequestID(c),
-			RequestBody:  redactJSON(reqBody, childRoute),
-			BeforeBody:   redactJSON(before, childRoute),
-			ResponseBody: redactJSON(w.captured(), childRoute),
+			RequestBody:  models.RedactJSON(reqBody, childRoute),
+			BeforeBody:   models.RedactJSON(before, childRoute),
+			ResponseBody: models.RedactJSON(w.captured(), childRoute),
 		}
 		// Recorded even if the client hung up meanwhile: the action happened.
 		if err := h.Audit.Record(context.WithoutCancel(c.Request.Context()), entry); err != nil {
@@ -130,76 +130,6 @@ func (w *captureWriter) captured() []byte {
 		return nil
 	}
 	return w.buf.Bytes()
-}
-
-// redactJSON masks phone numbers to their last four digits and removes secrets and
-// tokens from a JSON document, so audit entries never hold them. Non-JSON input
-// returns nil.
-// childData also masks names and allergies, for routes about children (PIPL: a
-// child's name and health data are sensitive and encrypted everywhere else).
-func redactJSON(b []byte, childData bool) json.RawMessage {
-	if len(b) == 0 {
-		return nil
-	}
-	var v any
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.UseNumber() // numbers stay as sent, and a phone sent as a number is still a phone
-	if err := dec.Decode(&v); err != nil || dec.More() {
-		return nil
-	}
-	out, err := json.Marshal(redact("", v, childData))
-	if err != nil {
-		return nil
-	}
-	return out
-}
-
-func redact(key string, v any, childData bool) any {
-	k := strings.ToLower(key)
-	switch x := v.(type) {
-	case map[string]any:
-		for kk, vv := range x {
-			x[kk] = redact(kk, vv, childData)
-		}
-		return x
-	case []any:
-		for i := range x {
-			x[i] = redact(key, x[i], childData)
-		}
-		return x
-	case string:
-		if childData && k == "name" {
-			return maskName(x)
-		}
-		if childData && k == "allergies" && x != "" {
-			return "***" // a minor's health data: the audit log needs that it changed, not what it says
-		}
-		return redactScalar(k, x, v)
-	case json.Number:
-		return redactScalar(k, string(x), v)
-	}
-	return v
-}
-
-// maskName keeps the first character: 小明 → 小*.
-func maskName(s string) string {
-	r := []rune(s)
-	if len(r) == 0 {
-		return s
-	}
-	return string(r[0]) + strings.Repeat("*", len(r)-1)
-}
-
-// redactScalar masks a phone or hides a secret held under key k, whether the
-// client sent it as a string or a number; anything else is kept as v.
-func redactScalar(k, s string, v any) any {
-	switch {
-	case strings.Contains(k, "phone"), strings.Contains(k, "emergency"):
-		return models.MaskPhone(s)
-	case strings.Contains(k, "secret"), strings.Contains(k, "token"), strings.Contains(k, "password"):
-		return "***"
-	}
-	return v
 }
 
 // List answers GET /admin/audit?actor_id=&action=&from=&to= (RFC 3339), newest first.

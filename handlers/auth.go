@@ -8,7 +8,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"nantian/models"
+	"nantian/models/account"
 	"nantian/wechat"
 )
 
@@ -20,9 +20,9 @@ type WeChatAuth interface {
 
 // AuthHandler serves login, refresh and logout.
 type AuthHandler struct {
-	Users  *models.Users
-	Tokens *models.Tokens
-	Cache  *models.AuthCache
+	Users  *account.Users
+	Tokens *account.Tokens
+	Cache  *account.AuthCache
 	WeChat WeChatAuth
 }
 
@@ -31,8 +31,8 @@ type loginRequest struct {
 }
 
 type loginResponse struct {
-	models.TokenPair
-	User models.User `json:"user"`
+	account.TokenPair
+	User account.User `json:"user"`
 }
 
 // Login exchanges a wx.login code for our tokens. The openid comes only from
@@ -104,7 +104,7 @@ func (h *AuthHandler) Refresh(c *gin.Context) {
 	}
 	ctx := c.Request.Context()
 	pair, p, err := h.Tokens.Refresh(ctx, req.RefreshToken)
-	if errors.Is(err, models.ErrRefreshReused) {
+	if errors.Is(err, account.ErrRefreshReused) {
 		h.Cache.InvalidateLogin(ctx, p.LoginID)
 	}
 	if err != nil {

@@ -6,11 +6,12 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"nantian/models"
+	"nantian/models/booking"
 )
 
 // BookingsHandler serves residents' bookings and enrolments.
 type BookingsHandler struct {
-	Bookings *models.Bookings
+	Bookings *booking.Bookings
 	// Limit is the per-user booking rate limit (nil: none), checked after the
 	// free sold-out refusal.
 	Limit *Rule
@@ -18,7 +19,7 @@ type BookingsHandler struct {
 
 // Create books a session (or joins its waiting list with "waitlist": true).
 func (h *BookingsHandler) Create(c *gin.Context) {
-	var in models.BookInput
+	var in booking.BookInput
 	if !BindJSON(c, &in) {
 		return
 	}
@@ -41,7 +42,7 @@ func (h *BookingsHandler) Enroll(c *gin.Context) {
 	if !ok {
 		return
 	}
-	var in models.EnrollInput
+	var in booking.EnrollInput
 	if !bindOptional(c, &in) {
 		return
 	}
@@ -59,7 +60,7 @@ func (h *BookingsHandler) Enroll(c *gin.Context) {
 // List returns the caller's bookings, optionally by ?status=.
 func (h *BookingsHandler) List(c *gin.Context) {
 	status := c.Query("status")
-	if status != "" && !models.ValidBookingStatus(status) {
+	if status != "" && !booking.ValidBookingStatus(status) {
 		Abort(c, http.StatusBadRequest, "invalid_request", "status: 无效的预约状态")
 		return
 	}
@@ -67,7 +68,7 @@ func (h *BookingsHandler) List(c *gin.Context) {
 	if !ok {
 		return
 	}
-	items, err := h.Bookings.List(c.Request.Context(), models.BookingFilter{UserID: Caller(c).UserID, Status: status, Page: page})
+	items, err := h.Bookings.List(c.Request.Context(), booking.BookingFilter{UserID: Caller(c).UserID, Status: status, Page: page})
 	if err != nil {
 		Fail(c, err)
 		return
@@ -75,8 +76,8 @@ func (h *BookingsHandler) List(c *gin.Context) {
 	respondBookings(c, items, page)
 }
 
-func respondBookings(c *gin.Context, items []models.Booking, page models.Page) {
-	writePage(c, page, items, nil, func(b models.Booking) int64 { return b.ID })
+func respondBookings(c *gin.Context, items []booking.Booking, page models.Page) {
+	writePage(c, page, items, nil, func(b booking.Booking) int64 { return b.ID })
 }
 
 // Get returns one booking to its owner or staff (404 for anyone else).

@@ -4,15 +4,15 @@ import (
 	"net/http"
 	"strconv"
 
-	"github.com/gin-gonic/gin"
+	"nantian/models/booking"
 
-	"nantian/models"
+	"github.com/gin-gonic/gin"
 )
 
 // CalendarHandler serves a confirmed booking as an .ics file for the phone's
 // calendar.
 type CalendarHandler struct {
-	Bookings *models.Bookings
+	Bookings *booking.Bookings
 }
 
 // Booking returns GET /bookings/{id}/calendar.ics to the booking's owner.

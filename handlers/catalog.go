@@ -4,21 +4,21 @@ import (
 	"encoding/json"
 	"net/http"
 
-	"github.com/gin-gonic/gin"
+	"nantian/models/catalog"
 
-	"nantian/models"
+	"github.com/gin-gonic/gin"
 )
 
 // CatalogHandler serves programs and sessions to residents and staff.
 type CatalogHandler struct {
-	Catalog *models.Catalog
+	Catalog *catalog.Catalog
 	// Cache keeps encoded program and session answers for a short TTL; writes here
 	// and in the booking engine invalidate it. May be nil (always read MySQL).
-	Cache *models.CatalogCache
+	Cache *catalog.CatalogCache
 	// AfterSessionChange lets the booking engine resize or rebuild its gate and
 	// promote the waiting list when staff change a session (capacity or times).
 	// timesChanged says starts_at/ends_at moved. May be nil.
-	AfterSessionChange func(c *gin.Context, s models.Session, timesChanged bool) error
+	AfterSessionChange func(c *gin.Context, s catalog.Session, timesChanged bool) error
 }
 
 func (h *CatalogHandler) invalidate(programID int64) {
@@ -31,13 +31,13 @@ func (h *CatalogHandler) invalidate(programID int64) {
 func (h *CatalogHandler) ListPrograms(c *gin.Context) {
 	kind, audience := c.Query("kind"), c.Query("audience")
 	switch kind {
-	case "", models.KindNightSchool, models.KindChildcare, models.KindActivity:
+	case "", catalog.KindNightSchool, catalog.KindChildcare, catalog.KindActivity:
 	default:
 		Abort(c, http.StatusBadRequest, "invalid_request", "kind: 必须是 night_school|childcare|activity 之一")
 		return
 	}
 	switch audience {
-	case "", models.AudienceElderly, models.AudienceChildren, models.AudienceYouth, models.AudienceAll:
+	case "", catalog.AudienceElderly, catalog.AudienceChildren, catalog.AudienceYouth, catalog.AudienceAll:
 	default:
 		Abort(c, http.StatusBadRequest, "invalid_request", "audience: 必须是 elderly|children|youth|all 之一")
 		return
@@ -46,8 +46,8 @@ func (h *CatalogHandler) ListPrograms(c *gin.Context) {
 	if !ok {
 		return
 	}
-	items, err := h.Catalog.ListPrograms(c.Request.Context(), models.ProgramFilter{Kind: kind, Audience: audience, Page: page})
-	writePage(c, page, items, err, func(x models.Program) int64 { return x.ID })
+	items, err := h.Catalog.ListPrograms(c.Request.Context(), catalog.ProgramFilter{Kind: kind, Audience: audience, Page: page})
+	writePage(c, page, items, err, func(x catalog.Program) int64 { return x.ID })
 }
 
 // GetProgram returns a program with its upcoming sessions.
@@ -107,7 +107,7 @@ func (h *CatalogHandler) GetSession(c *gin.Context) {
 
 // CreateProgram (staff) publishes a program.
 func (h *CatalogHandler) CreateProgram(c *gin.Context) {
-	var in models.ProgramInput
+	var in catalog.ProgramInput
 	if !BindJSON(c, &in) {
 		return
 	}
@@ -125,7 +125,7 @@ func (h *CatalogHandler) PatchProgram(c *gin.Context) {
 	if !ok {
 		return
 	}
-	var in models.ProgramPatch
+	var in catalog.ProgramPatch
 	if !BindJSON(c, &in) {
 		return
 	}
@@ -144,7 +144,7 @@ func (h *CatalogHandler) CreateSession(c *gin.Context) {
 	if !ok {
 		return
 	}
-	var in models.SessionInput
+	var in catalog.SessionInput
 	if !BindJSON(c, &in) {
 		return
 	}
@@ -163,7 +163,7 @@ func (h *CatalogHandler) PatchSession(c *gin.Context) {
 	if !ok {
 		return
 	}
-	var in models.SessionPatch
+	var in catalog.SessionPatch
 	if !BindJSON(c, &in) {
 		return
 	}

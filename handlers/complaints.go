@@ -11,6 +11,8 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"nantian/models"
+	"nantian/models/account"
+	"nantian/models/complaint"
 	"nantian/wechat"
 )
 
@@ -22,8 +24,8 @@ type ContentChecker interface {
 
 // ComplaintsHandler serves a resident's own work orders (民意速办).
 type ComplaintsHandler struct {
-	Complaints *models.Complaints
-	Users      *models.Users
+	Complaints *complaint.Complaints
+	Users      *account.Users
 	Checker    ContentChecker
 	// CheckContent turns msgSecCheck on (COMPLAINT_CONTENT_CHECK).
 	CheckContent bool
@@ -33,32 +35,32 @@ type ComplaintsHandler struct {
 // (422 content_rejected). Text WeChat wants reviewed, or could not judge because
 // it was unreachable or the user has no openid (walk-in residents), is accepted
 // and flagged for manual review: a complaint is never lost to a WeChat outage.
-func (h *ComplaintsHandler) screen(ctx context.Context, user models.User, text string) (models.Screening, error) {
+func (h *ComplaintsHandler) screen(ctx context.Context, user account.User, text string) (complaint.Screening, error) {
 	if !h.CheckContent {
-		return models.Screening{}, nil
+		return complaint.Screening{}, nil
 	}
 	if user.OpenID == nil || *user.OpenID == "" {
-		return models.Screening{NeedsReview: true, Reason: "no_openid"}, nil
+		return complaint.Screening{NeedsReview: true, Reason: "no_openid"}, nil
 	}
 	v, err := h.Checker.CheckText(ctx, *user.OpenID, text)
 	switch {
 	case errors.Is(err, wechat.ErrUnavailable):
 		slog.WarnContext(ctx, "content check unavailable; flagged for review", "user_id", user.ID, "err", err)
-		return models.Screening{NeedsReview: true, Reason: "wechat_unavailable"}, nil
+		return complaint.Screening{NeedsReview: true, Reason: "wechat_unavailable"}, nil
 	case err != nil:
 		slog.WarnContext(ctx, "content check failed; flagged for review", "user_id", user.ID, "err", err)
-		return models.Screening{NeedsReview: true, Reason: "wechat_error"}, nil
+		return complaint.Screening{NeedsReview: true, Reason: "wechat_error"}, nil
 	case v == wechat.VerdictRisky:
-		return models.Screening{}, models.ErrContentRejected
+		return complaint.Screening{}, complaint.ErrContentRejected
 	case v == wechat.VerdictReview:
-		return models.Screening{NeedsReview: true, Reason: "wechat_review"}, nil
+		return complaint.Screening{NeedsReview: true, Reason: "wechat_review"}, nil
 	}
-	return models.Screening{}, nil
+	return complaint.Screening{}, nil
 }
 
 // Create files a work order.
 func (h *ComplaintsHandler) Create(c *gin.Context) {
-	var in models.ComplaintInput
+	var in complaint.ComplaintInput
 	if !BindJSON(c, &in) {
 		return
 	}
@@ -85,7 +87,7 @@ func (h *ComplaintsHandler) Create(c *gin.Context) {
 // failRetryAfter is Fail plus Retry-After for a limit that says when it lifts
 // (the daily complaint limit, the pending-upload cap).
 func failRetryAfter(c *gin.Context, err error) {
-	var ra *models.RetryAfterError
+	var ra *complaint.RetryAfterError
 	if errors.As(err, &ra) {
 		c.Header("Retry-After", strconv.Itoa(int(math.Ceil(ra.After.Seconds()))))
 	}
@@ -95,7 +97,7 @@ func failRetryAfter(c *gin.Context, err error) {
 // List returns the caller's own work orders, newest first (?status=).
 func (h *ComplaintsHandler) List(c *gin.Context) {
 	status := c.Query("status")
-	if status != "" && !models.ValidComplaintStatus(status) {
+	if status != "" && !complaint.ValidComplaintStatus(status) {
 		Abort(c, http.StatusBadRequest, "invalid_request", "status: 无效的状态")
 		return
 	}
@@ -103,7 +105,7 @@ func (h *ComplaintsHandler) List(c *gin.Context) {
 	if !ok {
 		return
 	}
-	items, err := h.Complaints.List(c.Request.Context(), models.ComplaintFilter{UserID: Caller(c).UserID, Status: status, Page: page})
+	items, err := h.Complaints.List(c.Request.Context(), complaint.ComplaintFilter{UserID: Caller(c).UserID, Status: status, Page: page})
 	if err != nil {
 		Fail(c, err)
 		return
@@ -111,8 +113,8 @@ func (h *ComplaintsHandler) List(c *gin.Context) {
 	respondComplaints(c, items, page)
 }
 
-func respondComplaints(c *gin.Context, items []models.Complaint, page models.Page) {
-	writePage(c, page, items, nil, func(x models.Complaint) int64 { return x.ID })
+func respondComplaints(c *gin.Context, items []complaint.Complaint, page models.Page) {
+	writePage(c, page, items, nil, func(x complaint.Complaint) int64 { return x.ID })
 }
 
 // Get returns one work order with its timeline, to its filer or staff (others 404).
@@ -121,7 +123,7 @@ func (h *ComplaintsHandler) Get(c *gin.Context) {
 	if !ok {
 		return
 	}
-	out, err := h.Complaints.Get(c.Request.Context(), id, Caller(c), true)
+	out, err := h.Complaints.Detail(c.Request.Context(), id, Caller(c))
 	if err != nil {
 		Fail(c, err)
 		return
@@ -135,7 +137,7 @@ func (h *ComplaintsHandler) Rate(c *gin.Context) {
 	if !ok {
 		return
 	}
-	var in models.RatingInput
+	var in complaint.RatingInput
 	if !BindJSON(c, &in) {
 		return
 	}

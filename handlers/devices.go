@@ -13,16 +13,17 @@ import (
 	"github.com/gin-gonic/gin/binding"
 
 	"nantian/models"
+	"nantian/models/points"
 )
 
 // MaxDepositBody caps a bin's event body; real events are ~250 bytes.
 const MaxDepositBody = 8 << 10
 
 // DeviceHandler serves the smart bins' webhook. It sits outside user auth: the
-// bin authenticates with its own HMAC signature (models.Devices.Authenticate).
+// bin authenticates with its own HMAC signature (points.Devices.Authenticate).
 type DeviceHandler struct {
-	Devices *models.Devices
-	Points  *models.Points
+	Devices *points.Devices
+	Points  *points.Points
 	Skew    time.Duration
 	Logger  *slog.Logger
 }
@@ -32,7 +33,7 @@ type DeviceHandler struct {
 // the body decoded and the event credited once per event_id.
 func (h *DeviceHandler) Deposit(c *gin.Context) {
 	ctx := c.Request.Context()
-	hdr, reason, err := models.ParseDeviceAuth(c.GetHeader)
+	hdr, reason, err := points.ParseDeviceAuth(c.GetHeader)
 	if err != nil {
 		h.refuse(c, hdr.DeviceID, reason, err)
 		return
@@ -47,7 +48,7 @@ func (h *DeviceHandler) Deposit(c *gin.Context) {
 		h.refuse(c, hdr.DeviceID, reason, err)
 		return
 	}
-	var in models.DepositInput
+	var in points.DepositInput
 	dec := json.NewDecoder(bytes.NewReader(body))
 	if err := dec.Decode(&in); err != nil {
 		Abort(c, http.StatusBadRequest, "invalid_request", decodeMessage(err, body, &in))
@@ -69,7 +70,7 @@ func (h *DeviceHandler) Deposit(c *gin.Context) {
 // and logs why, without the signature or any secret.
 func (h *DeviceHandler) refuse(c *gin.Context, deviceID int64, reason string, err error) {
 	var de *models.Error
-	if errors.As(err, &de) && de == models.ErrDeviceAuth {
+	if errors.As(err, &de) && de == points.ErrDeviceAuth {
 		h.Logger.WarnContext(c.Request.Context(), "device webhook refused", "request_id", RequestID(c), "device_id", deviceID, "reason", reason)
 	}
 	Fail(c, err)

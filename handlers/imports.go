@@ -7,9 +7,9 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/gin-gonic/gin"
+	"nantian/models/report"
 
-	"nantian/models"
+	"github.com/gin-gonic/gin"
 )
 
 // MaxImportBytes caps a history-import upload: 5,000 rows of a few hundred bytes
@@ -18,7 +18,7 @@ const MaxImportBytes = 5 << 20
 
 // ImportsHandler serves the staff history import.
 type ImportsHandler struct {
-	Imports *models.Imports
+	Imports *report.Imports
 	Loc     *time.Location // APP_TIMEZONE: the CSV's times are local
 }
 
@@ -32,8 +32,8 @@ func (h *ImportsHandler) Sessions(c *gin.Context) {
 	if !ok {
 		return
 	}
-	rows, err := models.ParseImportCSV(data, h.Loc)
-	var inv *models.ImportInvalidError
+	rows, err := report.ParseImportCSV(data, h.Loc)
+	var inv *report.ImportInvalidError
 	if errors.As(err, &inv) {
 		c.AbortWithStatusJSON(http.StatusUnprocessableEntity, importInvalidBody{Error: importInvalidDetail{
 			Code: "import_invalid", Message: "文件有错误，未导入任何数据；请修改下列行后重新导入", Rows: inv.Rows,
@@ -63,7 +63,7 @@ type importInvalidBody struct {
 type importInvalidDetail struct {
 	Code    string                  `json:"code"`
 	Message string                  `json:"message"`
-	Rows    []models.ImportRowError `json:"rows"`
+	Rows    []report.ImportRowError `json:"rows"`
 }
 
 // readImportFile returns the uploaded bytes, or answers 400/413 and returns false.

@@ -5,15 +5,15 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/gin-gonic/gin"
+	"nantian/models/account"
 
-	"nantian/models"
+	"github.com/gin-gonic/gin"
 )
 
 // MeHandler serves the caller's own profile, phone, subscriptions and children.
 type MeHandler struct {
-	Users    *models.Users
-	Children *models.Children
+	Users    *account.Users
+	Children *account.Children
 	WeChat   WeChatAuth
 	// AfterPhoneVerified runs once the verified phone is stored: it merges a
 	// walk-in registered at the desk with that phone into the caller (nil: none).
@@ -35,7 +35,7 @@ func (h *MeHandler) Get(c *gin.Context) {
 
 // Patch changes profile fields; role and phone are not among them.
 func (h *MeHandler) Patch(c *gin.Context) {
-	var p models.ProfilePatch
+	var p account.ProfilePatch
 	if !BindJSON(c, &p) {
 		return
 	}
@@ -110,12 +110,12 @@ func (h *MeHandler) ListChildren(c *gin.Context) {
 		Fail(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, List[models.Child]{Items: kids})
+	c.JSON(http.StatusOK, List[account.Child]{Items: kids})
 }
 
 // CreateChild stores a child; guardian_consent: true is required.
 func (h *MeHandler) CreateChild(c *gin.Context) {
-	var in models.ChildInput
+	var in account.ChildInput
 	if !BindJSON(c, &in) {
 		return
 	}
@@ -147,7 +147,7 @@ func (h *MeHandler) PatchChild(c *gin.Context) {
 	if !ok {
 		return
 	}
-	var p models.ChildPatch
+	var p account.ChildPatch
 	if !BindJSON(c, &p) {
 		return
 	}

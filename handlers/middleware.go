@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"nantian/models"
+	"nantian/models/account"
 )
 
 const (
@@ -134,8 +135,8 @@ func BodyLimit(n int64) gin.HandlerFunc {
 
 // Authenticator checks bearer tokens and resolves the caller.
 type Authenticator struct {
-	Tokens *models.Tokens
-	Cache  *models.AuthCache
+	Tokens *account.Tokens
+	Cache  *account.AuthCache
 }
 
 // Required rejects requests without a valid access token (401) and records the

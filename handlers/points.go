@@ -7,16 +7,17 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"nantian/models"
+	"nantian/models/points"
 )
 
 // PointsStore is what the resident points handler uses.
 type PointsStore interface {
-	IssueCode(userID int64) models.ResidentCode
-	Summary(ctx context.Context, userID int64) (models.Summary, error)
-	Ledger(ctx context.Context, userID int64, page models.Page) ([]models.LedgerEntry, error)
-	ListRewards(ctx context.Context, activeOnly bool, page models.Page) ([]models.Reward, error)
-	Redeem(ctx context.Context, userID, rewardID int64) (models.Redemption, error)
-	ListRedemptions(ctx context.Context, f models.RedemptionFilter) ([]models.Redemption, error)
+	IssueCode(userID int64) points.ResidentCode
+	Summary(ctx context.Context, userID int64) (points.Summary, error)
+	Ledger(ctx context.Context, userID int64, page models.Page) ([]points.LedgerEntry, error)
+	ListRewards(ctx context.Context, activeOnly bool, page models.Page) ([]points.Reward, error)
+	Redeem(ctx context.Context, userID, rewardID int64) (points.Redemption, error)
+	ListRedemptions(ctx context.Context, f points.RedemptionFilter) ([]points.Redemption, error)
 }
 
 // PointsHandler serves a resident's points, rewards and redemptions.
@@ -46,7 +47,7 @@ func (h *PointsHandler) Ledger(c *gin.Context) {
 		return
 	}
 	items, err := h.Points.Ledger(c.Request.Context(), Caller(c).UserID, page)
-	writePage(c, page, items, err, func(x models.LedgerEntry) int64 { return x.ID })
+	writePage(c, page, items, err, func(x points.LedgerEntry) int64 { return x.ID })
 }
 
 // Rewards lists the active rewards.
@@ -56,7 +57,7 @@ func (h *PointsHandler) Rewards(c *gin.Context) {
 		return
 	}
 	items, err := h.Points.ListRewards(c.Request.Context(), true, page)
-	writePage(c, page, items, err, func(x models.Reward) int64 { return x.ID })
+	writePage(c, page, items, err, func(x points.Reward) int64 { return x.ID })
 }
 
 type redeemRequest struct {
@@ -88,13 +89,13 @@ func (h *PointsHandler) Redemptions(c *gin.Context) {
 	if !ok {
 		return
 	}
-	items, err := h.Points.ListRedemptions(c.Request.Context(), models.RedemptionFilter{UserID: Caller(c).UserID, Status: status, Page: page})
-	writePage(c, page, items, err, func(x models.Redemption) int64 { return x.ID })
+	items, err := h.Points.ListRedemptions(c.Request.Context(), points.RedemptionFilter{UserID: Caller(c).UserID, Status: status, Page: page})
+	writePage(c, page, items, err, func(x points.Redemption) int64 { return x.ID })
 }
 
 func validRedemptionStatus(s string) bool {
 	switch s {
-	case "", models.RedemptionPending, models.RedemptionFulfilled, models.RedemptionCancelled:
+	case "", points.RedemptionPending, points.RedemptionFulfilled, points.RedemptionCancelled:
 		return true
 	}
 	return false

@@ -7,13 +7,15 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"nantian/models"
+	"nantian/models/account"
+	"nantian/models/privacy"
 )
 
 // PrivacyHandler serves a resident's PIPL rights: downloading their data and
 // deleting their account.
 type PrivacyHandler struct {
-	Privacy *models.Privacy
-	Cache   *models.AuthCache
+	Privacy *privacy.Privacy
+	Cache   *account.AuthCache
 }
 
 // Export answers GET /me/export: everything the service holds about the caller,
@@ -51,7 +53,7 @@ func (h *PrivacyHandler) Delete(c *gin.Context) {
 // this staff member on this route. Use it behind Required on staff routes.
 func StaffReader() gin.HandlerFunc {
 	return func(c *gin.Context) {
-		r := models.Reader{Principal: Caller(c), RequestID: RequestID(c), Route: c.Request.Method + " " + c.FullPath()}
+		r := models.Reader{Principal: Caller(c), Door: models.DoorAPI, RequestID: RequestID(c), IP: c.ClientIP(), Route: c.Request.Method + " " + c.FullPath()}
 		c.Request = c.Request.WithContext(models.WithReader(c.Request.Context(), r))
 		c.Next()
 	}

@@ -5,22 +5,23 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/gin-gonic/gin"
+	"nantian/models/booking"
+	"nantian/models/catalog"
 
-	"nantian/models"
+	"github.com/gin-gonic/gin"
 )
 
 // StaffBookingsHandler serves the staff side of bookings: the pending queue,
 // confirm and reject, check-in, closing and cancelling sessions, the roster.
 type StaffBookingsHandler struct {
-	Bookings *models.Bookings
-	Catalog  *models.Catalog
+	Bookings *booking.Bookings
+	Catalog  *catalog.Catalog
 }
 
 // List lists bookings across sessions by ?status= and ?session_id=.
 func (h *StaffBookingsHandler) List(c *gin.Context) {
-	f := models.BookingFilter{Status: c.Query("status")}
-	if f.Status != "" && !models.ValidBookingStatus(f.Status) {
+	f := booking.BookingFilter{Status: c.Query("status")}
+	if f.Status != "" && !booking.ValidBookingStatus(f.Status) {
 		Abort(c, http.StatusBadRequest, "invalid_request", "status: 无效的预约状态")
 		return
 	}
@@ -132,7 +133,7 @@ func (h *StaffBookingsHandler) CancelSession(c *gin.Context) {
 	c.JSON(http.StatusOK, s)
 }
 
-// Roster writes the session's attendance roster as CSV (models.RosterCSV): UTF-8
+// Roster writes the session's attendance roster as CSV (booking.RosterCSV): UTF-8
 // with a BOM so Excel opens the Chinese correctly, phone numbers masked but the
 // last four digits.
 func (h *StaffBookingsHandler) Roster(c *gin.Context) {
@@ -146,5 +147,5 @@ func (h *StaffBookingsHandler) Roster(c *gin.Context) {
 		return
 	}
 	c.Header("Content-Disposition", `attachment; filename="roster-`+strconv.FormatInt(id, 10)+`.csv"`)
-	c.Data(http.StatusOK, "text/csv; charset=utf-8", models.RosterCSV(rows))
+	c.Data(http.StatusOK, "text/csv; charset=utf-8", booking.RosterCSV(rows))
 }

@@ -7,12 +7,13 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"nantian/models"
+	"nantian/models/complaint"
 )
 
 // StaffComplaintsHandler serves the staff side of 民意速办: the work queue, the
 // 10-30-24 steps and the statistics.
 type StaffComplaintsHandler struct {
-	Complaints *models.Complaints
+	Complaints *complaint.Complaints
 	Loc        *time.Location
 }
 
@@ -45,12 +46,12 @@ func localMidnight(d models.Date, loc *time.Location) time.Time {
 // List is the work queue: ?status=&category=&estate=&overdue=true&needs_review=true
 // &from=&to= (dates of receipt, inclusive), newest first with cursor paging.
 func (h *StaffComplaintsHandler) List(c *gin.Context) {
-	f := models.ComplaintFilter{Status: c.Query("status"), Category: c.Query("category"), Estate: c.Query("estate")}
-	if f.Status != "" && !models.ValidComplaintStatus(f.Status) {
+	f := complaint.ComplaintFilter{Status: c.Query("status"), Category: c.Query("category"), Estate: c.Query("estate")}
+	if f.Status != "" && !complaint.ValidComplaintStatus(f.Status) {
 		Abort(c, http.StatusBadRequest, "invalid_request", "status: 无效的状态")
 		return
 	}
-	if f.Category != "" && !models.ValidComplaintCategory(f.Category) {
+	if f.Category != "" && !complaint.ValidComplaintCategory(f.Category) {
 		Abort(c, http.StatusBadRequest, "invalid_request", "category: 无效的类别")
 		return
 	}
@@ -150,7 +151,7 @@ func (h *StaffComplaintsHandler) Resolve(c *gin.Context) {
 	if !ok {
 		return
 	}
-	var in models.ResolveInput
+	var in complaint.ResolveInput
 	if !BindJSON(c, &in) {
 		return
 	}

@@ -8,24 +8,25 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"nantian/models"
+	"nantian/models/points"
 )
 
 // StaffPointsHandler serves staff: bins, rewards, pickups, adjustments, statistics.
 type StaffPointsHandler struct {
-	Devices *models.Devices
-	Points  *models.Points
+	Devices *points.Devices
+	Points  *points.Points
 }
 
 // DeviceSecret is the one-time answer carrying a bin's secret.
 type DeviceSecret struct {
 	DeviceID int64  `json:"device_id"`
 	Secret   string `json:"secret"`
-	models.Device
+	points.Device
 }
 
 // CreateDevice registers a bin: 201 with its secret, shown this once.
 func (h *StaffPointsHandler) CreateDevice(c *gin.Context) {
-	var in models.DeviceInput
+	var in points.DeviceInput
 	if !BindJSON(c, &in) {
 		return
 	}
@@ -44,7 +45,7 @@ func (h *StaffPointsHandler) ListDevices(c *gin.Context) {
 		return
 	}
 	items, err := h.Devices.List(c.Request.Context(), c.Query("estate"), page)
-	writePage(c, page, items, err, func(x models.Device) int64 { return x.ID })
+	writePage(c, page, items, err, func(x points.Device) int64 { return x.ID })
 }
 
 func (h *StaffPointsHandler) setDeviceStatus(c *gin.Context, to string) {
@@ -62,11 +63,11 @@ func (h *StaffPointsHandler) setDeviceStatus(c *gin.Context, to string) {
 
 // DisableDevice stops a bin's events being accepted (401 from then on).
 func (h *StaffPointsHandler) DisableDevice(c *gin.Context) {
-	h.setDeviceStatus(c, models.DeviceDisabled)
+	h.setDeviceStatus(c, points.DeviceDisabled)
 }
 
 // EnableDevice re-enables a disabled bin.
-func (h *StaffPointsHandler) EnableDevice(c *gin.Context) { h.setDeviceStatus(c, models.DeviceActive) }
+func (h *StaffPointsHandler) EnableDevice(c *gin.Context) { h.setDeviceStatus(c, points.DeviceActive) }
 
 // RotateDevice issues a new secret; the old one stops working at once.
 func (h *StaffPointsHandler) RotateDevice(c *gin.Context) {
@@ -84,7 +85,7 @@ func (h *StaffPointsHandler) RotateDevice(c *gin.Context) {
 
 // CreateReward adds a reward.
 func (h *StaffPointsHandler) CreateReward(c *gin.Context) {
-	var in models.RewardInput
+	var in points.RewardInput
 	if !BindJSON(c, &in) {
 		return
 	}
@@ -102,7 +103,7 @@ func (h *StaffPointsHandler) PatchReward(c *gin.Context) {
 	if !ok {
 		return
 	}
-	var in models.RewardPatch
+	var in points.RewardPatch
 	if !BindJSON(c, &in) {
 		return
 	}
@@ -121,7 +122,7 @@ func (h *StaffPointsHandler) ListRewards(c *gin.Context) {
 		return
 	}
 	items, err := h.Points.ListRewards(c.Request.Context(), false, page)
-	writePage(c, page, items, err, func(x models.Reward) int64 { return x.ID })
+	writePage(c, page, items, err, func(x points.Reward) int64 { return x.ID })
 }
 
 // ListRedemptions lists redemptions (?status=), newest first.
@@ -135,8 +136,8 @@ func (h *StaffPointsHandler) ListRedemptions(c *gin.Context) {
 	if !ok {
 		return
 	}
-	items, err := h.Points.ListRedemptions(c.Request.Context(), models.RedemptionFilter{Status: status, Page: page})
-	writePage(c, page, items, err, func(x models.Redemption) int64 { return x.ID })
+	items, err := h.Points.ListRedemptions(c.Request.Context(), points.RedemptionFilter{Status: status, Page: page})
+	writePage(c, page, items, err, func(x points.Redemption) int64 { return x.ID })
 }
 
 // Fulfil hands a reward over by its pickup code.
@@ -156,14 +157,14 @@ func (h *StaffPointsHandler) Fulfil(c *gin.Context) {
 
 // AdjustmentEntry is the staff view of an adjustment: who made it and why.
 type AdjustmentEntry struct {
-	models.LedgerEntry
+	points.LedgerEntry
 	UserID  int64 `json:"user_id"`
 	ActorID int64 `json:"actor_id"`
 }
 
 // Adjust records a signed correction with a reason and the staff id.
 func (h *StaffPointsHandler) Adjust(c *gin.Context) {
-	var in models.AdjustmentInput
+	var in points.AdjustmentInput
 	if !BindJSON(c, &in) {
 		return
 	}
@@ -202,7 +203,7 @@ func (h *StaffPointsHandler) Stats(c *gin.Context) {
 		Abort(c, http.StatusBadRequest, "invalid_request", "to: 不能早于 from")
 		return
 	}
-	st, err := models.DepositStats(c.Request.Context(), h.Points.DB, from, to)
+	st, err := points.DepositStats(c.Request.Context(), h.Points.DB, from, to)
 	if err != nil {
 		Fail(c, err)
 		return

@@ -6,18 +6,18 @@ import (
 	"net/http"
 	"strconv"
 
-	"github.com/gin-gonic/gin"
+	"nantian/models/complaint"
 
-	"nantian/models"
+	"github.com/gin-gonic/gin"
 )
 
 // UploadBodyLimit caps a whole upload request: the 5 MiB photo plus room for the
 // multipart envelope. The uploads route sets it instead of the 1 MiB JSON limit.
-const UploadBodyLimit = models.MaxUploadBytes + 64<<10
+const UploadBodyLimit = complaint.MaxUploadBytes + 64<<10
 
 // UploadsHandler receives and serves complaint photos.
 type UploadsHandler struct {
-	Uploads *models.Uploads
+	Uploads *complaint.Uploads
 }
 
 // Create stores the multipart field `file`. A declared Content-Length over the

@@ -4,21 +4,22 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/gin-gonic/gin"
+	"nantian/models/account"
+	"nantian/models/booking"
 
-	"nantian/models"
+	"github.com/gin-gonic/gin"
 )
 
 // WalkInHandler serves staff registering walk-in residents (no WeChat) and
 // booking, cancelling and checking in for them (代预约).
 type WalkInHandler struct {
-	WalkIns  *models.WalkIns
-	Children *models.Children
+	WalkIns  *booking.WalkIns
+	Children *account.Children
 }
 
 // Create registers a walk-in resident by name and phone.
 func (h *WalkInHandler) Create(c *gin.Context) {
-	var in models.ResidentInput
+	var in booking.ResidentInput
 	if !BindJSON(c, &in) {
 		return
 	}
@@ -36,13 +37,13 @@ func (h *WalkInHandler) List(c *gin.Context) {
 	if !ok {
 		return
 	}
-	f := models.ResidentFilter{Phone: strings.TrimSpace(c.Query("phone")), Name: strings.TrimSpace(c.Query("name")), Page: page}
+	f := booking.ResidentFilter{Phone: strings.TrimSpace(c.Query("phone")), Name: strings.TrimSpace(c.Query("name")), Page: page}
 	if len(f.Name) > 64 {
 		Abort(c, http.StatusBadRequest, "invalid_request", "name: 最长 64 个字符")
 		return
 	}
 	items, err := h.WalkIns.List(c.Request.Context(), f)
-	writePage(c, page, items, err, func(r models.Resident) int64 { return r.ID })
+	writePage(c, page, items, err, func(r booking.Resident) int64 { return r.ID })
 }
 
 // Get returns one walk-in (404 for a WeChat user or a merged walk-in).
@@ -65,7 +66,7 @@ func (h *WalkInHandler) CreateChild(c *gin.Context) {
 	if !ok {
 		return
 	}
-	var in models.ChildInput
+	var in account.ChildInput
 	if !BindJSON(c, &in) {
 		return
 	}
@@ -89,7 +90,7 @@ func (h *WalkInHandler) ListBookings(c *gin.Context) {
 		return
 	}
 	status := c.Query("status")
-	if status != "" && !models.ValidBookingStatus(status) {
+	if status != "" && !booking.ValidBookingStatus(status) {
 		Abort(c, http.StatusBadRequest, "invalid_request", "status: 无效的预约状态")
 		return
 	}
@@ -111,7 +112,7 @@ func (h *WalkInHandler) Book(c *gin.Context) {
 	if !ok {
 		return
 	}
-	var in models.BookInput
+	var in booking.BookInput
 	if !BindJSON(c, &in) {
 		return
 	}
@@ -137,7 +138,7 @@ func (h *WalkInHandler) Enroll(c *gin.Context) {
 	if !BindJSON(c, &in) {
 		return
 	}
-	bs, err := h.WalkIns.Enroll(c.Request.Context(), id, in.ProgramID, models.EnrollInput{ChildID: in.ChildID})
+	bs, err := h.WalkIns.Enroll(c.Request.Context(), id, in.ProgramID, booking.EnrollInput{ChildID: in.ChildID})
 	if err != nil {
 		Fail(c, err)
 		return

@@ -7,6 +7,7 @@ import (
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"strconv"
@@ -188,9 +189,9 @@ func (c *DataCipher) PhoneIndexes(phone string) ([][]byte, error) {
 	return out, nil
 }
 
-// lookupPair is PhoneIndexes as exactly two values for `IN (?, ?)`: the current
+// LookupPair is PhoneIndexes as exactly two values for `IN (?, ?)`: the current
 // index and the previous key's, or the current one twice outside a rotation.
-func (c *DataCipher) lookupPair(phone string) (cur, other []byte, err error) {
+func (c *DataCipher) LookupPair(phone string) (cur, other []byte, err error) {
 	idx, err := c.PhoneIndexes(phone)
 	if err != nil || len(idx) == 0 {
 		return nil, nil, err
@@ -199,4 +200,23 @@ func (c *DataCipher) lookupPair(phone string) (cur, other []byte, err error) {
 		return idx[0], idx[0], nil
 	}
 	return idx[0], idx[1], nil
+}
+
+func RandomHex(n int) string {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		panic(fmt.Errorf("crypto/rand: %w", err)) // the OS RNG failing is not recoverable
+	}
+	return hex.EncodeToString(b)
+}
+
+// MaskPhone keeps only the last four characters: "13812345678" → "*******5678".
+// It counts characters, not bytes, so a contact like "妈妈 13812345678" masks
+// cleanly too. The roster and the audit log both use it.
+func MaskPhone(p string) string {
+	r := []rune(p)
+	if len(r) <= 4 {
+		return strings.Repeat("*", len(r))
+	}
+	return strings.Repeat("*", len(r)-4) + string(r[len(r)-4:])
 }

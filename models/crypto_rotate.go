@@ -46,7 +46,7 @@ func RotateDataKey(ctx context.Context, db *sql.DB, dc *DataCipher) (int, error)
 				id  int64
 				enc []byte
 			}
-			batch, err := scanAll(rows, "scan sealed value", func(r rowScanner) (row, error) {
+			batch, err := ScanAll(rows, "scan sealed value", func(r RowScanner) (row, error) {
 				var x row
 				return x, r.Scan(&x.id, &x.enc)
 			})

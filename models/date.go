@@ -63,3 +63,11 @@ func AgeInMonths(birth Date, on Date) int {
 	}
 	return months
 }
+
+// StorableTime reports whether t fits a DATETIME column (years 1000 to 9999,
+// UTC). Times from clients are checked with it, so a year the driver refuses to
+// send answers 400 instead of failing the query with a 500.
+func StorableTime(t time.Time) bool {
+	y := t.UTC().Year()
+	return y >= 1000 && y <= 9999
+}

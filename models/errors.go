@@ -63,8 +63,8 @@ func AsError(err error) (*Error, bool) {
 	return nil, false
 }
 
-// isDuplicate reports a MySQL unique-key violation (1062).
-func isDuplicate(err error) bool {
+// IsDuplicate reports a MySQL unique-key violation (1062).
+func IsDuplicate(err error) bool {
 	var me *mysql.MySQLError
 	return errors.As(err, &me) && me.Number == 1062
 }

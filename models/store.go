@@ -25,14 +25,32 @@ func (r *Redis) Key(parts ...string) string {
 	return r.Prefix + strings.Join(parts, ":")
 }
 
+// unlockScript deletes a lock only while it still holds the holder's token.
+var unlockScript = redis.NewScript(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0`)
+
+// TryLock takes the lock at key for ttl unless someone holds it: held is false
+// when another holder has it, err set when Redis did not answer (the caller
+// decides whether to go on without the lock). release frees it, but only while it
+// is still ours: a holder whose ttl ran out cannot free the next holder's lock.
+func (r *Redis) TryLock(ctx context.Context, key string, ttl time.Duration) (release func(), held bool, err error) {
+	token := RandomHex(8)
+	ok, err := r.Client.SetNX(ctx, key, token, ttl).Result()
+	if err != nil || !ok {
+		return func() {}, false, err
+	}
+	return func() { unlockScript.Run(context.WithoutCancel(ctx), r.Client, []string{key}, token) }, true, nil
+}
+
 // Clock returns the current time. Stores take one so tests can move time.
 type Clock func() time.Time
 
 // SystemClock is the real clock, in UTC with millisecond precision like the columns.
 func SystemClock() time.Time { return time.Now().UTC().Truncate(time.Millisecond) }
 
-// inTx runs fn in a transaction, committing when it returns nil.
-func inTx(ctx context.Context, db *sql.DB, fn func(tx *sql.Tx) error) error {
+// InTx runs fn in a transaction, committing when it returns nil.
+func InTx(ctx context.Context, db *sql.DB, fn func(tx *sql.Tx) error) error {
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
@@ -47,22 +65,22 @@ func inTx(ctx context.Context, db *sql.DB, fn func(tx *sql.Tx) error) error {
 	return nil
 }
 
-// nullTime turns a *time.Time into a value the driver stores as NULL or a DATETIME.
-func nullTime(t *time.Time) any {
+// NullTime turns a *time.Time into a value the driver stores as NULL or a DATETIME.
+func NullTime(t *time.Time) any {
 	if t == nil {
 		return nil
 	}
 	return t.UTC()
 }
 
-// deadlockAttempts bounds retryDeadlock. A deadlock is detected at once, so eight
+// deadlockAttempts bounds RetryDeadlock. A deadlock is detected at once, so eight
 // tries cost tens of milliseconds, not seconds, even under a crowd.
 const deadlockAttempts = 8
 
-// retryDeadlock runs fn again when InnoDB picked it as a deadlock victim (1213) or
+// RetryDeadlock runs fn again when InnoDB picked it as a deadlock victim (1213) or
 // timed out on a lock (1205): both roll the statement back, and concurrent upserts
 // on one unique key can hit them under load. Other errors return at once.
-func retryDeadlock(ctx context.Context, fn func() error) error {
+func RetryDeadlock(ctx context.Context, fn func() error) error {
 	var err error
 	for attempt := 0; attempt < deadlockAttempts; attempt++ {
 		if err = fn(); err == nil || !isRetryable(err) {
@@ -80,26 +98,23 @@ func retryDeadlock(ctx context.Context, fn func() error) error {
 	return err
 }
 
-// RetryDeadlock is retryDeadlock for the domain's sub-packages.
-func RetryDeadlock(ctx context.Context, fn func() error) error { return retryDeadlock(ctx, fn) }
-
 func isRetryable(err error) bool {
 	var me *mysql.MySQLError
 	return errors.As(err, &me) && (me.Number == 1213 || me.Number == 1205)
 }
 
-// inTxRetry is inTx run again when InnoDB chose it as a deadlock victim: the
+// InTxRetry is inTx run again when InnoDB chose it as a deadlock victim: the
 // transaction rolled back whole, so running it again sees the winner's result.
-func inTxRetry(ctx context.Context, db *sql.DB, fn func(tx *sql.Tx) error) error {
-	return retryDeadlock(ctx, func() error { return inTx(ctx, db, fn) })
+func InTxRetry(ctx context.Context, db *sql.DB, fn func(tx *sql.Tx) error) error {
+	return RetryDeadlock(ctx, func() error { return InTx(ctx, db, fn) })
 }
 
-// rowScanner is what *sql.Row and *sql.Rows have in common.
-type rowScanner = interface{ Scan(...any) error }
+// RowScanner is what *sql.Row and *sql.Rows have in common.
+type RowScanner = interface{ Scan(...any) error }
 
-// scanAll reads every row with scan and closes rows. It returns an empty, non-nil
+// ScanAll reads every row with scan and closes rows. It returns an empty, non-nil
 // slice for no rows, so lists encode as [] rather than null.
-func scanAll[T any](rows *sql.Rows, what string, scan func(rowScanner) (T, error)) ([]T, error) {
+func ScanAll[T any](rows *sql.Rows, what string, scan func(RowScanner) (T, error)) ([]T, error) {
 	defer rows.Close()
 	out := []T{}
 	for rows.Next() {
@@ -112,10 +127,10 @@ func scanAll[T any](rows *sql.Rows, what string, scan func(rowScanner) (T, error
 	return out, rows.Err()
 }
 
-// scanOne reads the single row of a query by id: no row is ErrNotFound (a 404,
+// ScanOne reads the single row of a query by id: no row is ErrNotFound (a 404,
 // which is also what another resident's row looks like), any other error is
 // wrapped with what.
-func scanOne[T any](row *sql.Row, what string, scan func(rowScanner) (T, error)) (T, error) {
+func ScanOne[T any](row *sql.Row, what string, scan func(RowScanner) (T, error)) (T, error) {
 	v, err := scan(row)
 	if errors.Is(err, sql.ErrNoRows) {
 		var zero T
@@ -128,24 +143,24 @@ func scanOne[T any](row *sql.Row, what string, scan func(rowScanner) (T, error))
 	return v, nil
 }
 
-// escapeLike escapes LIKE's wildcards (and its escape character) in user input,
+// EscapeLike escapes LIKE's wildcards (and its escape character) in user input,
 // so a search for "50%" matches that text rather than everything starting "50".
-func escapeLike(s string) string {
+func EscapeLike(s string) string {
 	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
 }
 
-// querier is what *sql.DB and *sql.Tx have in common for reading rows.
-type querier interface {
+// Querier is what *sql.DB and *sql.Tx have in common for reading rows.
+type Querier interface {
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
 }
 
-// queryColumn runs a query returning one column and reads every value.
-func queryColumn[T any](ctx context.Context, q querier, query string, args ...any) ([]T, error) {
+// QueryColumn runs a query returning one column and reads every value.
+func QueryColumn[T any](ctx context.Context, q Querier, query string, args ...any) ([]T, error) {
 	rows, err := q.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, err
 	}
-	return scanAll(rows, "scan value", func(r rowScanner) (T, error) {
+	return ScanAll(rows, "scan value", func(r RowScanner) (T, error) {
 		var v T
 		return v, r.Scan(&v)
 	})

@@ -3,6 +3,9 @@
 # docs/console-shots/, or the first argument), by running the console's browser
 # tests with CONSOLE_SHOTS set: each journey test saves its page as it goes.
 #   scripts/console-shots.sh [DIR]
+# Pages: login, today, approvals, desk, complaints, complaint, points (+ scanned,
+# bin), reports (+ reports-print.pdf, the A4 print), imports (errors, preview),
+# admin-users, admin-audit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh

@@ -16,6 +16,7 @@ mkdir -p bin data/uploads
 echo "building..."
 go build -o bin/nantian ./server
 go build -o bin/fakewechat ./scripts/fakewechat/cmd/fakewechat
+go build -o bin/fakepay ./scripts/fakepay/cmd/fakepay
 
 FAKE_ADDR="${FAKE_WECHAT_ADDR:-127.0.0.1:9100}"
 export APP_ENV="${APP_ENV:-dev}"
@@ -26,6 +27,19 @@ export WECHAT_APPID="${WECHAT_APPID:-wxdevappid}"
 export WECHAT_SECRET="${WECHAT_SECRET:-dev-wechat-secret}"
 export WECHAT_API_BASE="${WECHAT_API_BASE:-http://$FAKE_ADDR}"
 export DEMO_SEED=true
+# WeChat Pay: the fake on 127.0.0.1:9101 (https, a throwaway CA and merchant
+# certificate written to data/fakepay at each start), unless a merchant is set.
+PAY_ADDR="${FAKE_PAY_ADDR:-127.0.0.1:9101}"
+if [ -z "${WECHATPAY_MCHID:-}" ]; then
+  mkdir -p data/fakepay
+  export WECHATPAY_MCHID=1900000109
+  export WECHATPAY_API_KEY=devPayKey0123456789abcdefABCDEFG
+  export WECHATPAY_CERT_P12="$PWD/data/fakepay/apiclient_cert.p12"
+  export WECHATPAY_API_CA="$PWD/data/fakepay/ca.pem"
+  export WECHATPAY_API_BASE="https://$PAY_ADDR"
+  export WECHATPAY_NOTIFY_BASE="${WECHATPAY_NOTIFY_BASE:-http://127.0.0.1:${HTTP_ADDR##*:}}"
+  START_FAKE_PAY=1
+fi
 
 # The API runs in the background and the script waits for it, so a SIGTERM to
 # this script (not only Ctrl-C, which reaches the whole process group) stops the
@@ -39,6 +53,7 @@ cleanup() {
     wait "$API_PID" 2>/dev/null || true
   fi
   if [ -n "$FAKE_PID" ]; then kill "$FAKE_PID" 2>/dev/null || true; fi
+  if [ -n "${PAY_PID:-}" ]; then kill "$PAY_PID" 2>/dev/null || true; fi
 }
 trap cleanup EXIT
 trap 'exit 143' TERM
@@ -46,6 +61,12 @@ trap 'exit 130' INT
 
 bin/fakewechat -addr "$FAKE_ADDR" -appid "$WECHAT_APPID" -secret "$WECHAT_SECRET" &
 FAKE_PID=$!
+if [ -n "${START_FAKE_PAY:-}" ]; then
+  rm -f data/fakepay/ca.pem
+  bin/fakepay -addr "$PAY_ADDR" -appid "$WECHAT_APPID" -mchid "$WECHATPAY_MCHID" -key "$WECHATPAY_API_KEY" -cert-dir data/fakepay &
+  PAY_PID=$!
+  for _ in $(seq 1 50); do [ -f data/fakepay/ca.pem ] && break; sleep 0.1; done
+fi
 
 API_PORT="${HTTP_ADDR##*:}"
 cat <<MSG

@@ -2,7 +2,9 @@
 # Fault drills: the real server behind toxiproxy (embedded in scripts/drill) with
 # MySQL and Redis on this machine, booking crowds while Redis is cut, MySQL is cut,
 # the Redis keys are flushed and the server is SIGKILLed and restarted, plus a
-# points crowd with both stores cut. After each drill the invariants are checked
+# points crowd with both stores cut, and a payments drill (WeChat Pay notifications
+# applied while the server is SIGKILLed and while MySQL is cut, refunds in the
+# outbox at a SIGKILL; scripts/fakepay as WeChat Pay). After each drill the invariants are checked
 # in MySQL; a table is printed and the exit status is 1 if any failed.
 #
 #   scripts/drill.sh                    # about 1-2 minutes

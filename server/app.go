@@ -17,8 +17,13 @@ import (
 	"nantian/config"
 	"nantian/console"
 	"nantian/models"
+	"nantian/models/account"
+	"nantian/models/catalog"
+	"nantian/models/complaint"
 	"nantian/models/consolelogin"
+	"nantian/models/notify"
 	"nantian/models/payment"
+	"nantian/models/report"
 	"nantian/models/staffalert"
 	"nantian/wechat"
 )
@@ -36,20 +41,20 @@ type app struct {
 	reg    *prometheus.Registry
 	ops    *opsCollector // backlog gauges on /metrics
 
-	users     *models.Users
-	children  *models.Children
-	catalog   *models.Catalog
-	tokens    *models.Tokens
-	authCache *models.AuthCache
+	users     *account.Users
+	children  *account.Children
+	catalog   *catalog.Catalog
+	tokens    *account.Tokens
+	authCache *account.AuthCache
 	audit     *models.Audit
 
 	// --- area fields ---
-	complaints *models.Complaints
-	uploads    *models.Uploads
+	complaints *complaint.Complaints
+	uploads    *complaint.Uploads
 	pts        pointsArea           // food-waste points (app_points.go)
-	outbox     *models.OutboxWorker // notifications: the subscribe-message sender
+	outbox     *notify.OutboxWorker // notifications: the subscribe-message sender
 	bookings   *bookingsArea
-	reports    *models.Reports
+	reports    *report.Reports
 	walkin     *walkInArea        // walk-in residents and reminders (app_walkin.go)
 	privacy    *privacyArea       // PIPL: data cipher, child-read audit, export/delete (app_privacy.go)
 	payments   *payment.Service   // WeChat Pay (app_payments.go); nil without a merchant
@@ -105,12 +110,12 @@ func newApp(ctx context.Context, cfg config.Config, logger *slog.Logger) (*app, 
 	a.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), a.ops, newDepsCollector(a))
 	a.redis = &models.Redis{Client: rdb, Prefix: cfg.RedisKeyPrefix}
 	now := models.SystemClock
-	a.users = &models.Users{DB: db, Now: now}
-	a.children = &models.Children{DB: db, Now: now}
-	a.catalog = &models.Catalog{DB: db, Now: now, Loc: cfg.Location,
+	a.users = &account.Users{DB: db, Now: now, Templates: cfg.Templates.IDs()}
+	a.children = &account.Children{DB: db, Now: now}
+	a.catalog = &catalog.Catalog{DB: db, Now: now, Loc: cfg.Location,
 		DefaultChildMinAge: cfg.Booking.ChildMinAgeMonths, DefaultChildMaxAge: cfg.Booking.ChildMaxAgeMonths}
-	a.tokens = &models.Tokens{DB: db, Secret: []byte(cfg.JWTSecret.Reveal()), AccessTTL: cfg.AccessTokenTTL, RefreshTTL: cfg.RefreshTokenTTL, Now: now}
-	a.authCache = &models.AuthCache{DB: db, Redis: a.redis, TTL: 30 * time.Second}
+	a.tokens = &account.Tokens{DB: db, Secret: []byte(cfg.JWTSecret.Reveal()), AccessTTL: cfg.AccessTokenTTL, RefreshTTL: cfg.RefreshTokenTTL, Now: now}
+	a.authCache = &account.AuthCache{DB: db, Redis: a.redis, TTL: 30 * time.Second}
 	a.audit = &models.Audit{DB: db, Now: now}
 	a.workers = append(a.workers, a.authCache.Listen)
 	// --- area init: bookings ---
@@ -139,7 +144,7 @@ func newApp(ctx context.Context, cfg config.Config, logger *slog.Logger) (*app, 
 		a.Close()
 		return nil, err
 	}
-	a.reports = &models.Reports{DB: db, Now: now, Loc: cfg.Location}
+	a.reports = &report.Reports{DB: db, Now: now, Loc: cfg.Location}
 	if err := a.initConsole(); err != nil {
 		a.Close()
 		return nil, err

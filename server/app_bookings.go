@@ -7,26 +7,28 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"nantian/models"
+	"nantian/models/booking"
+	"nantian/models/catalog"
 )
 
 // bookingsArea is the booking engine's part of the app: the gate, the engine, the
 // catalogue cache, the Idempotency-Key store and the reconciler.
 type bookingsArea struct {
-	engine       *models.Bookings
-	gate         *models.Gate
-	catalogCache *models.CatalogCache
+	engine       *booking.Bookings
+	gate         *booking.Gate
+	catalogCache *catalog.CatalogCache
 	idempotency  *models.Idempotency
-	reconciler   *models.Reconciler
+	reconciler   *booking.Reconciler
 }
 
 // initBookings builds the booking engine and starts its reconciler with the app.
 func (a *app) initBookings() {
 	cfg := a.cfg.Booking
-	gate := &models.Gate{R: a.redis}
-	cache := &models.CatalogCache{TTL: time.Second}
-	eng := &models.Bookings{
+	gate := &booking.Gate{R: a.redis}
+	cache := &catalog.CatalogCache{TTL: time.Second}
+	eng := &booking.Bookings{
 		DB: a.db, Gate: gate, GateEnabled: cfg.GateEnabled, Now: models.SystemClock, Loc: a.cfg.Location,
-		Rules: models.BookingRules{
+		Rules: booking.BookingRules{
 			FreeCancelBefore: cfg.FreeCancelBefore, NoShowLimit: cfg.NoShowLimit,
 			NoShowWindow: cfg.NoShowWindow, SuspendFor: cfg.SuspendFor,
 			CheckInOpensBefore: cfg.CheckInOpensBefore,
@@ -41,12 +43,12 @@ func (a *app) initBookings() {
 	a.bookings = &bookingsArea{
 		engine: eng, gate: gate, catalogCache: cache,
 		idempotency: &models.Idempotency{R: a.redis, TTL: 25 * time.Hour, RunningTTL: 30 * time.Second},
-		reconciler:  &models.Reconciler{B: eng, Every: every, Log: a.logger, OnRepair: a.reconcilerRepairs().Inc},
+		reconciler:  &booking.Reconciler{B: eng, Redis: a.redis, Every: every, Log: a.logger, OnRepair: a.reconcilerRepairs().Inc},
 	}
 	a.workers = append(a.workers, a.bookings.reconciler.Run)
 }
 
 // afterSessionChange is the catalogue's hook into the engine (capacity or times).
-func (b *bookingsArea) afterSessionChange(c *gin.Context, s models.Session, timesChanged bool) error {
+func (b *bookingsArea) afterSessionChange(c *gin.Context, s catalog.Session, timesChanged bool) error {
 	return b.engine.SessionChanged(context.WithoutCancel(c.Request.Context()), s.ID, timesChanged)
 }

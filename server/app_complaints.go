@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"nantian/models"
+	"nantian/models/complaint"
 )
 
 // complaintJobsEvery is how often the complaint housekeeping jobs run. Both are
@@ -15,10 +16,10 @@ const complaintJobsEvery = time.Minute
 // initComplaints builds the 民意速办 stores and registers their housekeeping worker.
 func (a *app) initComplaints() {
 	r := a.cfg.Complaints
-	a.complaints = &models.Complaints{DB: a.db, Now: models.SystemClock, Loc: a.cfg.Location,
+	a.complaints = &complaint.Complaints{DB: a.db, Now: models.SystemClock, Loc: a.cfg.Location,
 		AcceptWithin: r.AcceptWithin, ContactWithin: r.ContactWithin, ResolveWithin: r.ResolveWithin,
-		AutoCloseAfter: r.AutoCloseAfter, DailyLimit: r.DailyLimit}
-	a.uploads = &models.Uploads{DB: a.db, Dir: a.cfg.UploadDir, Now: models.SystemClock, OrphanAfter: r.OrphanUploadsAfter,
+		AutoCloseAfter: r.AutoCloseAfter, DailyLimit: r.DailyLimit, Audit: a.audit}
+	a.uploads = &complaint.Uploads{DB: a.db, Dir: a.cfg.UploadDir, Now: models.SystemClock, OrphanAfter: r.OrphanUploadsAfter,
 		MaxPending: r.MaxPendingUploads}
 	// The worker gets its own copies of the stores, so tests may swap the request
 	// stores' clocks while the worker runs.
@@ -28,7 +29,7 @@ func (a *app) initComplaints() {
 
 // complaintJobs closes resolved orders left unrated past the limit and deletes
 // uploads nobody attached, once a minute until ctx ends.
-func complaintJobs(ctx context.Context, logger *slog.Logger, complaints *models.Complaints, uploads *models.Uploads) {
+func complaintJobs(ctx context.Context, logger *slog.Logger, complaints *complaint.Complaints, uploads *complaint.Uploads) {
 	t := time.NewTicker(complaintJobsEvery)
 	defer t.Stop()
 	for {
@@ -42,7 +43,7 @@ func complaintJobs(ctx context.Context, logger *slog.Logger, complaints *models.
 }
 
 // runComplaintJobs runs each job once, draining in batches.
-func runComplaintJobs(ctx context.Context, logger *slog.Logger, complaints *models.Complaints, uploads *models.Uploads) {
+func runComplaintJobs(ctx context.Context, logger *slog.Logger, complaints *complaint.Complaints, uploads *complaint.Uploads) {
 	for {
 		n, err := complaints.AutoClose(ctx, 100)
 		if err != nil {

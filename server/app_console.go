@@ -8,6 +8,7 @@ import (
 	"nantian/models"
 	"nantian/models/consolelogin"
 	"nantian/models/desk"
+	"nantian/models/report"
 )
 
 // consoleLoginPage is the mini-program page a console login code opens; it
@@ -21,6 +22,8 @@ func (a *app) initConsole() error {
 		Env: a.cfg.AppEnv, Loc: a.cfg.Location, Logger: a.logger,
 		Logins: a.consoleLogins, Auth: a.authCache, QR: a.wx, LoginPage: consoleLoginPage,
 		Users: a.users, Catalog: a.catalog, CatalogCache: a.bookings.catalogCache, Bookings: a.bookings.engine, WalkIns: a.walkin.walkIns, Audit: a.audit,
+		DB: a.db, Complaints: a.complaints, Uploads: a.uploads, Points: a.pts.points, Devices: a.pts.devices,
+		Reports: a.reports, Imports: &report.Imports{DB: a.db, Now: models.SystemClock},
 		Desk: &desk.Reader{DB: a.db, Now: models.SystemClock, Loc: a.cfg.Location, ComplaintWarn: 5 * time.Minute,
 			Cipher: a.bookings.engine.Cipher, ChildReads: a.bookings.engine.ChildReads},
 	})

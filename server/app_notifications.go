@@ -2,6 +2,8 @@ package main
 
 import (
 	"nantian/models"
+	"nantian/models/notify"
+	"nantian/wechat"
 )
 
 // initNotifications builds the outbox worker that sends subscribe messages and
@@ -10,9 +12,9 @@ import (
 func (a *app) initNotifications() {
 	n := a.cfg.Notify
 	t := a.cfg.Templates
-	a.outbox = &models.OutboxWorker{
+	a.outbox = &notify.OutboxWorker{
 		DB:     a.db,
-		Sender: a.wx,
+		Sender: wechat.Notifier{Client: a.wx},
 		Templates: map[string]string{
 			models.TemplateBookingResult:   t.BookingResult,
 			models.TemplateBookingReminder: t.BookingReminder,

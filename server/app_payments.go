@@ -14,7 +14,7 @@ import (
 )
 
 // initPayments builds WeChat Pay and the payment domain when a merchant is
-// configured, and hooks it into the booking engine (models.PaymentDesk). Without
+// configured, and hooks it into the booking engine (booking.PaymentDesk). Without
 // one, paid programs book as before (fees recorded, not collected), which
 // production refuses once a paid program is published.
 func (a *app) initPayments(ctx context.Context) error {

@@ -5,12 +5,13 @@ import (
 	"time"
 
 	"nantian/models"
+	"nantian/models/points"
 )
 
 // pointsArea is the food-waste points area's stores.
 type pointsArea struct {
-	devices *models.Devices
-	points  *models.Points
+	devices *points.Devices
+	points  *points.Points
 }
 
 // initPoints builds the points stores and registers the two periodic jobs:
@@ -19,11 +20,11 @@ type pointsArea struct {
 // instance runs them.
 func (a *app) initPoints() error {
 	r := a.cfg.Points
-	devices, err := models.NewDevices(a.db, a.redis, models.SystemClock, a.cfg.Location, r.DeviceSecretKey.Reveal())
+	devices, err := points.NewDevices(a.db, a.redis, models.SystemClock, a.cfg.Location, r.DeviceSecretKey.Reveal())
 	if err != nil {
 		return err
 	}
-	points, err := models.NewPoints(a.db, models.SystemClock, a.cfg.Location, models.PointsConfig{
+	points, err := points.NewPoints(a.db, models.SystemClock, a.cfg.Location, points.PointsConfig{
 		GramsPerPoint: r.GramsPerPoint, DailyCap: r.DailyCap, MinWeight: r.MinWeightGrams, MaxWeight: r.MaxWeightGrams,
 		CodeTTL: r.CodeTTL, ClockSkew: r.ClockSkew, PickupWithin: r.PickupWithin, Key: r.DeviceSecretKey.Reveal(),
 	})

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"nantian/models"
+	"nantian/models/privacy"
 )
 
 // privacyArea is the PIPL part of the app: the data cipher shared by the stores
@@ -13,7 +14,7 @@ import (
 type privacyArea struct {
 	cipher     *models.DataCipher
 	childReads *models.ChildReads
-	service    *models.Privacy
+	service    *privacy.Privacy
 }
 
 // initPrivacy builds the data cipher from DATA_KEY and hands it to every store that
@@ -37,16 +38,16 @@ func (a *app) initPrivacy(ctx context.Context) error {
 	a.complaints.Cipher = dc
 	a.bookings.engine.Cipher, a.bookings.engine.ChildReads = dc, reads
 	a.walkin.walkIns.Cipher = dc
-	n, err := models.EncryptLegacy(ctx, a.db, dc)
+	n, err := privacy.EncryptLegacy(ctx, a.db, dc)
 	if err != nil {
 		return fmt.Errorf("encrypt plaintext personal data: %w", err)
 	}
 	if n > 0 {
 		a.logger.Info("encrypted plaintext personal data left by an earlier version", "values", n)
 	}
-	a.privacy = &privacyArea{cipher: dc, childReads: reads, service: &models.Privacy{
+	a.privacy = &privacyArea{cipher: dc, childReads: reads, service: &privacy.Privacy{
 		DB: a.db, Now: models.SystemClock, Users: a.users, Children: a.children, Bookings: a.bookings.engine,
-		Complaints: a.complaints, Points: a.pts.points, Uploads: a.uploads,
+		Complaints: a.complaints, Points: a.pts.points, Uploads: a.uploads, Idempotency: a.bookings.idempotency,
 	}}
 	return nil
 }

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"nantian/handlers"
-	"nantian/models"
+	"nantian/models/account"
 )
 
 // quickResidents creates n residents straight in the stores (no WeChat round trip)
@@ -31,7 +31,7 @@ func (a *testApp) quickResidents(n int) ([]string, []int64) {
 			defer func() { <-sem }()
 			u, err := a.app.users.UpsertWeChat(ctx, uniqueName(a.t, fmt.Sprintf("crowd%d", i)), "")
 			if err == nil {
-				var p models.TokenPair
+				var p account.TokenPair
 				if p, err = a.app.tokens.NewLogin(ctx, u.ID, u.Role); err == nil {
 					toks[i], ids[i] = p.AccessToken, u.ID
 					return

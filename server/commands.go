@@ -13,6 +13,8 @@ import (
 
 	"nantian/config"
 	"nantian/models"
+	"nantian/models/catalog"
+	"nantian/models/points"
 )
 
 func loadConfig(getenv func(string) string) (config.Config, error) {
@@ -47,7 +49,7 @@ func cmdServe(ctx context.Context, getenv func(string) string, stdout, stderr io
 	}
 	defer a.Close()
 	if cfg.DemoSeed {
-		n, err := models.SeedDemo(ctx, a.catalog)
+		n, err := seedDemo(ctx, a)
 		if err != nil {
 			return err
 		}
@@ -151,7 +153,7 @@ func cmdSeedDemo(ctx context.Context, getenv func(string) string, stdout, _ io.W
 		return err
 	}
 	defer a.Close()
-	n, err := models.SeedDemo(ctx, a.catalog)
+	n, err := seedDemo(ctx, a)
 	if err != nil {
 		return err
 	}
@@ -237,4 +239,14 @@ func cmdRotateDataKey(ctx context.Context, getenv func(string) string, stdout io
 	}
 	fmt.Fprintf(stdout, "re-sealed %d values under the new DATA_KEY; DATA_KEY_PREVIOUS can be removed once every instance runs with the new key\n", n)
 	return nil
+}
+
+// seedDemo loads the demo catalogue and the demo rewards, both idempotent; it
+// returns how many programs it created.
+func seedDemo(ctx context.Context, a *app) (int, error) {
+	n, err := catalog.SeedDemo(ctx, a.catalog)
+	if err != nil {
+		return n, err
+	}
+	return n, points.SeedDemoRewards(ctx, a.db, models.SystemClock)
 }

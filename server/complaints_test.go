@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"nantian/models"
+	"nantian/models/complaint"
 	"nantian/scripts/fakewechat"
 )
 
@@ -42,7 +43,7 @@ func complaintBody(over map[string]any) map[string]any {
 }
 
 // complaintJSON is the wire form of a complaint as the API returns it.
-type complaintJSON = models.Complaint
+type complaintJSON = complaint.Complaint
 
 func (a *testApp) complaint(token string, id int64) complaintJSON {
 	a.t.Helper()
@@ -487,8 +488,13 @@ func TestComplaintLowRatingReopens(t *testing.T) {
 	r := a.step(alice, cpath(id, "rating"), map[string]any{"score": 2, "comment": "没修好"}, http.StatusOK)
 	var c complaintJSON
 	r.Decode(t, &c)
-	if c.Status != "reopened" || c.ReopenCount != 1 || c.Rating == nil || *c.Rating != 2 || c.AcceptedAt != nil || c.ContactedAt != nil || c.ClosedAt != nil {
+	// In rework the rating is null (issue 14: the 2 rated a resolution that is no
+	// longer the answer); it stays in the timeline.
+	if c.Status != "reopened" || c.ReopenCount != 1 || c.Rating != nil || c.RatingComment != "" || c.AcceptedAt != nil || c.ContactedAt != nil || c.ClosedAt != nil {
 		t.Fatalf("after rating 2: %+v", c)
+	}
+	if !strings.Contains(string(r.Body), `"rating":null`) {
+		t.Fatalf("rating is not null in the body: %s", r.Body)
 	}
 	if !c.AcceptDueAt.Equal(t1.Add(10*time.Minute)) || !c.ContactDueAt.Equal(t1.Add(30*time.Minute)) || !c.ResolveDueAt.Equal(t1.Add(24*time.Hour)) {
 		t.Fatalf("new deadlines %v %v %v", c.AcceptDueAt, c.ContactDueAt, c.ResolveDueAt)
@@ -498,6 +504,13 @@ func TestComplaintLowRatingReopens(t *testing.T) {
 	}
 	// Rework, then the resident asks for rework again by reason, then is satisfied.
 	handle(t1.Add(5 * time.Minute))
+	// Resolved again, not yet rated: the old 2 is not this resolution's verdict,
+	// for the resident or for staff.
+	for _, tok := range []string{alice, staff} {
+		if got := a.complaint(tok, id); got.Status != "resolved" || got.Rating != nil || got.RatingComment != "" {
+			t.Fatalf("resolved again, unrated: %+v", got)
+		}
+	}
 	t2 := t1.Add(6 * time.Hour)
 	clk.Set(t2)
 	r = a.step(alice, cpath(id, "reopen"), map[string]any{"reason": "还是漏水"}, http.StatusOK)
@@ -511,8 +524,17 @@ func TestComplaintLowRatingReopens(t *testing.T) {
 	clk.Set(t2.Add(time.Hour))
 	r = a.step(alice, cpath(id, "rating"), map[string]any{"score": 3}, http.StatusOK)
 	r.Decode(t, &c)
-	if c.Status != "closed" || *c.Rating != 3 {
+	if c.Status != "closed" || c.Rating == nil || *c.Rating != 3 {
 		t.Fatalf("final: %+v", c)
+	}
+	var ratings []string
+	for _, e := range c.Timeline {
+		if strings.HasPrefix(e.Note, "评价") {
+			ratings = append(ratings, e.Note)
+		}
+	}
+	if fmt.Sprint(ratings) != "[评价 2 分：没修好 评价 3 分]" {
+		t.Fatalf("ratings in the timeline: %q", ratings)
 	}
 	var reopened int
 	a.app.db.QueryRow(`SELECT COUNT(*) FROM outbox WHERE user_id = ? AND event = 'complaint_reopened'`, aliceID).Scan(&reopened)

@@ -15,6 +15,7 @@ import (
 
 	"nantian/config"
 	"nantian/models"
+	"nantian/models/account"
 	"nantian/models/testdb"
 )
 
@@ -57,7 +58,7 @@ func getFuzzEnv() (*fuzzEnv, error) {
 		if err == nil {
 			_, err = a.users.SetRole(ctx, u.ID, models.RoleStaff)
 		}
-		var pair models.TokenPair
+		var pair account.TokenPair
 		if err == nil {
 			pair, err = a.tokens.NewLogin(ctx, u.ID, models.RoleStaff)
 		}

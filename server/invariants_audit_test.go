@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"nantian/models"
+	"nantian/models/booking"
 )
 
 // The gate's Lua script itself refuses a duplicate participant, a full session and
@@ -31,10 +31,10 @@ func TestGateScriptRefusesFullDuplicateAndClosed(t *testing.T) {
 	ctx := context.Background()
 	g := a.app.bookings.gate
 	holder := fmt.Sprintf("u%d", ids[0])
-	if res, err := g.Take(ctx, pid, sid, "u999999991"); err != nil || res != models.GateFull {
+	if res, err := g.Take(ctx, pid, sid, "u999999991"); err != nil || res != booking.GateFull {
 		t.Errorf("take on a full gate = %v, %v; want GateFull", res, err)
 	}
-	if res, err := g.Take(ctx, pid, sid, holder); err != nil || res != models.GateDuplicate {
+	if res, err := g.Take(ctx, pid, sid, holder); err != nil || res != booking.GateDuplicate {
 		t.Errorf("take by a holder = %v, %v; want GateDuplicate", res, err)
 	}
 	if _, taken, open, ok, err := g.Inspect(ctx, pid, sid); err != nil || !ok || !open || taken != 2 {
@@ -44,10 +44,10 @@ func TestGateScriptRefusesFullDuplicateAndClosed(t *testing.T) {
 	// Whole-course script: a full session refuses, a holder is a duplicate, and a
 	// refusal takes nothing anywhere (all or nothing).
 	sid2 := a.createSession(staff, pid, 72*time.Hour, 5)
-	if res, idx, err := g.TakeMany(ctx, pid, []int64{sid2, sid}, "u999999992"); err != nil || res != models.GateFull || idx != 1 {
+	if res, idx, err := g.TakeMany(ctx, pid, []int64{sid2, sid}, "u999999992"); err != nil || res != booking.GateFull || idx != 1 {
 		t.Errorf("takeMany over a full session = %v at %d, %v; want GateFull at 1", res, idx, err)
 	}
-	if res, _, err := g.TakeMany(ctx, pid, []int64{sid2, sid}, holder); err != nil || res != models.GateDuplicate {
+	if res, _, err := g.TakeMany(ctx, pid, []int64{sid2, sid}, holder); err != nil || res != booking.GateDuplicate {
 		t.Errorf("takeMany by a holder = %v, %v; want GateDuplicate", res, err)
 	}
 	if _, taken, _, _, _ := g.Inspect(ctx, pid, sid2); taken != 0 {
@@ -57,7 +57,7 @@ func TestGateScriptRefusesFullDuplicateAndClosed(t *testing.T) {
 	// A cancelled session's gate is rebuilt closed and refuses.
 	sid3 := a.createSession(staff, pid, 96*time.Hour, 5)
 	wantStatus(t, a.do("POST", fmt.Sprintf("/api/v1/staff/sessions/%d/cancel", sid3), staff, nil), 200, "")
-	if res, err := g.Take(ctx, pid, sid3, "u999999993"); err != nil || res != models.GateClosed {
+	if res, err := g.Take(ctx, pid, sid3, "u999999993"); err != nil || res != booking.GateClosed {
 		t.Errorf("take on a cancelled session = %v, %v; want GateClosed", res, err)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
 	// The schedule, daily points cap and report years are in Asia/Shanghai time.
 	// Embedding the zone database (~450 KB) means a minimal image or a host
 	// without /usr/share/zoneinfo still starts instead of failing on APP_TIMEZONE.

@@ -9,9 +9,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"nantian/models"
+	"nantian/models/report"
 )
 
-// opsCollector exposes models.OpsStats on /metrics, read from MySQL at scrape time
+// opsCollector exposes report.OpsStats on /metrics, read from MySQL at scrape time
 // so every instance reports the same shared backlog and nothing is lost if an
 // instance restarts. A failed read reports nothing (absent series alert too).
 //
@@ -26,7 +27,7 @@ type opsCollector struct {
 
 	mu    sync.Mutex
 	read  time.Time // when stats were read; zero: never
-	stats models.OpsStats
+	stats report.OpsStats
 }
 
 // opsStatsTTL bounds how stale the backlog gauges may be: far below any alert's
@@ -65,7 +66,7 @@ func (o *opsCollector) Collect(ch chan<- prometheus.Metric) {
 
 // current returns the stats read within ttl, reading them again if they are
 // older; false if that read failed.
-func (o *opsCollector) current() (models.OpsStats, bool) {
+func (o *opsCollector) current() (report.OpsStats, bool) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if !o.read.IsZero() && time.Since(o.read) < o.ttl {
@@ -73,10 +74,10 @@ func (o *opsCollector) current() (models.OpsStats, bool) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	s, err := models.CollectOpsStats(ctx, o.a.db, models.SystemClock())
+	s, err := report.CollectOpsStats(ctx, o.a.db, models.SystemClock())
 	if err != nil {
 		slog.Warn("ops metrics not collected", "err", err)
-		return models.OpsStats{}, false
+		return report.OpsStats{}, false
 	}
 	o.stats, o.read = s, time.Now()
 	return s, true

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"nantian/models"
+	"nantian/models/notify"
 	"nantian/models/testdb"
 	"nantian/scripts/fakewechat"
 )
@@ -43,7 +44,7 @@ func newPrivateDBApp(t *testing.T, overrides map[string]string) func() *testApp 
 }
 
 // handWorker is a copy of the app's worker on a test clock.
-func handWorker(a *testApp, clock *testClock) *models.OutboxWorker {
+func handWorker(a *testApp, clock *testClock) *notify.OutboxWorker {
 	w := *a.app.outbox
 	w.Now = clock.Now
 	return &w
@@ -57,16 +58,15 @@ func notifyUser(a *testApp, base string) (string, int64, string) {
 	return tok, id, "openid-" + name
 }
 
-// grant records n one-time grants for template through the API.
+// grant records n one-time grants for template through the API: n acceptances,
+// since one call counts each template once.
 func grant(a *testApp, token, template string, n int) {
 	a.t.Helper()
-	ids := make([]string, n)
-	for i := range ids {
-		ids[i] = template
-	}
-	r := a.do("POST", "/api/v1/me/subscriptions", token, map[string]any{"template_ids": ids})
-	if r.Status != http.StatusOK {
-		a.t.Fatalf("subscriptions: %d %s", r.Status, r.Body)
+	for range n {
+		r := a.do("POST", "/api/v1/me/subscriptions", token, map[string]any{"template_ids": []string{template}})
+		if r.Status != http.StatusOK {
+			a.t.Fatalf("subscriptions: %d %s", r.Status, r.Body)
+		}
 	}
 }
 
@@ -183,7 +183,7 @@ func TestNotifySendsOnceWithTrimmedFields(t *testing.T) {
 		"character_string3": code,
 		"time4":             "2024-03-05 19:00",
 	})
-	row := waitStatus(t, a.app.db, uid, models.OutboxSent)
+	row := waitStatus(t, a.app.db, uid, notify.OutboxSent)
 	time.Sleep(100 * time.Millisecond) // ten more polls: nothing more may go out
 	msgs := sentTo(openid)
 	if len(msgs) != 1 {
@@ -217,7 +217,7 @@ func TestNotifyWithoutGrantIsSkipped(t *testing.T) {
 	tok, uid, openid := notifyUser(a, "nogrant")
 	grant(a, tok, "tpl-complaint-update", 1) // a grant for another template does not count
 	enqueue(t, a.app.db, models.SystemClock, uid, map[string]string{"thing1": "夜校报名成功"})
-	row := waitStatus(t, a.app.db, uid, models.OutboxSkipped)
+	row := waitStatus(t, a.app.db, uid, notify.OutboxSkipped)
 	time.Sleep(100 * time.Millisecond)
 	if n := len(sentTo(openid)); n != 0 {
 		t.Fatalf("sent %d messages without a grant", n)
@@ -228,7 +228,7 @@ func TestNotifyWithoutGrantIsSkipped(t *testing.T) {
 	if n := remainingGrants(t, a.app.db, uid, "tpl-complaint-update"); n != 1 {
 		t.Errorf("other template's grant touched: %d", n)
 	}
-	if s := onlyRow(t, a.app.db, uid); s.Status != models.OutboxSkipped {
+	if s := onlyRow(t, a.app.db, uid); s.Status != notify.OutboxSkipped {
 		t.Errorf("skipped row was retried: %+v", s)
 	}
 }
@@ -245,7 +245,7 @@ func TestNotifyWalkInWithoutOpenIDIsSkipped(t *testing.T) {
 		t.Fatal(err)
 	}
 	enqueue(t, a.app.db, models.SystemClock, uid, map[string]string{"thing1": "长者合唱团"})
-	row := waitStatus(t, a.app.db, uid, models.OutboxSkipped)
+	row := waitStatus(t, a.app.db, uid, notify.OutboxSkipped)
 	if !strings.Contains(row.LastError, "openid") {
 		t.Errorf("last_error = %q", row.LastError)
 	}
@@ -269,7 +269,7 @@ func TestNotifyUserRefusedConsumesNothingAndIsNotRetried(t *testing.T) {
 		t.Fatalf("RunOnce = %d, %v", n, err)
 	}
 	row := onlyRow(t, a.app.db, uid)
-	if row.Status != models.OutboxRefused || row.GrantConsumed || row.Attempts != 1 {
+	if row.Status != notify.OutboxRefused || row.GrantConsumed || row.Attempts != 1 {
 		t.Fatalf("after 43101: %+v", row)
 	}
 	if n := remainingGrants(t, a.app.db, uid, tplBooking); n != 1 {
@@ -302,7 +302,7 @@ func TestNotifyRetriesWithBackoffThenSends(t *testing.T) {
 		t.Fatal(err)
 	}
 	row := onlyRow(t, a.app.db, uid)
-	if row.Status != models.OutboxPending || row.Attempts != 1 || !row.GrantConsumed || row.LastError == "" ||
+	if row.Status != notify.OutboxPending || row.Attempts != 1 || !row.GrantConsumed || row.LastError == "" ||
 		!row.NextAttemptAt.Equal(t0.Add(time.Minute)) {
 		t.Fatalf("after -1: %+v (t0 %s)", row, t0)
 	}
@@ -319,7 +319,7 @@ func TestNotifyRetriesWithBackoffThenSends(t *testing.T) {
 	}
 	fakeWX.SetDown(false)
 	row = onlyRow(t, a.app.db, uid)
-	if row.Status != models.OutboxPending || row.Attempts != 2 || !row.NextAttemptAt.Equal(t0.Add(3*time.Minute)) {
+	if row.Status != notify.OutboxPending || row.Attempts != 2 || !row.NextAttemptAt.Equal(t0.Add(3*time.Minute)) {
 		t.Fatalf("after down: %+v", row)
 	}
 	clock.Advance(2*time.Minute - time.Millisecond)
@@ -332,7 +332,7 @@ func TestNotifyRetriesWithBackoffThenSends(t *testing.T) {
 		t.Fatalf("attempt 3 claimed %d", n)
 	}
 	row = onlyRow(t, a.app.db, uid)
-	if row.Status != models.OutboxSent || row.Attempts != 3 {
+	if row.Status != notify.OutboxSent || row.Attempts != 3 {
 		t.Fatalf("after attempt 3: %+v", row)
 	}
 	if n := len(sentTo(openid)); n != 1 {
@@ -360,7 +360,7 @@ func TestNotifyGivesUpAfterMaxAttemptsAndReturnsGrant(t *testing.T) {
 		clock.Advance(time.Hour)
 	}
 	row := onlyRow(t, a.app.db, uid)
-	if row.Status != models.OutboxFailed || row.Attempts != 3 || row.GrantConsumed {
+	if row.Status != notify.OutboxFailed || row.Attempts != 3 || row.GrantConsumed {
 		t.Fatalf("row = %+v", row)
 	}
 	if n := remainingGrants(t, a.app.db, uid, tplBooking); n != 1 {
@@ -390,7 +390,7 @@ func TestNotifyCrashBetweenClaimAndSendSendsOnceAfterRestart(t *testing.T) {
 		t.Fatalf("claim = %d, %d, %v", len(claimed), settled, err)
 	}
 	// ... and the process dies here: no send, no outcome.
-	if row := onlyRow(t, a.app.db, uid); row.Status != models.OutboxSending || !row.GrantConsumed {
+	if row := onlyRow(t, a.app.db, uid); row.Status != notify.OutboxSending || !row.GrantConsumed {
 		t.Fatalf("after claim: %+v", row)
 	}
 	if n := remainingGrants(t, a.app.db, uid, tplBooking); n != 0 {
@@ -412,7 +412,7 @@ func TestNotifyCrashBetweenClaimAndSendSendsOnceAfterRestart(t *testing.T) {
 		t.Fatalf("lease expired but row not reclaimed: %d", n)
 	}
 	row := onlyRow(t, a.app.db, uid)
-	if row.Status != models.OutboxSent || row.Attempts != 2 {
+	if row.Status != notify.OutboxSent || row.Attempts != 2 {
 		t.Fatalf("after restart: %+v", row)
 	}
 	// The dead worker's stale claim must neither send nor overwrite.
@@ -423,7 +423,7 @@ func TestNotifyCrashBetweenClaimAndSendSendsOnceAfterRestart(t *testing.T) {
 	if n := remainingGrants(t, a.app.db, uid, tplBooking); n != 0 {
 		t.Fatalf("remaining %d", n)
 	}
-	if row := onlyRow(t, a.app.db, uid); row.Status != models.OutboxSent {
+	if row := onlyRow(t, a.app.db, uid); row.Status != notify.OutboxSent {
 		t.Fatalf("stale claim changed the row: %+v", row)
 	}
 }

@@ -41,7 +41,7 @@ type payApp struct {
 // expiry and reconciliation without waiting minutes.
 func newPayApp(t *testing.T, overrides ...map[string]string) *payApp {
 	t.Helper()
-	ca, err := fakepay.NewCA()
+	ca, p12, err := payCerts()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,10 +53,6 @@ func newPayApp(t *testing.T, overrides ...map[string]string) *payApp {
 	ts.StartTLS()
 	t.Cleanup(ts.Close)
 	dir := t.TempDir()
-	p12, err := ca.MerchantP12(testMchID, time.Now().Add(-time.Hour), time.Now().Add(24*time.Hour))
-	if err != nil {
-		t.Fatal(err)
-	}
 	if err := os.WriteFile(filepath.Join(dir, "apiclient_cert.p12"), p12, 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -101,6 +97,24 @@ func (l *syncLog) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.String()
+}
+
+// payCerts makes the throwaway CA and merchant certificate once per test binary:
+// an RSA 2048 key under the race detector takes a second or more.
+var (
+	payCertsOnce sync.Once
+	payCA        *fakepay.CA
+	payP12       []byte
+	payCertsErr  error
+)
+
+func payCerts() (*fakepay.CA, []byte, error) {
+	payCertsOnce.Do(func() {
+		if payCA, payCertsErr = fakepay.NewCA(); payCertsErr == nil {
+			payP12, payCertsErr = payCA.MerchantP12(testMchID, time.Now().Add(-time.Hour), time.Now().Add(24*time.Hour))
+		}
+	})
+	return payCA, payP12, payCertsErr
 }
 
 // paidSession makes a night-school program of fee fen (no approval unless asked)

@@ -8,6 +8,7 @@ import (
 
 	"nantian/config"
 	"nantian/models"
+	"nantian/models/points"
 )
 
 // Production refuses the public dev key for device secrets and resident codes.
@@ -41,7 +42,7 @@ func TestSeedDemoRewardsIdempotent(t *testing.T) {
 	a := newTestApp(t)
 	ctx := context.Background()
 	for range 2 {
-		if err := models.SeedDemoRewards(ctx, a.app.db, models.SystemClock); err != nil {
+		if err := points.SeedDemoRewards(ctx, a.app.db, models.SystemClock); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -56,11 +57,11 @@ func TestSeedDemoRewardsIdempotent(t *testing.T) {
 func TestSeedDemoCatalogue(t *testing.T) {
 	a := newIsolatedTestApp(t)
 	ctx := context.Background()
-	n, err := models.SeedDemo(ctx, a.app.catalog)
+	n, err := seedDemo(ctx, a.app)
 	if err != nil || n < 19 {
 		t.Fatalf("seed: %d programs, %v", n, err)
 	}
-	if again, err := models.SeedDemo(ctx, a.app.catalog); err != nil || again != 0 {
+	if again, err := seedDemo(ctx, a.app); err != nil || again != 0 {
 		t.Fatalf("second seed: %d programs, %v", again, err)
 	}
 	if dup := a.count(`SELECT COUNT(*) FROM (SELECT title FROM programs GROUP BY title HAVING COUNT(*) > 1) d`); dup != 0 {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"nantian/models"
+	"nantian/models/points"
 )
 
 // Helpers for the points tests.
@@ -77,7 +78,7 @@ func (d *deposit) headers() []string {
 			signed = d.body
 		}
 		ts, _ := strconv.ParseInt(d.timestamp, 10, 64)
-		sig = models.SignDeposit([]byte(d.secret), ts, d.nonce, signed)
+		sig = points.SignDeposit([]byte(d.secret), ts, d.nonce, signed)
 	}
 	return []string{"X-Device-Id", d.deviceID, "X-Timestamp", d.timestamp, "X-Nonce", d.nonce, "X-Signature", sig}
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"nantian/models"
+	"nantian/models/points"
 )
 
 // 12 concurrent redemptions with points for 3: exactly 3 succeed, checked in MySQL
@@ -124,7 +125,7 @@ func TestRedemptionPickup(t *testing.T) {
 	if r.Status != http.StatusCreated {
 		t.Fatalf("redeem: %d %s", r.Status, r.Body)
 	}
-	var red models.Redemption
+	var red points.Redemption
 	r.Decode(t, &red)
 	if red.Status != "pending" || len(red.PickupCode) != 8 || red.UserID != resID {
 		t.Fatalf("redemption %+v", red)
@@ -145,7 +146,7 @@ func TestRedemptionPickup(t *testing.T) {
 	}
 	// My redemptions; another resident sees none.
 	var list struct {
-		Items []models.Redemption `json:"items"`
+		Items []points.Redemption `json:"items"`
 	}
 	a.do("GET", "/api/v1/redemptions", resTok, nil).Decode(t, &list)
 	if len(list.Items) != 1 || list.Items[0].ID != red.ID {
@@ -171,7 +172,7 @@ func TestRedemptionPickup(t *testing.T) {
 	}
 	// Rewards: staff see inactive ones, residents only active ones.
 	var rl struct {
-		Items []models.Reward `json:"items"`
+		Items []points.Reward `json:"items"`
 	}
 	a.do("GET", "/api/v1/rewards?limit=100", resTok, nil).Decode(t, &rl)
 	for _, x := range rl.Items {
@@ -199,7 +200,7 @@ func TestUnclaimedRedemptionCancelled(t *testing.T) {
 	if r.Status != 201 {
 		t.Fatalf("redeem: %d %s", r.Status, r.Body)
 	}
-	var red models.Redemption
+	var red points.Redemption
 	r.Decode(t, &red)
 	ctx := context.Background()
 
@@ -251,12 +252,12 @@ func TestPointsExpiryOldestFirst(t *testing.T) {
 	reward := a.newReward(staffTok, 12, 10)
 	loc := mustLoc(t, "Asia/Shanghai")
 	ctx := context.Background()
-	at := func(y, m, d int) *models.Points {
+	at := func(y, m, d int) *points.Points {
 		return a.app.pts.points.WithClock(fixedClock(time.Date(y, time.Month(m), d, 10, 0, 0, 0, loc)))
 	}
-	earn := func(p *models.Points, grams int64) {
+	earn := func(p *points.Points, grams int64) {
 		t.Helper()
-		if _, err := p.RecordDeposit(ctx, models.Authenticated{ID: devID, Estate: "百花园一期"}, models.DepositInput{
+		if _, err := p.RecordDeposit(ctx, points.Authenticated{ID: devID, Estate: "百花园一期"}, points.DepositInput{
 			EventID: randomID("x-"), ResidentToken: p.IssueCode(resID).Token, WeightGrams: &grams, Quality: "ok", OccurredAt: p.Now()}); err != nil {
 			t.Fatal(err)
 		}

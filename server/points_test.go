@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"nantian/models"
+	"nantian/models/points"
 )
 
 // The webhook's authentication: only a correctly signed, fresh, never-seen request
@@ -56,7 +56,7 @@ func TestDepositSignatureChecks(t *testing.T) {
 		{"missing signature", func(d *deposit) { d.sig = " " }},
 		{"uppercase signature", func(d *deposit) {
 			ts, _ := strconv.ParseInt(d.timestamp, 10, 64)
-			d.sig = strings.ToUpper(models.SignDeposit([]byte(d.secret), ts, d.nonce, d.body))
+			d.sig = strings.ToUpper(points.SignDeposit([]byte(d.secret), ts, d.nonce, d.body))
 		}},
 		{"non-canonical timestamp", func(d *deposit) { d.timestamp = "0" + d.timestamp }},
 		{"short nonce", func(d *deposit) { d.nonce = "abc" }},
@@ -424,7 +424,7 @@ func TestDepositStatistics(t *testing.T) {
 	dep := func(at time.Time, dev int64, estate string, user int64, grams int, q string) {
 		p := a.app.pts.points.WithClock(fixedClock(at))
 		w := int64(grams)
-		if _, err := p.RecordDeposit(ctx, models.Authenticated{ID: dev, Estate: estate}, models.DepositInput{
+		if _, err := p.RecordDeposit(ctx, points.Authenticated{ID: dev, Estate: estate}, points.DepositInput{
 			EventID: randomID("st-"), ResidentToken: p.IssueCode(user).Token, WeightGrams: &w, Quality: q, OccurredAt: at}); err != nil {
 			t.Fatalf("deposit: %v", err)
 		}
@@ -440,16 +440,16 @@ func TestDepositStatistics(t *testing.T) {
 	if r.Status != 200 {
 		t.Fatalf("stats: %d %s", r.Status, r.Body)
 	}
-	var st models.DepositStatistics
+	var st points.DepositStatistics
 	r.Decode(t, &st)
-	want := models.DepositFigures{Deposits: 5, Grams: 5550, Kilograms: 5.55, Participants: 2, PointsAwarded: 40}
+	want := points.DepositFigures{Deposits: 5, Grams: 5550, Kilograms: 5.55, Participants: 2, PointsAwarded: 40}
 	if st.Totals != want {
 		t.Fatalf("totals %+v, want %+v", st.Totals, want)
 	}
-	wantRows := []models.DepositRow{
-		{Estate: "南天一花园", Month: "2039-01", DepositFigures: models.DepositFigures{Deposits: 1, Grams: 1250, Kilograms: 1.25, Participants: 1, PointsAwarded: 12}},
-		{Estate: "南天一花园", Month: "2039-02", DepositFigures: models.DepositFigures{Deposits: 2, Grams: 1200, Kilograms: 1.2, Participants: 2, PointsAwarded: 8}},
-		{Estate: "国城花园", Month: "2039-02", DepositFigures: models.DepositFigures{Deposits: 2, Grams: 3100, Kilograms: 3.1, Participants: 1, PointsAwarded: 20}},
+	wantRows := []points.DepositRow{
+		{Estate: "南天一花园", Month: "2039-01", DepositFigures: points.DepositFigures{Deposits: 1, Grams: 1250, Kilograms: 1.25, Participants: 1, PointsAwarded: 12}},
+		{Estate: "南天一花园", Month: "2039-02", DepositFigures: points.DepositFigures{Deposits: 2, Grams: 1200, Kilograms: 1.2, Participants: 2, PointsAwarded: 8}},
+		{Estate: "国城花园", Month: "2039-02", DepositFigures: points.DepositFigures{Deposits: 2, Grams: 3100, Kilograms: 3.1, Participants: 1, PointsAwarded: 20}},
 	}
 	if len(st.Rows) != len(wantRows) {
 		t.Fatalf("rows %+v", st.Rows)

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"nantian/models"
+	"nantian/models/notify"
 )
 
 func TestRemindersQueuedOnceAcrossInstancesAndRestarts(t *testing.T) {
@@ -60,8 +61,8 @@ func TestRemindersQueuedOnceAcrossInstancesAndRestarts(t *testing.T) {
 	walkBooking := idOf(t, deskBook(t, a, staffTok, walk, map[string]any{"session_id": soon}))
 
 	clock := newTestClock()
-	instance := func() *models.Reminders {
-		return &models.Reminders{DB: a.app.db, Now: clock.Now, Loc: a.app.cfg.Location, Before: 24 * time.Hour, Batch: 7}
+	instance := func() *notify.Reminders {
+		return &notify.Reminders{DB: a.app.db, Now: clock.Now, Loc: a.app.cfg.Location, Before: 24 * time.Hour, Batch: 7}
 	}
 	reminders := func() int {
 		return a.sqlInt(`SELECT COUNT(*) FROM outbox WHERE event = 'booking_reminder'`)

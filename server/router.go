@@ -9,6 +9,7 @@ import (
 	"nantian"
 	"nantian/handlers"
 	"nantian/models"
+	"nantian/models/report"
 )
 
 // maxBodyBytes caps JSON bodies; uploads set their own, larger limit.
@@ -75,7 +76,7 @@ func (a *app) routes() http.Handler {
 	user.GET("/me", me.Get)
 	user.PATCH("/me", me.Patch)
 	user.POST("/me/phone", me.Phone)
-	user.POST("/me/subscriptions", me.Subscriptions)
+	user.POST("/me/subscriptions", handlers.RateLimit(limits, "subscription", handlers.ByUser, handlers.PerMinute(a.cfg.RateLimits.SubscriptionPerUser)), me.Subscriptions)
 	user.GET("/me/children", me.ListChildren)
 	user.POST("/me/children", me.CreateChild)
 	user.GET("/me/children/:id", me.GetChild)
@@ -107,7 +108,7 @@ func (a *app) routes() http.Handler {
 	user.GET("/uploads/:id", uploadsH.Get)
 	user.POST("/complaints", handlers.RateLimit(limits, "complaint", handlers.ByUser, handlers.PerMinute(a.cfg.RateLimits.ComplaintPerUser)), complaintsH.Create)
 	user.GET("/complaints", complaintsH.List)
-	user.GET("/complaints/:id", complaintsH.Get)
+	user.GET("/complaints/:id", handlers.StaffReader(), complaintsH.Get) // StaffReader: a staff read of the full contact phone is audited
 	user.POST("/complaints/:id/rating", complaintsH.Rate)
 	user.POST("/complaints/:id/reopen", complaintsH.Reopen)
 	// --- resident routes: points ---
@@ -176,7 +177,7 @@ func (a *app) routes() http.Handler {
 	// --- staff routes: imports ---
 	// History import: up to 5,000 CSV rows, so it sits outside the api group's
 	// 1 MiB body limit (limits nest, the smaller wins) with its own 5 MiB.
-	importsH := &handlers.ImportsHandler{Imports: &models.Imports{DB: a.db, Now: models.SystemClock}, Loc: a.cfg.Location}
+	importsH := &handlers.ImportsHandler{Imports: &report.Imports{DB: a.db, Now: models.SystemClock}, Loc: a.cfg.Location}
 	importG := r.Group("/api/v1/staff", handlers.BodyLimit(handlers.MaxImportBytes), authn.Required(), handlers.RequireStaff(), audit.Middleware())
 	importG.POST("/imports/sessions", importsH.Sessions)
 	reports := &handlers.ReportsHandler{Reports: a.reports, Loc: a.cfg.Location}

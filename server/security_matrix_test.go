@@ -24,11 +24,11 @@ const (
 type resource string
 
 const (
-	none      resource = ""
-	booking   resource = "booking"
-	child     resource = "child"
-	complaint resource = "complaint"
-	upload    resource = "upload"
+	none         resource = ""
+	resBooking   resource = "booking"
+	resChild     resource = "child"
+	resComplaint resource = "complaint"
+	resUpload    resource = "upload"
 )
 
 // routeRule is the declared expectation for one route.
@@ -61,22 +61,23 @@ var routeRules = map[string]routeRule{
 	"POST /api/v1/me/subscriptions":         {level: loggedIn},
 	"GET /api/v1/me/children":               {level: loggedIn},
 	"POST /api/v1/me/children":              {level: loggedIn},
-	"GET /api/v1/me/children/:id":           {level: loggedIn, owned: child},
-	"PATCH /api/v1/me/children/:id":         {level: loggedIn, owned: child},
-	"DELETE /api/v1/me/children/:id":        {level: loggedIn, owned: child},
+	"GET /api/v1/me/children/:id":           {level: loggedIn, owned: resChild},
+	"PATCH /api/v1/me/children/:id":         {level: loggedIn, owned: resChild},
+	"DELETE /api/v1/me/children/:id":        {level: loggedIn, owned: resChild},
 	"GET /api/v1/bookings":                  {level: loggedIn},
 	"POST /api/v1/bookings":                 {level: loggedIn},
-	"GET /api/v1/bookings/:id":              {level: loggedIn, owned: booking, staffSees: true},
-	"POST /api/v1/bookings/:id/cancel":      {level: loggedIn, owned: booking},
-	"GET /api/v1/bookings/:id/calendar.ics": {level: loggedIn, owned: booking}, // owner only
+	"GET /api/v1/bookings/:id":              {level: loggedIn, owned: resBooking, staffSees: true},
+	"POST /api/v1/bookings/:id/cancel":      {level: loggedIn, owned: resBooking},
+	"GET /api/v1/bookings/:id/calendar.ics": {level: loggedIn, owned: resBooking}, // owner only
 	"POST /api/v1/programs/:id/enrollments": {level: loggedIn},
+	"POST /api/v1/bookings/:id/payment":     {level: loggedIn, owned: resBooking}, // owner only
 	"POST /api/v1/uploads":                  {level: loggedIn},
-	"GET /api/v1/uploads/:id":               {level: loggedIn, owned: upload, staffSees: true},
+	"GET /api/v1/uploads/:id":               {level: loggedIn, owned: resUpload, staffSees: true},
 	"GET /api/v1/complaints":                {level: loggedIn},
 	"POST /api/v1/complaints":               {level: loggedIn},
-	"GET /api/v1/complaints/:id":            {level: loggedIn, owned: complaint, staffSees: true},
-	"POST /api/v1/complaints/:id/rating":    {level: loggedIn, owned: complaint},
-	"POST /api/v1/complaints/:id/reopen":    {level: loggedIn, owned: complaint},
+	"GET /api/v1/complaints/:id":            {level: loggedIn, owned: resComplaint, staffSees: true},
+	"POST /api/v1/complaints/:id/rating":    {level: loggedIn, owned: resComplaint},
+	"POST /api/v1/complaints/:id/reopen":    {level: loggedIn, owned: resComplaint},
 	"POST /api/v1/points/code":              {level: loggedIn},
 	"GET /api/v1/points":                    {level: loggedIn},
 	"GET /api/v1/points/ledger":             {level: loggedIn},
@@ -84,6 +85,7 @@ var routeRules = map[string]routeRule{
 	"GET /api/v1/redemptions":               {level: loggedIn},
 	"POST /api/v1/redemptions":              {level: loggedIn},
 
+	"POST /api/v1/staff/console-logins":                             {level: staffOnly},
 	"POST /api/v1/staff/programs":                                   {level: staffOnly},
 	"PATCH /api/v1/staff/programs/:id":                              {level: staffOnly},
 	"POST /api/v1/staff/programs/:id/sessions":                      {level: staffOnly},
@@ -114,6 +116,10 @@ var routeRules = map[string]routeRule{
 	"GET /api/v1/staff/points/stats":                                {level: staffOnly},
 	"POST /api/v1/staff/imports/sessions":                           {level: staffOnly},
 	"GET /api/v1/staff/reports/annual":                              {level: staffOnly},
+	"GET /api/v1/staff/payments":                                    {level: staffOnly},
+	"GET /api/v1/staff/payments/summary":                            {level: staffOnly},
+	"GET /api/v1/staff/payments.csv":                                {level: staffOnly},
+	"POST /api/v1/staff/bookings/:id/refund":                        {level: staffOnly},
 	"POST /api/v1/staff/residents":                                  {level: staffOnly},
 	"GET /api/v1/staff/residents":                                   {level: staffOnly},
 	"GET /api/v1/staff/residents/:id":                               {level: staffOnly},
@@ -167,16 +173,17 @@ func TestSecurityMatrix(t *testing.T) {
 	sid := a.createSession(staffTok, pid, 72*time.Hour, 5)
 	r := a.do("POST", "/api/v1/bookings", owner, map[string]any{"session_id": sid})
 	if r.Status != http.StatusCreated {
-		t.Fatalf("fixture booking: %d %s", r.Status, r.Body)
+		t.Fatalf("fixture resBooking: %d %s", r.Status, r.Body)
 	}
-	ids[booking] = int64(r.JSON(t)["id"].(float64))
+	ids[resBooking] = int64(r.JSON(t)["id"].(float64))
 	r = a.do("POST", "/api/v1/me/children", owner, map[string]any{"name": "矩阵", "birth_date": "2024-01-01", "guardian_consent": true})
 	if r.Status != http.StatusCreated {
-		t.Fatalf("fixture child: %d %s", r.Status, r.Body)
+		t.Fatalf("fixture resChild: %d %s", r.Status, r.Body)
 	}
-	ids[child] = int64(r.JSON(t)["id"].(float64))
-	ids[complaint] = a.fileComplaint(owner, nil)
-	ids[upload] = a.uploadPhoto(owner)
+	ids[resChild] = int64(r.JSON(t)["id"].(float64))
+	ids[resUpload] = a.uploadPhoto(owner)
+	// Attached: staff see a photo only once it is part of a work order.
+	ids[resComplaint] = a.fileComplaint(owner, map[string]any{"photo_ids": []int64{ids[resUpload]}})
 
 	seen := map[string]bool{}
 	for _, rt := range routeList(a) {
@@ -263,7 +270,7 @@ func TestSecurityMatrix(t *testing.T) {
 		}
 	}
 	// The owner still reaches their own things: the 404s above are about ownership.
-	for res, path := range map[resource]string{booking: "/api/v1/bookings/%d", child: "/api/v1/me/children/%d", complaint: "/api/v1/complaints/%d", upload: "/api/v1/uploads/%d"} {
+	for res, path := range map[resource]string{resBooking: "/api/v1/bookings/%d", resChild: "/api/v1/me/children/%d", resComplaint: "/api/v1/complaints/%d", resUpload: "/api/v1/uploads/%d"} {
 		if r := a.do("GET", fmt.Sprintf(path, ids[res]), owner, nil); r.Status != http.StatusOK {
 			t.Errorf("owner reading own %s: %d", res, r.Status)
 		}

@@ -34,14 +34,12 @@ func localTimeStrings(body []byte) (all, bad []string) {
 		if !timeShaped.MatchString(s) {
 			return
 		}
-		ts, err := time.Parse(time.RFC3339Nano, s)
+		tm, err := time.Parse(time.RFC3339Nano, s)
 		if asSent && err != nil {
 			return
 		}
-		// As sent, a time whose +08:00 form has no four-digit year (a refused
-		// "9999-12-31T22:00:00-08:00") cannot be rewritten and stays as the client wrote it.
-		if y := ts.In(time.FixedZone("", 8*3600)).Year(); asSent && (y < 0 || y > 9999) {
-			return
+		if y := tm.In(time.FixedZone("", 8*3600)).Year(); err == nil && (y < 0 || y > 9999) {
+			return // not writable in RFC 3339 at +08:00; the door leaves it as stored
 		}
 		all = append(all, s)
 		if err != nil || !strings.HasSuffix(s, "+08:00") {
@@ -169,9 +167,12 @@ func walkMatrix(t *testing.T, a *testApp, w *matrixWorld, visit func(key string,
 	t.Helper()
 	var last []string
 	for _, rt := range routeList(a) {
+		if strings.HasPrefix(rt.Path, "/console") {
+			continue // the staff console's pages are not the JSON API (console/ has its own tests)
+		}
 		key := rt.Method + " " + rt.Path
-		if isConsoleRoute(rt.Path) {
-			continue // HTML console, outside the JSON matrix (see isConsoleRoute)
+		if strings.HasPrefix(rt.Path, "/console") {
+			continue // the staff web console: HTML pages with their own tests, not the JSON API
 		}
 		if key == "POST /api/v1/auth/logout" || key == "DELETE /api/v1/me" {
 			last = append(last, key)

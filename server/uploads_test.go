@@ -175,6 +175,11 @@ func TestUploadServeOwnerStaff(t *testing.T) {
 	if got.Status != http.StatusOK || !bytes.Equal(got.Body, data) || got.Header.Get("Content-Type") != "image/png" {
 		t.Fatalf("owner GET: %d %q", got.Status, got.Header.Get("Content-Type"))
 	}
+	// Staff see it once it is part of a work order, not as a draft.
+	if got := a.do("GET", up.URL, staff, nil); got.Status != http.StatusNotFound {
+		t.Fatalf("staff GET of a draft: %d", got.Status)
+	}
+	a.fileComplaint(alice, map[string]any{"photo_ids": []int64{up.ID}})
 	if got := a.do("GET", up.URL, staff, nil); got.Status != http.StatusOK || !bytes.Equal(got.Body, data) {
 		t.Fatalf("staff GET: %d", got.Status)
 	}

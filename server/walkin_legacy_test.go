@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"nantian/models"
+	"nantian/models/privacy"
 )
 
 // TestLegacyWalkInPhoneIndexed: a walk-in stored by 0007-era code (plaintext in
@@ -23,7 +23,7 @@ func TestLegacyWalkInPhoneIndexed(t *testing.T) {
 		t.Fatal(err)
 	}
 	id, _ := res.LastInsertId()
-	if _, err := models.EncryptLegacy(ctx, a.app.db, a.app.privacy.cipher); err != nil {
+	if _, err := privacy.EncryptLegacy(ctx, a.app.db, a.app.privacy.cipher); err != nil {
 		t.Fatal(err)
 	}
 	var raw []byte
@@ -35,7 +35,7 @@ func TestLegacyWalkInPhoneIndexed(t *testing.T) {
 		t.Fatalf("find converted walk-in: %+v %v", r, err)
 	}
 	// A second run changes nothing.
-	if n, err := models.EncryptLegacy(ctx, a.app.db, a.app.privacy.cipher); err != nil || n != 0 {
+	if n, err := privacy.EncryptLegacy(ctx, a.app.db, a.app.privacy.cipher); err != nil || n != 0 {
 		t.Fatalf("second run converted %d: %v", n, err)
 	}
 }

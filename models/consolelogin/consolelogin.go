@@ -6,7 +6,7 @@
 // and neither door may hold the rule. A console session is a row of the shared
 // logins table seen through a cookie, so everything that revokes logins (logout,
 // account deletion) ends it too, and the caller's current role comes from the one
-// lookup both doors use (models.AuthCache.Principal).
+// lookup both doors use (account.AuthCache.Principal).
 //
 // MySQL, not Redis, holds tickets and sessions: they are few (a desk has a
 // handful of staff), a session must survive a Redis restart or eviction, and a

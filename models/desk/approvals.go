@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"nantian/models"
+	"nantian/models/booking"
 )
 
 // PendingBooking is one line of the approval queue: who, for what, since when.
@@ -76,7 +77,7 @@ func (r *Reader) PendingQueue(ctx context.Context, sessionID int64) ([]PendingBo
 			}
 			if birth.Valid {
 				on := models.DateOf(b.StartsAt.In(r.Loc))
-				b.ChildAge = models.AgeText(models.AgeInMonths(models.DateOf(birth.Time), on))
+				b.ChildAge = booking.AgeText(models.AgeInMonths(models.DateOf(birth.Time), on))
 			}
 			childIDs = append(childIDs, childID.Int64)
 		}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"nantian/models"
+	"nantian/models/catalog"
 )
 
 // Reader runs the desk's queries.
@@ -91,7 +92,7 @@ func (r *Reader) Day(ctx context.Context, t time.Time) (Today, error) {
 			return Today{}, fmt.Errorf("scan day session: %w", err)
 		}
 		out.Sessions = append(out.Sessions, s)
-		if s.Status != models.SessionCancelled {
+		if s.Status != catalog.SessionCancelled {
 			out.Counts.ExpectedToday += s.Booked
 			out.Counts.CheckedInToday += s.Attended
 		}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"time"
+
+	"nantian/models/booking"
 )
 
 // Gateway is everything the payment domain needs from a payment provider. The
@@ -47,14 +49,8 @@ type OrderRequest struct {
 	ExpiresAt  time.Time // the provider refuses payment after this
 }
 
-// PayRequest is passed as is to wx.requestPayment.
-type PayRequest struct {
-	TimeStamp string `json:"timeStamp"`
-	NonceStr  string `json:"nonceStr"`
-	Package   string `json:"package"`
-	SignType  string `json:"signType"`
-	PaySign   string `json:"paySign"`
-}
+// PayRequest is passed as is to wx.requestPayment (the booking's payment.request).
+type PayRequest = booking.PayRequest
 
 // Trade states as WeChat Pay names them (trade_state of an order query).
 const (

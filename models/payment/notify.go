@@ -7,6 +7,7 @@ import (
 	"fmt"
 
 	"nantian/models"
+	"nantian/models/booking"
 )
 
 // Why a notification was refused (the handler answers FAIL for every one; WeChat
@@ -47,8 +48,8 @@ func (s *Service) settle(ctx context.Context, outTradeNo, txnID, mchID string, t
 		return ErrMchMismatch
 	}
 	var applied bool
-	var refunds []models.RefundFor
-	err := models.InTx(ctx, s.DB, func(tx *sql.Tx) error {
+	var refunds []booking.RefundFor
+	err := models.InTxRetry(ctx, s.DB, func(tx *sql.Tx) error {
 		applied, refunds = false, nil
 		now := s.Now()
 		// Sessions first, then the order: the booking engine's lock order.
@@ -114,21 +115,12 @@ func (s *Service) settle(ctx context.Context, outTradeNo, txnID, mchID string, t
 }
 
 func sessionIDs(ctx context.Context, tx *sql.Tx, outTradeNo string) ([]int64, error) {
-	rows, err := tx.QueryContext(ctx, `SELECT DISTINCT b.session_id FROM bookings b JOIN payment_orders o ON o.id = b.order_id
+	ids, err := int64s(ctx, tx, `SELECT DISTINCT b.session_id FROM bookings b JOIN payment_orders o ON o.id = b.order_id
 		WHERE o.out_trade_no = ? ORDER BY b.session_id`, outTradeNo)
 	if err != nil {
 		return nil, fmt.Errorf("order sessions: %w", err)
 	}
-	defer rows.Close()
-	var ids []int64
-	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
-			return nil, err
-		}
-		ids = append(ids, id)
-	}
-	return ids, rows.Err()
+	return ids, nil
 }
 
 // HandleRefundNotify applies a refund notification: the refund succeeded (ledger
@@ -146,7 +138,7 @@ func (s *Service) HandleRefundNotify(ctx context.Context, body []byte) error {
 		log.ErrorContext(ctx, "payment: refund notification for another merchant", "mch_id", n.MchID)
 		return ErrMchMismatch
 	}
-	err = models.InTx(ctx, s.DB, func(tx *sql.Tx) error {
+	err = models.InTxRetry(ctx, s.DB, func(tx *sql.Tx) error {
 		now := s.Now()
 		var id, orderID, bookingID, amount int64
 		var status, tradeNo string

@@ -1,7 +1,7 @@
 // Package payment is the payment domain: orders, the append-only money ledger,
 // notifications from the provider applied exactly once, expiry of unpaid places,
 // reconciliation, and refunds through an outbox. It implements
-// models.PaymentDesk, the booking engine's view of it, and talks to WeChat Pay only
+// booking.PaymentDesk, the booking engine's view of it, and talks to WeChat Pay only
 // through Gateway (wechat/pay, wired in by the server). Money is integer fen.
 //
 // The rules (architecture.md, Payments):
@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"nantian/models"
+	"nantian/models/booking"
 )
 
 // Service is the payment domain. Build it once per app.
@@ -34,7 +35,7 @@ type Service struct {
 	DB       *sql.DB
 	Redis    *models.Redis
 	Gateway  Gateway
-	Bookings *models.Bookings
+	Bookings *booking.Bookings
 	Now      models.Clock
 	Loc      *time.Location
 	// Timeout is how long an unpaid place is held (PAYMENT_TIMEOUT).
@@ -74,7 +75,7 @@ const (
 	LedgerRefunded        = "refunded"
 )
 
-var _ models.PaymentDesk = (*Service)(nil)
+var _ booking.PaymentDesk = (*Service)(nil)
 
 // prepayValid is how long a prepay id is trusted before a new unified order is
 // placed (WeChat: two hours).
@@ -92,7 +93,7 @@ func newTradeNo(now time.Time, loc *time.Location) string {
 
 // OpenOrder records an unpaid order inside the booking's transaction, with the
 // ledger's order_created entry.
-func (s *Service) OpenOrder(ctx context.Context, tx *sql.Tx, o models.OrderFor, now time.Time) (int64, error) {
+func (s *Service) OpenOrder(ctx context.Context, tx *sql.Tx, o booking.OrderFor, now time.Time) (int64, error) {
 	if o.AmountFen <= 0 {
 		return 0, fmt.Errorf("open order: amount %d fen", o.AmountFen)
 	}
@@ -182,45 +183,41 @@ var ErrNoOpenID = models.Rule("payment_needs_wechat", "该居民没有微信账�
 
 // PlaceOrder creates the order at WeChat (unified order with time_expire) or, when
 // it is there already and its prepay id still valid, signs a fresh request for it.
-func (s *Service) PlaceOrder(ctx context.Context, orderID int64) (models.PaymentInfo, error) {
+func (s *Service) PlaceOrder(ctx context.Context, orderID int64) (booking.PaymentInfo, error) {
 	o, err := s.getOrder(ctx, s.DB, "id = ?", orderID)
 	if err != nil {
-		return models.PaymentInfo{}, err
+		return booking.PaymentInfo{}, err
 	}
 	if o.Status != OrderUnpaid {
-		return models.PaymentInfo{}, models.ErrInvalidTransition
+		return booking.PaymentInfo{}, models.ErrInvalidTransition
 	}
 	now := s.Now()
 	if !now.Before(o.ExpiresAt.Add(-time.Minute)) {
 		// WeChat refuses a time_expire less than a minute away; the expiry
 		// worker is about to give the place back.
-		return models.PaymentInfo{}, models.ErrInvalidTransition
+		return booking.PaymentInfo{}, models.ErrInvalidTransition
 	}
 	prepay := o.PrepayID.String
 	if !o.PrepayID.Valid || now.Sub(o.PrepaidAt.Time) > prepayValid {
 		var openID sql.NullString
 		if err := s.DB.QueryRowContext(ctx, `SELECT openid FROM users WHERE id = ?`, o.UserID).Scan(&openID); err != nil {
-			return models.PaymentInfo{}, fmt.Errorf("payer: %w", err)
+			return booking.PaymentInfo{}, fmt.Errorf("payer: %w", err)
 		}
 		if !openID.Valid || openID.String == "" {
-			return models.PaymentInfo{}, ErrNoOpenID
+			return booking.PaymentInfo{}, ErrNoOpenID
 		}
 		prepay, err = s.Gateway.CreateOrder(ctx, OrderRequest{
 			OutTradeNo: o.OutTradeNo, TotalFen: o.AmountFen, Body: o.Description, OpenID: openID.String, ExpiresAt: o.ExpiresAt,
 		})
 		if err != nil {
 			s.Log.WarnContext(ctx, "payment: unified order failed", "order_id", o.ID, "out_trade_no", o.OutTradeNo, "err", err)
-			return models.PaymentInfo{}, fmt.Errorf("%w (%v)", models.ErrPaymentsUnavailable, err)
+			return booking.PaymentInfo{}, fmt.Errorf("%w (%v)", booking.ErrPaymentsUnavailable, err)
 		}
 		if _, err := s.DB.ExecContext(ctx, `UPDATE payment_orders SET prepay_id = ?, prepaid_at = ?, updated_at = ? WHERE id = ?`, prepay, now, now, o.ID); err != nil {
-			return models.PaymentInfo{}, fmt.Errorf("store prepay id: %w", err)
+			return booking.PaymentInfo{}, fmt.Errorf("store prepay id: %w", err)
 		}
 	}
-	r := s.Gateway.PayRequest(prepay)
-	return models.PaymentInfo{
-		OrderID: o.ID, AmountFen: o.AmountFen, ExpiresAt: o.ExpiresAt.In(s.Loc),
-		Request: models.PayRequest{TimeStamp: r.TimeStamp, NonceStr: r.NonceStr, Package: r.Package, SignType: r.SignType, PaySign: r.PaySign},
-	}, nil
+	return booking.PaymentInfo{OrderID: o.ID, AmountFen: o.AmountFen, ExpiresAt: o.ExpiresAt.In(s.Loc), Request: s.Gateway.PayRequest(prepay)}, nil
 }
 
 // DiscardOrder marks an order WeChat never created as failed.
@@ -237,7 +234,7 @@ func (s *Service) Abandon(ctx context.Context, tx *sql.Tx, orderID int64, now ti
 
 // Refund enqueues refunds (one per booking, never two: uq_payment_refunds_booking)
 // and their refund_requested ledger entries, inside the caller's transaction.
-func (s *Service) Refund(ctx context.Context, tx *sql.Tx, items []models.RefundFor, reason string, now time.Time) error {
+func (s *Service) Refund(ctx context.Context, tx *sql.Tx, items []booking.RefundFor, reason string, now time.Time) error {
 	for _, it := range items {
 		if it.AmountFen <= 0 {
 			continue

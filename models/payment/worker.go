@@ -57,8 +57,11 @@ func randomToken() string {
 	return hex.EncodeToString(b)
 }
 
-func (s *Service) orderIDs(ctx context.Context, q string, args ...any) ([]int64, error) {
-	rows, err := s.DB.QueryContext(ctx, q, args...)
+// int64s reads one integer column.
+func int64s(ctx context.Context, db interface {
+	QueryContext(context.Context, string, ...any) (*sql.Rows, error)
+}, q string, args ...any) ([]int64, error) {
+	rows, err := db.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -79,26 +82,22 @@ func (s *Service) orderIDs(ctx context.Context, q string, args ...any) ([]int64,
 // instead; one that fails leaves the place held until the next pass, because
 // releasing a place WeChat may still take money for would sell it twice.
 func (s *Service) expireDue(ctx context.Context) error {
-	ids, err := s.orderIDs(ctx, `SELECT id FROM payment_orders WHERE status = 'unpaid' AND expires_at <= ? ORDER BY expires_at LIMIT 200`, s.Now())
-	if err != nil {
-		return fmt.Errorf("due orders: %w", err)
-	}
-	var errs []error
-	for _, id := range ids {
-		errs = append(errs, s.closeAndRelease(ctx, id, OrderUnpaid))
-	}
-	return errors.Join(errs...)
+	return s.closeEach(ctx, OrderUnpaid, `SELECT id FROM payment_orders WHERE status = 'unpaid' AND expires_at <= ? ORDER BY expires_at LIMIT 200`, s.Now())
 }
 
 // closeAbandoned closes at WeChat the orders whose bookings went away unpaid.
 func (s *Service) closeAbandoned(ctx context.Context) error {
-	ids, err := s.orderIDs(ctx, `SELECT id FROM payment_orders WHERE status = 'closing' ORDER BY id LIMIT 200`)
+	return s.closeEach(ctx, OrderClosing, `SELECT id FROM payment_orders WHERE status = 'closing' ORDER BY id LIMIT 200`)
+}
+
+func (s *Service) closeEach(ctx context.Context, from, q string, args ...any) error {
+	ids, err := int64s(ctx, s.DB, q, args...)
 	if err != nil {
-		return fmt.Errorf("closing orders: %w", err)
+		return fmt.Errorf("%s orders: %w", from, err)
 	}
 	var errs []error
 	for _, id := range ids {
-		errs = append(errs, s.closeAndRelease(ctx, id, OrderClosing))
+		errs = append(errs, s.closeAndRelease(ctx, id, from))
 	}
 	return errors.Join(errs...)
 }
@@ -228,7 +227,7 @@ func refundBackoff(attempts int) time.Duration {
 // recorded before the call, so a crash mid-call retries it (WeChat answers a
 // repeated out_refund_no for the first request: nothing is refunded twice).
 func (s *Service) sendRefunds(ctx context.Context) error {
-	ids, err := s.orderIDs(ctx, `SELECT id FROM payment_refunds WHERE status = 'pending' AND next_attempt_at <= ? ORDER BY next_attempt_at LIMIT 50`, s.Now())
+	ids, err := int64s(ctx, s.DB, `SELECT id FROM payment_refunds WHERE status = 'pending' AND next_attempt_at <= ? ORDER BY next_attempt_at LIMIT 50`, s.Now())
 	if err != nil {
 		return fmt.Errorf("due refunds: %w", err)
 	}
@@ -243,7 +242,7 @@ func (s *Service) sendRefund(ctx context.Context, id int64) error {
 	var r RefundRequest
 	var attempts int
 	var claimed bool
-	err := models.InTx(ctx, s.DB, func(tx *sql.Tx) error {
+	err := models.InTxRetry(ctx, s.DB, func(tx *sql.Tx) error {
 		now := s.Now()
 		err := tx.QueryRowContext(ctx, `SELECT r.out_refund_no, r.amount_fen, r.reason, r.attempts, o.out_trade_no, o.amount_fen
 			FROM payment_refunds r JOIN payment_orders o ON o.id = r.order_id

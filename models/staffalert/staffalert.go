@@ -42,14 +42,15 @@ import (
 	"unicode/utf8"
 
 	"nantian/models"
+	"nantian/models/complaint"
 )
 
 // Alert kinds: a new work order, and one per limit of the 10-30-24 clock.
 const (
 	KindNew     = "new"
-	KindAccept  = "accept"
-	KindContact = "contact"
-	KindResolve = "resolve"
+	KindAccept  = complaint.StepAccept
+	KindContact = complaint.StepContact
+	KindResolve = complaint.StepResolve
 )
 
 // Row statuses.
@@ -97,13 +98,13 @@ type Alerts struct {
 	Batch int
 }
 
-// stepOpen lists, for each limit, the complaint statuses in which that step is not
-// done yet: the same reading of the statuses as the complaint domain's "overdue".
-var stepOpen = map[string][]string{
-	KindNew:     {models.ComplaintSubmitted, models.ComplaintReopened},
-	KindAccept:  {models.ComplaintSubmitted, models.ComplaintReopened},
-	KindContact: {models.ComplaintSubmitted, models.ComplaintReopened, models.ComplaintAccepted},
-	KindResolve: {models.ComplaintSubmitted, models.ComplaintReopened, models.ComplaintAccepted, models.ComplaintContacted},
+// Alert kinds other than "new" are the complaint domain's steps; a "new" alert is
+// about an order still waiting to be accepted.
+func stepOpen(kind string) []string {
+	if kind == KindNew {
+		return complaint.StepOpenStatuses(complaint.StepAccept)
+	}
+	return complaint.StepOpenStatuses(kind)
 }
 
 // dueColumn is the stored due time each limit alert is about.
@@ -146,7 +147,7 @@ func (a *Alerts) Scan(ctx context.Context) (int, error) {
 	now := a.Now()
 	inserted := 0
 	for _, kind := range kinds {
-		open := stepOpen[kind]
+		open := stepOpen(kind)
 		args := make([]any, 0, len(open)+4)
 		for _, s := range open {
 			args = append(args, s)
@@ -371,47 +372,38 @@ func (a *Alerts) backoff(attempts int) time.Duration {
 	return min(d, a.BackoffMax)
 }
 
-// workOrder is what a message says about a complaint.
+// workOrder is what a message says about a complaint: the complaint's own
+// columns (its ReopenCount is the alert's cycle), never its contact phone.
 type workOrder struct {
-	ID                                      int64
-	Status, Category, Estate, Location      string
-	Content                                 string
-	NeedsReview                             bool
-	Cycle                                   int
-	CreatedAt, CycleStartedAt               time.Time
-	AcceptDueAt, ContactDueAt, ResolveDueAt time.Time
+	complaint.Complaint
 }
 
 func (a *Alerts) loadOrder(ctx context.Context, id int64) (workOrder, error) {
 	var w workOrder
 	err := a.DB.QueryRowContext(ctx, `SELECT id, status, category, estate, location, content, needs_review, reopen_count,
-		created_at, cycle_started_at, accept_due_at, contact_due_at, resolve_due_at FROM complaints WHERE id = ?`, id).
-		Scan(&w.ID, &w.Status, &w.Category, &w.Estate, &w.Location, &w.Content, &w.NeedsReview, &w.Cycle,
-			&w.CreatedAt, &w.CycleStartedAt, &w.AcceptDueAt, &w.ContactDueAt, &w.ResolveDueAt)
+		created_at, accept_due_at, contact_due_at, resolve_due_at FROM complaints WHERE id = ?`, id).
+		Scan(&w.ID, &w.Status, &w.Category, &w.Estate, &w.Location, &w.Content, &w.NeedsReview, &w.ReopenCount,
+			&w.CreatedAt, &w.AcceptDueAt, &w.ContactDueAt, &w.ResolveDueAt)
 	if err != nil {
 		return w, fmt.Errorf("load complaint %d for alert: %w", id, err)
 	}
 	return w, nil
 }
 
+// due is the due time a kind of alert is about ("new": the accept limit).
 func (w workOrder) due(kind string) time.Time {
-	switch kind {
-	case KindAccept:
+	if kind == KindNew {
 		return w.AcceptDueAt
-	case KindContact:
-		return w.ContactDueAt
-	case KindResolve:
-		return w.ResolveDueAt
 	}
-	return w.AcceptDueAt
+	return w.DueAt(kind)
 }
 
 // irrelevant says why an alert should not go out any more ("" when it should).
 func (a *Alerts) irrelevant(c *claimed, w workOrder, now time.Time) string {
-	if w.Cycle != c.cycle {
+	if w.ReopenCount != c.cycle {
 		return "reworked since"
 	}
-	if !inList(w.Status, stepOpen[c.kind]) {
+	if !inList(w.Status, stepOpen(c.kind)) {
 		return "step done: " + w.Status
 	}
 	if c.kind != KindNew && now.Sub(w.due(c.kind)) > a.Stale {
@@ -468,7 +460,7 @@ func truncate(s string, n int) string {
 func (a *Alerts) message(kind string, w workOrder, now time.Time) string {
 	var b strings.Builder
 	switch {
-	case kind == KindNew && w.Status == models.ComplaintReopened:
+	case kind == KindNew && w.Status == complaint.ComplaintReopened:
 		fmt.Fprintf(&b, "**民意速办 · 退回重办** 第 %d 号\n", w.ID)
 	case kind == KindNew:
 		fmt.Fprintf(&b, "**民意速办 · 新诉求** 第 %d 号\n", w.ID)

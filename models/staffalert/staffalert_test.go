@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"nantian/models"
+	"nantian/models/complaint"
 	"nantian/models/testdb"
 )
 
@@ -212,7 +213,7 @@ func TestOneMessagePerLimit(t *testing.T) {
 		t.Fatalf("8 min in: want the accept alert, got %q", msgs)
 	}
 	// Staff accept it; the contact limit (09:30) comes within its lead at 09:20.
-	f.setStatus(id, models.ComplaintAccepted)
+	f.setStatus(id, complaint.ComplaintAccepted)
 	f.clock.Add(13 * time.Minute) // 09:21
 	f.run(a)
 	msgs = f.sender.messages()
@@ -220,7 +221,7 @@ func TestOneMessagePerLimit(t *testing.T) {
 		t.Fatalf("09:21: want the contact alert, got %q", msgs)
 	}
 	// Contacted; the resolve limit is tomorrow 09:00, alerted from 07:00.
-	f.setStatus(id, models.ComplaintContacted)
+	f.setStatus(id, complaint.ComplaintContacted)
 	f.clock.Add(20*time.Hour + 30*time.Minute) // 05:51 next day
 	f.run(a)
 	if n := len(f.sender.messages()); n != 3 {
@@ -256,7 +257,7 @@ func TestDoneStepsAreNotAlerted(t *testing.T) {
 	if _, err := a.Scan(context.Background()); err != nil { // the "new" row exists ...
 		t.Fatal(err)
 	}
-	f.setStatus(id, models.ComplaintAccepted) // ... but it was accepted before sending
+	f.setStatus(id, complaint.ComplaintAccepted) // ... but it was accepted before sending
 	f.run(a)
 	f.clock.Add(8 * time.Minute) // accept lead: already accepted, so no row
 	f.run(a)
@@ -470,8 +471,8 @@ func TestConcurrentInstances(t *testing.T) {
 func TestMessageSafety(t *testing.T) {
 	a := &Alerts{Loc: shanghai}
 	now := time.Date(2025, 3, 3, 1, 0, 0, 0, time.UTC)
-	w := workOrder{ID: 7, Status: models.ComplaintSubmitted, Category: "安全隐患", Estate: "南天二花园",
-		Location: "**5栋** <font>", Content: "打 +86 139-0013-9000 或 ０７５５８８８８８８８８\n[点我](http://x)", AcceptDueAt: now.Add(10 * time.Minute)}
+	w := workOrder{complaint.Complaint{ID: 7, Status: complaint.ComplaintSubmitted, Category: "安全隐患", Estate: "南天二花园",
+		Location: "**5栋** <font>", Content: "打 +86 139-0013-9000 或 ０７５５８８８８８８８８\n[点我](http://x)", AcceptDueAt: now.Add(10 * time.Minute)}}
 	m := a.message(KindNew, w, now)
 	for _, bad := range []string{"9000", "８８８８", "**5栋**", "<font>", "[点我]", "\n[", "console/complaints"} {
 		if strings.Contains(m, bad) {

@@ -34,7 +34,7 @@ import (
 	"sync"
 	"time"
 
-	"nantian/models"
+	"nantian/models/points"
 )
 
 func main() {
@@ -100,10 +100,10 @@ func Send(ctx context.Context, client *http.Client, base string, device int64, s
 		return 0, nil, err
 	}
 	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set(models.HeaderDeviceID, strconv.FormatInt(device, 10))
-	req.Header.Set(models.HeaderTimestamp, strconv.FormatInt(ts, 10))
-	req.Header.Set(models.HeaderNonce, nonce)
-	req.Header.Set(models.HeaderSignature, models.SignDeposit([]byte(secret), ts, nonce, body))
+	req.Header.Set(points.HeaderDeviceID, strconv.FormatInt(device, 10))
+	req.Header.Set(points.HeaderTimestamp, strconv.FormatInt(ts, 10))
+	req.Header.Set(points.HeaderNonce, nonce)
+	req.Header.Set(points.HeaderSignature, points.SignDeposit([]byte(secret), ts, nonce, body))
 	res, err := client.Do(req)
 	if err != nil {
 		return 0, nil, err

@@ -9,7 +9,7 @@ import (
 	"sync"
 	"testing"
 
-	"nantian/models"
+	"nantian/models/points"
 )
 
 // The simulator's requests verify with the server's own parser and verifier, and
@@ -20,8 +20,8 @@ func TestSimulatorSignsLikeABin(t *testing.T) {
 	seen := map[string]int{}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
-		h, _, err := models.ParseDeviceAuth(r.Header.Get)
-		if err != nil || h.DeviceID != 7 || !models.VerifyDeposit([]byte(secret), h, body) {
+		h, _, err := points.ParseDeviceAuth(r.Header.Get)
+		if err != nil || h.DeviceID != 7 || !points.VerifyDeposit([]byte(secret), h, body) {
 			http.Error(w, `{"error":{"code":"unauthorized","message":"x"}}`, http.StatusUnauthorized)
 			return
 		}

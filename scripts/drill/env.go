@@ -24,6 +24,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"nantian/models"
+	"nantian/models/account"
 	"nantian/scripts/fakepay"
 	"nantian/scripts/fakewechat"
 )
@@ -319,8 +320,8 @@ func (e *env) call(method, path, token string, body any, header ...string) (int,
 // access tokens signed by the server's JWT secret (as scripts/bench does: logging
 // hundreds of people in through WeChat is not what a drill is about).
 func (e *env) mintUsers(ctx context.Context, crowd, reserve int) error {
-	users := &models.Users{DB: e.db, Now: models.SystemClock}
-	tokens := &models.Tokens{DB: e.db, Secret: []byte(jwtSecret), AccessTTL: time.Hour, RefreshTTL: 2 * time.Hour, Now: models.SystemClock}
+	users := &account.Users{DB: e.db, Now: models.SystemClock}
+	tokens := &account.Tokens{DB: e.db, Secret: []byte(jwtSecret), AccessTTL: time.Hour, RefreshTTL: 2 * time.Hour, Now: models.SystemClock}
 	login := func(openid, role string) (resident, error) {
 		u, err := users.UpsertWeChat(ctx, openid, "")
 		if err != nil {

@@ -49,7 +49,7 @@ func newEnv(t *testing.T, signType string) *env {
 		w.Write([]byte("<xml><return_code>SUCCESS</return_code></xml>"))
 	}))
 	t.Cleanup(recv.Close)
-	ca, err := fakepay.NewCA()
+	ca, p12, err := sharedCerts()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,10 +63,6 @@ func newEnv(t *testing.T, signType string) *env {
 	ts.StartTLS()
 	t.Cleanup(ts.Close)
 	e.base = ts.URL
-	p12, err := ca.MerchantP12(mchID, time.Now().Add(-time.Hour), time.Now().Add(24*time.Hour))
-	if err != nil {
-		t.Fatal(err)
-	}
 	e.client, err = pay.New(pay.Config{
 		AppID: appID, MchID: mchID, APIKey: key, CertP12: p12, APIBase: ts.URL,
 		NotifyURL: recv.URL + "/paid", RefundNotifyURL: recv.URL + "/refund", SignType: signType, RootCAs: ca.Pool,
@@ -87,6 +83,25 @@ func (e *env) lastPaid(t *testing.T) []byte {
 	}
 	return e.paid[len(e.paid)-1]
 }
+
+// sharedCerts is one CA and merchant certificate for every env (RSA 2048 key
+// generation is slow under the race detector); tests needing other certificates
+// make their own.
+func sharedCerts() (*fakepay.CA, []byte, error) {
+	certsOnce.Do(func() {
+		if certsCA, certsErr = fakepay.NewCA(); certsErr == nil {
+			certsP12, certsErr = certsCA.MerchantP12(mchID, time.Now().Add(-time.Hour), time.Now().Add(24*time.Hour))
+		}
+	})
+	return certsCA, certsP12, certsErr
+}
+
+var (
+	certsOnce sync.Once
+	certsCA   *fakepay.CA
+	certsP12  []byte
+	certsErr  error
+)
 
 func order(no string) payment.OrderRequest {
 	return payment.OrderRequest{OutTradeNo: no, TotalFen: 5000, Body: "南天社区青年夜校-粤语", OpenID: "openid-alice", ExpiresAt: time.Now().Add(15 * time.Minute)}
