@@ -100,7 +100,7 @@ func New(d Deps) (*Console, error) {
 	if c.assets, err = loadAssets(); err != nil {
 		return nil, err
 	}
-	if c.pages, err = loadPages(c.funcs()); err != nil {
+	if c.pages, err = loadPages(withFuncs(c.funcs(), c.programFuncs())); err != nil {
 		return nil, err
 	}
 	c.routes()
@@ -139,6 +139,7 @@ func (c *Console) routes() {
 	m.Handle("GET /console/today/live", c.staff(c.todayLive))
 	// Journeys 2–4 and 5–10 add their routes here.
 	c.routesJourneys()
+	c.routesPrograms() // journey 4 (programs.go)
 
 	m.Handle("/console/", c.staff(func(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, http.StatusNotFound, "页面不存在")

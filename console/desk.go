@@ -54,6 +54,7 @@ type deskView struct {
 	Roster   []booking.RosterRow
 	Attended int
 	Started  bool
+	OOB      bool // the figure row rides along the roster refresh (hx-swap-oob)
 }
 
 func (c *Console) sessionID(w http.ResponseWriter, r *http.Request) (int64, bool) {
@@ -98,7 +99,10 @@ func (c *Console) deskPage(w http.ResponseWriter, r *http.Request) {
 	}
 	view := c.newView(r, p.Title+" 签到台", "sessions", v)
 	if block == "roster" {
-		c.fragment(w, r, http.StatusOK, "desk", "roster", view)
+		// The figure row (已签到) comes along out of band, so it follows the scans too.
+		v.OOB = true
+		view.Data = v
+		c.fragment(w, r, http.StatusOK, "desk", "rosterpart", view)
 		return
 	}
 	c.page(w, r, http.StatusOK, "desk", view)

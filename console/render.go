@@ -136,7 +136,7 @@ func (c *Console) failErr(w http.ResponseWriter, r *http.Request, err error) {
 func errorText(err error) (int, string) {
 	var e *models.Error
 	if errors.As(err, &e) {
-		return kindStatus(e.Kind), e.Message
+		return kindStatus(e.Kind), fieldsInChinese(e.Message)
 	}
 	if errors.Is(err, models.ErrUnavailable) {
 		return http.StatusServiceUnavailable, models.ErrUnavailable.Message

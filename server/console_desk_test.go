@@ -76,6 +76,8 @@ func TestConsoleSessionDesk(t *testing.T) {
 	if oks != 27 {
 		t.Fatalf("%d scans accepted, want 27:\n%s", oks, log)
 	}
+	// The figure row follows the scans without a reload.
+	h.waitText(`[data-fig="attended"]`, "27")
 	for _, want := range []string{"已签到", "不是本场次的预约", "预约已取消"} {
 		if !strings.Contains(log, want) {
 			t.Fatalf("scan log lacks %q:\n%s", want, log)
