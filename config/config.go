@@ -48,21 +48,25 @@ type Config struct {
 	AppEnv    string // dev, test or production
 	HTTPAddr  string
 	MySQLDSN  Secret // may hold a password
-	RedisAddr string // host:port, or a comma-separated list (Sentinel or Cluster)
-	// RedisSentinelMaster names the Sentinel master set; empty means no Sentinel.
-	RedisSentinelMaster string
-	RedisDB             int
-	RedisPassword       Secret
-	RedisKeyPrefix      string
-	JWTSecret           Secret
-	WeChatAppID         string
-	WeChatSecret        Secret
-	WeChatAPIBase       string
-	UploadDir           string
-	Timezone            string
-	Location            *time.Location
-	AutoMigrate         bool
-	DemoSeed            bool // serve: run seed-demo after migrating (dev.sh sets it)
+	RedisAddr string // host:port, or a comma-separated list (Redis Cluster seed nodes)
+	// With REDIS_SENTINEL_ADDRS and REDIS_MASTER_NAME the client is go-redis's
+	// failover client: it asks the sentinels for the master of RedisMasterName
+	// and follows them when they promote a replica; RedisAddr is then unused.
+	RedisSentinelAddrs    []string
+	RedisMasterName       string
+	RedisSentinelPassword Secret // REDIS_SENTINEL_PASSWORD, if the sentinels require one
+	RedisDB               int
+	RedisPassword         Secret
+	RedisKeyPrefix        string
+	JWTSecret             Secret
+	WeChatAppID           string
+	WeChatSecret          Secret
+	WeChatAPIBase         string
+	UploadDir             string
+	Timezone              string
+	Location              *time.Location
+	AutoMigrate           bool
+	DemoSeed              bool // serve: run seed-demo after migrating (dev.sh sets it)
 
 	// MetricsAddr (METRICS_ADDR) is where /metrics is served, on a listener of its
 	// own and never on HTTP_ADDR: the series name routes, backlogs and dependency
@@ -155,6 +159,10 @@ type PointsRules struct {
 	DailyCap      int
 	CodeTTL       time.Duration
 	ClockSkew     time.Duration
+	// BacklogMax (DEVICE_BACKLOG_MAX) is how far in the past an offline bin's
+	// event may lie when it is finally uploaded (the request itself must still
+	// be fresh, within ClockSkew).
+	BacklogMax time.Duration
 	// DeviceSecretKey (POINTS_DEVICE_KEY) encrypts bin HMAC secrets at rest and
 	// seals resident codes. Changing it invalidates every device secret (rotate them).
 	DeviceSecretKey Secret
@@ -197,7 +205,12 @@ type NotifyRules struct {
 
 // RateLimits are per-minute request allowances, enforced in Redis.
 type RateLimits struct {
-	LoginPerIP          int // RATE_LOGIN_PER_MIN: POST /auth/wechat per client IP
+	// Logins (POST /auth/wechat) are limited in two ways that fit CGNAT, where a
+	// whole estate shares one carrier IP: codes WeChat refused, per client IP
+	// (a guessing loop), and successful logins per openid (one account looping).
+	// Successful logins per IP are not limited.
+	LoginRefusedPerIP   int // RATE_LOGIN_REFUSED_PER_MIN: refused login codes per client IP
+	LoginPerOpenID      int // RATE_LOGIN_PER_OPENID_PER_MIN: successful logins per WeChat account
 	BookingPerUser      int // RATE_BOOKING_PER_MIN: booking creation per user
 	ComplaintPerUser    int // RATE_COMPLAINT_PER_MIN: complaint filing per user
 	DeviceWebhookPerDev int // RATE_DEVICE_PER_MIN: device webhook per device
@@ -218,29 +231,31 @@ type RateLimits struct {
 func Load(getenv func(string) string) (Config, error) {
 	e := envReader{get: getenv}
 	c := Config{
-		Payments:            loadPayments(&e),
-		AppEnv:              e.str("APP_ENV", "dev"),
-		HTTPAddr:            e.str("HTTP_ADDR", ":8080"),
-		MetricsAddr:         e.str("METRICS_ADDR", "127.0.0.1:9464"),
-		MySQLDSN:            Secret(e.str("MYSQL_DSN", "root:@tcp(127.0.0.1:3306)/nantian?parseTime=true&loc=UTC&charset=utf8mb4")),
-		RedisAddr:           e.str("REDIS_ADDR", "127.0.0.1:6379"),
-		RedisDB:             e.int("REDIS_DB", 0),
-		RedisSentinelMaster: e.str("REDIS_SENTINEL_MASTER", ""),
-		RedisPassword:       Secret(e.str("REDIS_PASSWORD", "")),
-		RedisKeyPrefix:      e.str("REDIS_KEY_PREFIX", "nantian:"),
-		JWTSecret:           Secret(e.str("JWT_SECRET", DevJWTSecret)),
-		WeChatAppID:         e.str("WECHAT_APPID", ""),
-		WeChatSecret:        Secret(e.str("WECHAT_SECRET", "")),
-		DataKey:             Secret(e.str("DATA_KEY", DevDataKey)),
-		DataKeyPrevious:     Secret(e.str("DATA_KEY_PREVIOUS", "")),
-		WeChatAPIBase:       strings.TrimRight(e.str("WECHAT_API_BASE", "https://api.weixin.qq.com"), "/"),
-		UploadDir:           e.str("UPLOAD_DIR", "./data/uploads"),
-		Timezone:            e.str("APP_TIMEZONE", "Asia/Shanghai"),
-		AutoMigrate:         e.bool("AUTO_MIGRATE", true),
-		DemoSeed:            e.bool("DEMO_SEED", false),
-		AccessTokenTTL:      e.dur("ACCESS_TOKEN_TTL", 2*time.Hour),
-		RefreshTokenTTL:     e.dur("REFRESH_TOKEN_TTL", 30*24*time.Hour),
-		ShutdownTimeout:     e.dur("SHUTDOWN_TIMEOUT", 20*time.Second),
+		Payments:              loadPayments(&e),
+		AppEnv:                e.str("APP_ENV", "dev"),
+		HTTPAddr:              e.str("HTTP_ADDR", ":8080"),
+		MetricsAddr:           e.str("METRICS_ADDR", "127.0.0.1:9464"),
+		MySQLDSN:              Secret(e.str("MYSQL_DSN", "root:@tcp(127.0.0.1:3306)/nantian?parseTime=true&loc=UTC&charset=utf8mb4")),
+		RedisAddr:             e.str("REDIS_ADDR", "127.0.0.1:6379"),
+		RedisDB:               e.int("REDIS_DB", 0),
+		RedisSentinelAddrs:    e.list("REDIS_SENTINEL_ADDRS"),
+		RedisMasterName:       e.str("REDIS_MASTER_NAME", ""),
+		RedisSentinelPassword: Secret(e.str("REDIS_SENTINEL_PASSWORD", "")),
+		RedisPassword:         Secret(e.str("REDIS_PASSWORD", "")),
+		RedisKeyPrefix:        e.str("REDIS_KEY_PREFIX", "nantian:"),
+		JWTSecret:             Secret(e.str("JWT_SECRET", DevJWTSecret)),
+		WeChatAppID:           e.str("WECHAT_APPID", ""),
+		WeChatSecret:          Secret(e.str("WECHAT_SECRET", "")),
+		DataKey:               Secret(e.str("DATA_KEY", DevDataKey)),
+		DataKeyPrevious:       Secret(e.str("DATA_KEY_PREVIOUS", "")),
+		WeChatAPIBase:         strings.TrimRight(e.str("WECHAT_API_BASE", "https://api.weixin.qq.com"), "/"),
+		UploadDir:             e.str("UPLOAD_DIR", "./data/uploads"),
+		Timezone:              e.str("APP_TIMEZONE", "Asia/Shanghai"),
+		AutoMigrate:           e.bool("AUTO_MIGRATE", true),
+		DemoSeed:              e.bool("DEMO_SEED", false),
+		AccessTokenTTL:        e.dur("ACCESS_TOKEN_TTL", 2*time.Hour),
+		RefreshTokenTTL:       e.dur("REFRESH_TOKEN_TTL", 30*24*time.Hour),
+		ShutdownTimeout:       e.dur("SHUTDOWN_TIMEOUT", 20*time.Second),
 		Booking: BookingRules{
 			GateEnabled:        e.bool("BOOKING_GATE", true),
 			FreeCancelBefore:   e.dur("BOOKING_FREE_CANCEL_BEFORE", 2*time.Hour),
@@ -269,6 +284,7 @@ func Load(getenv func(string) string) (Config, error) {
 			DailyCap:      e.int("POINTS_DAILY_CAP", 20),
 			CodeTTL:       e.dur("POINTS_CODE_TTL", 60*time.Second),
 			ClockSkew:     e.dur("DEVICE_CLOCK_SKEW", 300*time.Second),
+			BacklogMax:    e.dur("DEVICE_BACKLOG_MAX", 72*time.Hour),
 
 			DeviceSecretKey: Secret(e.str("POINTS_DEVICE_KEY", DevPointsDeviceKey)),
 			MinWeightGrams:  e.int("POINTS_MIN_WEIGHT_GRAMS", 1),
@@ -301,7 +317,8 @@ func Load(getenv func(string) string) (Config, error) {
 			ConsoleURL:   strings.TrimRight(e.str("WECOM_ALERT_CONSOLE_URL", ""), "/"),
 		},
 		RateLimits: RateLimits{
-			LoginPerIP:          e.int("RATE_LOGIN_PER_MIN", 30),
+			LoginRefusedPerIP:   e.int("RATE_LOGIN_REFUSED_PER_MIN", 10),
+			LoginPerOpenID:      e.int("RATE_LOGIN_PER_OPENID_PER_MIN", 10),
 			BookingPerUser:      e.int("RATE_BOOKING_PER_MIN", 20),
 			ComplaintPerUser:    e.int("RATE_COMPLAINT_PER_MIN", 10),
 			DeviceWebhookPerDev: e.int("RATE_DEVICE_PER_MIN", 120),
@@ -309,6 +326,19 @@ func Load(getenv func(string) string) (Config, error) {
 			TrustedProxies:      e.list("TRUSTED_PROXIES"),
 			ClientIPHeader:      e.str("TRUSTED_PROXY_HEADER", "X-Forwarded-For"),
 		},
+	}
+	if getenv("REDIS_SENTINEL_MASTER") != "" {
+		// The old spelling put the sentinels in REDIS_ADDR; one spelling only, so
+		// an operator's REDIS_ADDR cannot mean two things.
+		e.errs = append(e.errs, errors.New("REDIS_SENTINEL_MASTER is no longer read: set REDIS_MASTER_NAME to the master set's name and REDIS_SENTINEL_ADDRS to the sentinels' addresses (what REDIS_ADDR listed), and remove REDIS_ADDR"))
+	}
+	if len(c.RedisSentinelAddrs) > 0 && getenv("REDIS_ADDR") != "" {
+		e.errs = append(e.errs, errors.New("REDIS_ADDR and REDIS_SENTINEL_ADDRS are exclusive: with Sentinel the client asks the sentinels where the master is"))
+	}
+	if getenv("RATE_LOGIN_PER_MIN") != "" {
+		// Counted every login per IP, which locks out an estate behind one carrier
+		// IP; a silent reinterpretation would change what an operator asked for.
+		e.errs = append(e.errs, errors.New("RATE_LOGIN_PER_MIN is no longer read: logins are limited by refused codes per IP (RATE_LOGIN_REFUSED_PER_MIN) and by logins per WeChat account (RATE_LOGIN_PER_OPENID_PER_MIN); remove it"))
 	}
 	if len(e.errs) > 0 {
 		return Config{}, errors.Join(e.errs...)
@@ -335,6 +365,14 @@ func (c Config) Validate() error {
 	}
 	if c.RedisAddr == "" {
 		errs = append(errs, errors.New("REDIS_ADDR is required"))
+	}
+	if (len(c.RedisSentinelAddrs) > 0) != (c.RedisMasterName != "") {
+		errs = append(errs, errors.New("REDIS_SENTINEL_ADDRS and REDIS_MASTER_NAME go together (Sentinel needs both)"))
+	}
+	for _, a := range c.RedisSentinelAddrs {
+		if _, port, err := net.SplitHostPort(a); err != nil || port == "" {
+			errs = append(errs, fmt.Errorf("REDIS_SENTINEL_ADDRS: %q is not host:port", a))
+		}
 	}
 	if len(c.JWTSecret) < 32 {
 		errs = append(errs, errors.New("JWT_SECRET must be at least 32 bytes"))
@@ -364,7 +402,7 @@ func (c Config) Validate() error {
 		errs = append(errs, errors.New("booking rules out of range"))
 	}
 	if c.Points.GramsPerPoint < 1 || c.Points.DailyCap < 0 || c.Points.MinWeightGrams < 1 ||
-		c.Points.MaxWeightGrams < c.Points.MinWeightGrams || c.Points.ClockSkew <= 0 || c.Points.CodeTTL <= 0 ||
+		c.Points.MaxWeightGrams < c.Points.MinWeightGrams || c.Points.ClockSkew <= 0 || c.Points.BacklogMax < c.Points.ClockSkew || c.Points.CodeTTL <= 0 ||
 		c.Points.PickupWithin <= 0 || c.Points.JobEvery <= 0 {
 		errs = append(errs, errors.New("points rules out of range"))
 	}
@@ -387,7 +425,7 @@ func (c Config) Validate() error {
 	errs = append(errs, c.Payments.validate(c.AppEnv)...)
 	errs = append(errs, c.Alerts.validate(c.AppEnv)...)
 	r := c.RateLimits
-	if r.LoginPerIP < 1 || r.BookingPerUser < 1 || r.ComplaintPerUser < 1 || r.DeviceWebhookPerDev < 1 || r.SubscriptionPerUser < 1 {
+	if r.LoginRefusedPerIP < 1 || r.LoginPerOpenID < 1 || r.BookingPerUser < 1 || r.ComplaintPerUser < 1 || r.DeviceWebhookPerDev < 1 || r.SubscriptionPerUser < 1 {
 		errs = append(errs, errors.New("rate limits must be at least 1 per minute (RATE_*_PER_MIN)"))
 	}
 	if r.ClientIPHeader == "" || strings.ContainsAny(r.ClientIPHeader, " :\t\r\n") {
@@ -442,6 +480,8 @@ func (c Config) LogValue() slog.Value {
 		slog.String("metrics_addr", c.MetricsAddr),
 		slog.String("mysql_dsn", MaskDSN(string(c.MySQLDSN))),
 		slog.String("redis_addr", c.RedisAddr),
+		slog.Any("redis_sentinel_addrs", c.RedisSentinelAddrs),
+		slog.String("redis_master_name", c.RedisMasterName),
 		slog.Int("redis_db", c.RedisDB),
 		slog.String("redis_key_prefix", c.RedisKeyPrefix),
 		slog.Any("jwt_secret", c.JWTSecret),

@@ -2,6 +2,8 @@ package handlers
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -24,6 +26,13 @@ type AuthHandler struct {
 	Tokens *account.Tokens
 	Cache  *account.AuthCache
 	WeChat WeChatAuth
+	// Refused and PerOpenID limit logins (nil: unlimited). A mobile carrier puts
+	// a whole estate behind one IP, so successful logins per IP are not counted:
+	// Refused counts codes WeChat refused per client IP (once an IP has used up
+	// that allowance its logins are answered 429 without asking WeChat, which cuts
+	// a guessing loop off), PerOpenID counts successful logins per WeChat account.
+	Refused   *Rule
+	PerOpenID *Rule
 }
 
 type loginRequest struct {
@@ -43,9 +52,20 @@ func (h *AuthHandler) Login(c *gin.Context) {
 		return
 	}
 	ctx := c.Request.Context()
+	if h.Refused != nil && h.Refused.Exhausted(c) {
+		return
+	}
 	sess, err := h.WeChat.Code2Session(ctx, req.Code)
 	if err != nil {
+		if h.Refused != nil && (errors.Is(err, wechat.ErrCodeInvalid) || errors.Is(err, wechat.ErrCodeUsed)) {
+			h.Refused.Spend(c)
+		}
 		failWeChat(c, err, loginCodeRefused)
+		return
+	}
+	// Keyed by a hash: the openid itself stays out of Redis key names (and so
+	// out of SCAN output and slow logs).
+	if h.PerOpenID != nil && !h.PerOpenID.AllowKey(c, openIDKey(sess.OpenID)) {
 		return
 	}
 	user, err := h.Users.UpsertWeChat(ctx, sess.OpenID, sess.UnionID)
@@ -59,6 +79,11 @@ func (h *AuthHandler) Login(c *gin.Context) {
 		return
 	}
 	c.JSON(http.StatusOK, loginResponse{TokenPair: pair, User: user})
+}
+
+func openIDKey(openid string) string {
+	sum := sha256.Sum256([]byte("login-openid\x00" + openid))
+	return hex.EncodeToString(sum[:16])
 }
 
 // codeRefusal is how a route answers a WeChat code that WeChat refused (invalid

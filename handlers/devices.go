@@ -33,19 +33,8 @@ type DeviceHandler struct {
 // the body decoded and the event credited once per event_id.
 func (h *DeviceHandler) Deposit(c *gin.Context) {
 	ctx := c.Request.Context()
-	hdr, reason, err := points.ParseDeviceAuth(c.GetHeader)
-	if err != nil {
-		h.refuse(c, hdr.DeviceID, reason, err)
-		return
-	}
-	body, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, MaxDepositBody))
-	if err != nil {
-		Fail(c, err)
-		return
-	}
-	dev, reason, err := h.Devices.Authenticate(ctx, hdr, body, h.Skew)
-	if err != nil {
-		h.refuse(c, hdr.DeviceID, reason, err)
+	dev, body, ok := h.authenticate(c, MaxDepositBody)
+	if !ok {
 		return
 	}
 	var in points.DepositInput
@@ -64,6 +53,28 @@ func (h *DeviceHandler) Deposit(c *gin.Context) {
 		return
 	}
 	c.JSON(http.StatusOK, res)
+}
+
+// authenticate reads at most limit bytes of body and checks the request's
+// signature over it (headers, timestamp window, device, HMAC, nonce); on failure
+// it has answered (401, 413 or 503) and ok is false.
+func (h *DeviceHandler) authenticate(c *gin.Context, limit int64) (points.Authenticated, []byte, bool) {
+	hdr, reason, err := points.ParseDeviceAuth(c.GetHeader)
+	if err != nil {
+		h.refuse(c, hdr.DeviceID, reason, err)
+		return points.Authenticated{}, nil, false
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, limit))
+	if err != nil {
+		Fail(c, err)
+		return points.Authenticated{}, nil, false
+	}
+	dev, reason, err := h.Devices.Authenticate(c.Request.Context(), hdr, body, h.Skew)
+	if err != nil {
+		h.refuse(c, hdr.DeviceID, reason, err)
+		return points.Authenticated{}, nil, false
+	}
+	return dev, body, true
 }
 
 // refuse answers an authentication failure (401, one message for all reasons)

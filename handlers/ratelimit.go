@@ -115,11 +115,53 @@ func (r Rule) Allow(c *gin.Context) bool {
 	if !ok {
 		return true
 	}
-	res, err := r.Limiter.allow(c.Request.Context(), r.Name, k, r.Limit)
+	return r.AllowKey(c, k)
+}
+
+// AllowKey is Allow for a key the handler learnt itself (an openid from WeChat's
+// answer, which no KeyFunc can read off the request).
+func (r Rule) AllowKey(c *gin.Context, key string) bool {
+	res, err := r.Limiter.allow(c.Request.Context(), r.Name, key, r.Limit, 1)
 	if err != nil || res.Allowed > 0 {
 		return true
 	}
-	secs := int(math.Ceil(res.RetryAfter.Seconds()))
+	tooMany(c, res.RetryAfter)
+	return false
+}
+
+// Exhausted is the check of a limit that counts outcomes rather than requests
+// (refused login codes): it spends nothing, and answers 429 (returning true) when
+// the key has no whole request left in its allowance. The caller counts the
+// outcome with Spend afterwards. Concurrent requests all pass the check before
+// any of them is counted, so a client can exceed the limit by the number of
+// requests it has in flight at once, no more.
+func (r Rule) Exhausted(c *gin.Context) bool {
+	k, ok := r.Key(c)
+	if !ok {
+		return false
+	}
+	// GCRA with cost 0 reports what is left without changing it; Remaining is
+	// rounded down, so "< 1" means the next Spend would be refused.
+	res, err := r.Limiter.allow(c.Request.Context(), r.Name, k, r.Limit, 0)
+	if err != nil || res.Remaining >= 1 {
+		return false
+	}
+	// One request's worth frees up when the debt falls to Burst-1 intervals.
+	wait := res.ResetAfter - time.Duration(r.Limit.Burst-1)*r.Limit.Period/time.Duration(r.Limit.Rate)
+	tooMany(c, wait)
+	return true
+}
+
+// Spend counts one outcome against the request's key (see Exhausted).
+func (r Rule) Spend(c *gin.Context) {
+	if k, ok := r.Key(c); ok {
+		_, _ = r.Limiter.allow(c.Request.Context(), r.Name, k, r.Limit, 1)
+	}
+}
+
+// tooMany answers 429 rate_limited with Retry-After (whole seconds, at least 1).
+func tooMany(c *gin.Context, retryAfter time.Duration) {
+	secs := int(math.Ceil(retryAfter.Seconds()))
 	if secs < 1 {
 		secs = 1
 	}
@@ -129,7 +171,6 @@ func (r Rule) Allow(c *gin.Context) bool {
 		Message:    fmt.Sprintf("请求过于频繁，请 %d 秒后再试", secs),
 		RetryAfter: secs,
 	}})
-	return false
 }
 
 type rateLimitedBody struct {
@@ -143,7 +184,7 @@ type rateLimitedDetail struct {
 }
 
 // allow asks Redis, unless Redis failed recently. An error means "let it through".
-func (l *RateLimiter) allow(ctx context.Context, name, key string, limit Limit) (*redis_rate.Result, error) {
+func (l *RateLimiter) allow(ctx context.Context, name, key string, limit Limit, cost int) (*redis_rate.Result, error) {
 	l.mu.Lock()
 	if l.Now().Before(l.downUntil) {
 		l.skipped++
@@ -151,7 +192,7 @@ func (l *RateLimiter) allow(ctx context.Context, name, key string, limit Limit) 
 		return nil, errRedisPaused
 	}
 	l.mu.Unlock()
-	res, err := l.limiter.Allow(ctx, l.redis.Key("rate", name, key), limit)
+	res, err := l.limiter.AllowN(ctx, l.redis.Key("rate", name, key), limit, cost)
 	if err == nil {
 		return res, nil
 	}

@@ -6,13 +6,11 @@ import (
 	"context"
 	"database/sql"
 	"embed"
-	"errors"
 	"fmt"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
 	"github.com/golang-migrate/migrate/v4"
-	"github.com/golang-migrate/migrate/v4/database"
 	migratemysql "github.com/golang-migrate/migrate/v4/database/mysql"
 	"github.com/golang-migrate/migrate/v4/source/iofs"
 )
@@ -94,23 +92,5 @@ func Migrate(ctx context.Context, dsn string) error {
 	if err != nil {
 		return fmt.Errorf("migrator: %w", err)
 	}
-	for attempt := 0; ; attempt++ {
-		err = m.Up()
-		if errors.Is(err, migrate.ErrNoChange) || err == nil {
-			return nil
-		}
-		// Another instance holds the lock for longer than the driver waits:
-		// try again rather than fail the deploy.
-		if errors.Is(err, migrate.ErrLocked) || errors.Is(err, database.ErrLocked) {
-			if attempt < 10 {
-				select {
-				case <-ctx.Done():
-					return ctx.Err()
-				case <-time.After(time.Second):
-				}
-				continue
-			}
-		}
-		return fmt.Errorf("apply migrations: %w", err)
-	}
+	return upChecked(ctx, db, m, src)
 }

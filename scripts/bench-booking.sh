@@ -70,7 +70,8 @@ start_server() { # start_server GATE
   WECHATPAY_API_CA="$WORK/ca.pem" WECHATPAY_API_BASE="https://127.0.0.1:${PAY_PORT}" WECHATPAY_NOTIFY_BASE="http://127.0.0.1:${PORT}" \
   GIN_MODE=release "$WORK/nantian" serve >/dev/null 2>"$WORK/server.err" &
   SERVER_PID=$!
-  for _ in $(seq 1 100); do
+  # Up to 60 s: on a busy machine the first start migrates a fresh database.
+  for _ in $(seq 1 600); do
     curl -fsS "http://127.0.0.1:${PORT}/readyz" >/dev/null 2>&1 && return 0
     sleep 0.1
   done

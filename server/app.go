@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"strings"
 	"sync"
 	"time"
 
@@ -79,21 +78,7 @@ func newApp(ctx context.Context, cfg config.Config, logger *slog.Logger) (*app, 
 	if err != nil {
 		return nil, err
 	}
-	// One address: a single Redis. With REDIS_SENTINEL_MASTER: Sentinel (the
-	// addresses are the sentinels). Several addresses without it: Redis Cluster.
-	// Every multi-key script keeps its keys under one hash tag, so all three work.
-	rdb := redis.NewUniversalClient(&redis.UniversalOptions{
-		Addrs:        strings.Split(cfg.RedisAddr, ","),
-		MasterName:   cfg.RedisSentinelMaster,
-		DB:           cfg.RedisDB,
-		Password:     cfg.RedisPassword.Reveal(),
-		DialTimeout:  time.Second,
-		ReadTimeout:  500 * time.Millisecond,
-		WriteTimeout: 500 * time.Millisecond,
-		PoolSize:     64,
-		// Fail fast while Redis is down so bookings fall back to MySQL quickly.
-		MaxRetries: 1,
-	})
+	rdb := newRedisClient(cfg)
 	appID, secret := cfg.WeChatAppID, cfg.WeChatSecret.Reveal()
 	if cfg.AppEnv != "production" && appID == "" {
 		appID, secret = devWeChatAppID, devWeChatSecret

@@ -26,7 +26,7 @@ func (a *app) initPoints() error {
 	}
 	points, err := points.NewPoints(a.db, models.SystemClock, a.cfg.Location, points.PointsConfig{
 		GramsPerPoint: r.GramsPerPoint, DailyCap: r.DailyCap, MinWeight: r.MinWeightGrams, MaxWeight: r.MaxWeightGrams,
-		CodeTTL: r.CodeTTL, ClockSkew: r.ClockSkew, PickupWithin: r.PickupWithin, Key: r.DeviceSecretKey.Reveal(),
+		CodeTTL: r.CodeTTL, ClockSkew: r.ClockSkew, PickupWithin: r.PickupWithin, BacklogMax: r.BacklogMax, Key: r.DeviceSecretKey.Reveal(),
 	})
 	if err != nil {
 		return err

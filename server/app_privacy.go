@@ -19,8 +19,8 @@ type privacyArea struct {
 
 // initPrivacy builds the data cipher from DATA_KEY and hands it to every store that
 // reads or writes an encrypted column (users, children, complaints, the booking
-// engine's roster), with the child-read auditor; then it encrypts any plaintext
-// left in the *_legacy columns by versions before migration 0008. It runs after
+// engine's roster), with the child-read auditor; then it indexes walk-in phones
+// left in plaintext by versions before migration 0009. It runs after
 // the other areas' init, since it wires their stores.
 func (a *app) initPrivacy(ctx context.Context) error {
 	dc, err := models.NewDataCipher(a.cfg.DataKey.Reveal())
@@ -38,12 +38,12 @@ func (a *app) initPrivacy(ctx context.Context) error {
 	a.complaints.Cipher = dc
 	a.bookings.engine.Cipher, a.bookings.engine.ChildReads = dc, reads
 	a.walkin.walkIns.Cipher = dc
-	n, err := privacy.EncryptLegacy(ctx, a.db, dc)
+	n, err := privacy.IndexLegacyWalkInPhones(ctx, a.db, dc)
 	if err != nil {
-		return fmt.Errorf("encrypt plaintext personal data: %w", err)
+		return fmt.Errorf("index plaintext walk-in phones: %w", err)
 	}
 	if n > 0 {
-		a.logger.Info("encrypted plaintext personal data left by an earlier version", "values", n)
+		a.logger.Info("indexed plaintext walk-in phones left by an earlier version", "values", n)
 	}
 	a.privacy = &privacyArea{cipher: dc, childReads: reads, service: &privacy.Privacy{
 		DB: a.db, Now: models.SystemClock, Users: a.users, Children: a.children, Bookings: a.bookings.engine,

@@ -97,11 +97,12 @@ func testEnv(prefix string, overrides map[string]string) func(string) string {
 		"UPLOAD_DIR":       os.TempDir(),
 		// Tests fire many requests per user from one address; the limits
 		// themselves are tested with low values in ratelimit_test.go.
-		"RATE_LOGIN_PER_MIN":        "100000",
-		"RATE_BOOKING_PER_MIN":      "100000",
-		"RATE_COMPLAINT_PER_MIN":    "100000",
-		"RATE_DEVICE_PER_MIN":       "100000",
-		"RATE_SUBSCRIPTION_PER_MIN": "100000",
+		"RATE_LOGIN_REFUSED_PER_MIN":    "100000",
+		"RATE_LOGIN_PER_OPENID_PER_MIN": "100000",
+		"RATE_BOOKING_PER_MIN":          "100000",
+		"RATE_COMPLAINT_PER_MIN":        "100000",
+		"RATE_DEVICE_PER_MIN":           "100000",
+		"RATE_SUBSCRIPTION_PER_MIN":     "100000",
 	}
 	for k, v := range overrides {
 		env[k] = v

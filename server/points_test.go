@@ -123,7 +123,11 @@ func TestDepositValidation(t *testing.T) {
 		{"forged token", depositBody(randomID("e"), "not-a-token", 500, "ok", time.Now()), 422, "token_invalid"},
 		{"altered token", depositBody(randomID("e"), code[:len(code)-2]+"AA", 500, "ok", time.Now()), 422, "token_invalid"},
 		{"bad quality", depositBody(randomID("e"), code, 500, "dirty", time.Now()), 400, "invalid_request"},
-		{"occurred long ago", depositBody(randomID("e"), code, 500, "ok", time.Now().Add(-time.Hour)), 400, "invalid_request"},
+		// Within DEVICE_BACKLOG_MAX, but the token was issued now, not an hour ago:
+		// a fresh code cannot be pinned to an old time (offline_bins_test.go).
+		{"fresh token, old occurred_at", depositBody(randomID("e"), code, 500, "ok", time.Now().Add(-time.Hour)), 422, "token_invalid"},
+		{"occurred beyond the backlog", depositBody(randomID("e"), code, 500, "ok", time.Now().Add(-73*time.Hour)), 400, "invalid_request"},
+		{"occurred in the future", depositBody(randomID("e"), code, 500, "ok", time.Now().Add(6*time.Minute)), 400, "invalid_request"},
 		{"not json", []byte(`{"event_id":`), 400, "invalid_request"},
 		{"missing fields", []byte(`{}`), 400, "invalid_request"},
 		{"oversize", []byte(`{"event_id":"` + strings.Repeat("x", 9000) + `"}`), 413, "payload_too_large"},

@@ -19,7 +19,6 @@ import (
 	"nantian/config"
 	"nantian/models"
 	"nantian/models/account"
-	"nantian/models/privacy"
 )
 
 // privacyResident is a resident with a bit of everything: a verified phone, a
@@ -263,31 +262,31 @@ func TestPrivacyDeleteAccount(t *testing.T) {
 
 	// The users row: kept, anonymised.
 	var status, role, nick, real, estate, building, room string
-	var openid, unionid, phoneLegacy sql.NullString
+	var openid, unionid sql.NullString
 	var phoneEnc, phoneIdx []byte
 	var birth, verified, deletedAt sql.NullTime
 	if err := db.QueryRow(`SELECT status, role, openid, unionid, nickname, real_name, birth_date, estate, building, room,
-		phone_legacy, phone_enc, phone_bidx, phone_verified_at, deleted_at FROM users WHERE id = ?`, alice.id).
-		Scan(&status, &role, &openid, &unionid, &nick, &real, &birth, &estate, &building, &room, &phoneLegacy, &phoneEnc, &phoneIdx, &verified, &deletedAt); err != nil {
+		phone_enc, phone_bidx, phone_verified_at, deleted_at FROM users WHERE id = ?`, alice.id).
+		Scan(&status, &role, &openid, &unionid, &nick, &real, &birth, &estate, &building, &room, &phoneEnc, &phoneIdx, &verified, &deletedAt); err != nil {
 		t.Fatal(err)
 	}
 	if status != "deleted" || role != "resident" || openid.Valid || unionid.Valid || nick != "" || real != "" || birth.Valid ||
-		estate != "" || building != "" || room != "" || phoneLegacy.Valid || phoneEnc != nil || phoneIdx != nil || verified.Valid || !deletedAt.Valid {
-		t.Errorf("users row not anonymised: %s %s %v %v %q %q %v %q %q %q %v %x %x %v %v", status, role, openid, unionid, nick, real, birth,
-			estate, building, room, phoneLegacy, phoneEnc, phoneIdx, verified, deletedAt)
+		estate != "" || building != "" || room != "" || phoneEnc != nil || phoneIdx != nil || verified.Valid || !deletedAt.Valid {
+		t.Errorf("users row not anonymised: %s %s %v %v %q %q %v %q %q %q %x %x %v %v", status, role, openid, unionid, nick, real, birth,
+			estate, building, room, phoneEnc, phoneIdx, verified, deletedAt)
 	}
 	for q, want := range map[string]int{
-		`SELECT COUNT(*) FROM children WHERE user_id = ?`:                                                                           0,
-		`SELECT COUNT(*) FROM subscription_grants WHERE user_id = ?`:                                                                0,
-		`SELECT COUNT(*) FROM uploads WHERE user_id = ?`:                                                                            0,
-		`SELECT COUNT(*) FROM logins WHERE user_id = ? AND revoked_at IS NULL`:                                                      0,
-		`SELECT COUNT(*) FROM refresh_tokens r JOIN logins l ON l.id = r.login_id WHERE l.user_id = ?`:                              0,
-		`SELECT COUNT(*) FROM complaints WHERE user_id = ? AND (contact_phone_enc IS NOT NULL OR contact_phone_legacy IS NOT NULL)`: 0,
-		`SELECT COUNT(*) FROM complaints WHERE user_id = ?`:                                                                         3, // work orders kept
-		`SELECT COUNT(*) FROM bookings WHERE user_id = ?`:                                                                           5, // history kept
-		`SELECT COUNT(*) FROM bookings WHERE user_id = ? AND child_id IS NOT NULL`:                                                  0,
-		`SELECT COUNT(*) FROM points_ledger WHERE user_id = ?`:                                                                      1,
-		`SELECT COUNT(*) FROM bin_deposits WHERE user_id = ?`:                                                                       2,
+		`SELECT COUNT(*) FROM children WHERE user_id = ?`:                                              0,
+		`SELECT COUNT(*) FROM subscription_grants WHERE user_id = ?`:                                   0,
+		`SELECT COUNT(*) FROM uploads WHERE user_id = ?`:                                               0,
+		`SELECT COUNT(*) FROM logins WHERE user_id = ? AND revoked_at IS NULL`:                         0,
+		`SELECT COUNT(*) FROM refresh_tokens r JOIN logins l ON l.id = r.login_id WHERE l.user_id = ?`: 0,
+		`SELECT COUNT(*) FROM complaints WHERE user_id = ? AND contact_phone_enc IS NOT NULL`:          0,
+		`SELECT COUNT(*) FROM complaints WHERE user_id = ?`:                                            3, // work orders kept
+		`SELECT COUNT(*) FROM bookings WHERE user_id = ?`:                                              5, // history kept
+		`SELECT COUNT(*) FROM bookings WHERE user_id = ? AND child_id IS NOT NULL`:                     0,
+		`SELECT COUNT(*) FROM points_ledger WHERE user_id = ?`:                                         1,
+		`SELECT COUNT(*) FROM bin_deposits WHERE user_id = ?`:                                          2,
 	} {
 		if got := a.sqlInt(q, alice.id); got != want {
 			t.Errorf("%s = %d, want %d", q, got, want)
@@ -415,18 +414,19 @@ func TestPrivacyEncryptedAtRest(t *testing.T) {
 			t.Errorf("%s: %x holds the plaintext %q", c.q, b, c.plain)
 		}
 	}
-	// Plaintext columns are empty; the old names are gone from the schema.
-	if n := a.sqlInt(`SELECT COUNT(*) FROM users WHERE id = ? AND phone_legacy IS NULL`, alice.id); n != 1 {
-		t.Errorf("plaintext phone kept")
-	}
-	if _, err := db.Exec(`SELECT phone FROM users LIMIT 1`); err == nil {
-		t.Errorf("users.phone still exists: readers could bypass the cipher")
+	// No plaintext column is left: the old names and the *_legacy ones (0015)
+	// are gone from the schema.
+	for _, q := range []string{`SELECT phone FROM users`, `SELECT phone_legacy FROM users`, `SELECT name_legacy FROM children`,
+		`SELECT allergies_legacy FROM children`, `SELECT emergency_contact_legacy FROM children`, `SELECT contact_phone_legacy FROM complaints`} {
+		if _, err := db.Exec(q + ` LIMIT 1`); err == nil {
+			t.Errorf("%s: the column still exists; readers could bypass the cipher", q)
+		}
 	}
 	// No dump line holds any of the plaintexts: scan every text-ish column of the rows.
 	var dump []byte
-	for _, q := range []string{`SELECT CONCAT_WS('|', openid, nickname, real_name, room, phone_legacy, HEX(phone_enc)) FROM users WHERE id = ?`,
-		`SELECT CONCAT_WS('|', name_legacy, allergies_legacy, emergency_contact_legacy, HEX(name_enc), HEX(allergies_enc), HEX(emergency_contact_enc)) FROM children WHERE user_id = ?`,
-		`SELECT CONCAT_WS('|', content, contact_phone_legacy, HEX(contact_phone_enc)) FROM complaints WHERE user_id = ?`} {
+	for _, q := range []string{`SELECT CONCAT_WS('|', openid, nickname, real_name, room, HEX(phone_enc)) FROM users WHERE id = ?`,
+		`SELECT CONCAT_WS('|', HEX(name_enc), HEX(allergies_enc), HEX(emergency_contact_enc)) FROM children WHERE user_id = ?`,
+		`SELECT CONCAT_WS('|', content, HEX(contact_phone_enc)) FROM complaints WHERE user_id = ?`} {
 		dump = append(dump, raw(q, alice.id)...)
 	}
 	for _, s := range []string{alice.phone, alice.child, alice.contact, alice.allergies, alice.emergency} {
@@ -510,64 +510,6 @@ func TestPrivacyEncryptedAtRest(t *testing.T) {
 	}
 	if _, err := otherUsers.FindByPhone(ctx, alice.phone); !errors.Is(err, models.ErrNotFound) {
 		t.Errorf("another key's index found the number: %v", err)
-	}
-}
-
-// TestPrivacyEncryptLegacy: rows written in clear before migration 0008 (in the
-// *_legacy columns) are encrypted by EncryptLegacy; four instances running it at
-// once encrypt each value exactly once, and the values read back right.
-func TestPrivacyEncryptLegacy(t *testing.T) {
-	a := newIsolatedTestApp(t)
-	db := a.app.db
-	ctx := context.Background()
-	now := time.Now().UTC()
-	phone := "13866660006"
-	uid := insert(t, db, `INSERT INTO users (role, real_name, phone_legacy, created_at, updated_at) VALUES ('resident', '老用户', ?, ?, ?)`, phone, now, now)
-	cid := insert(t, db, `INSERT INTO children (user_id, name_legacy, allergies_legacy, emergency_contact_legacy, birth_date, consent_at, consent_by, created_at, updated_at)
-		VALUES (?, '旧名字', '牛奶过敏', '外婆 13866661111', '2021-01-01', ?, ?, ?, ?)`, uid, now, uid, now, now)
-	kid := insert(t, db, `INSERT INTO complaints (user_id, category, content, estate, contact_phone_legacy, status, created_at, cycle_started_at, accept_due_at, contact_due_at, resolve_due_at, updated_at)
-		VALUES (?, '其他', '旧诉求', '南天一花园', '0755-6666', 'submitted', ?, ?, ?, ?, ?, ?)`, uid, now, now, now, now, now, now)
-
-	var wg sync.WaitGroup
-	counts := make([]int, 4)
-	errs := make([]error, 4)
-	for i := range counts {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			counts[i], errs[i] = privacy.EncryptLegacy(ctx, db, a.app.privacy.cipher)
-		}()
-	}
-	wg.Wait()
-	total := 0
-	for i := range counts {
-		if errs[i] != nil {
-			t.Fatalf("instance %d: %v", i, errs[i])
-		}
-		total += counts[i]
-	}
-	if total != 5 {
-		t.Errorf("encrypted %d values across instances, want 5 (each once)", total)
-	}
-	if n := a.sqlInt(`SELECT COUNT(*) FROM users WHERE phone_legacy IS NOT NULL`) +
-		a.sqlInt(`SELECT COUNT(*) FROM children WHERE name_legacy IS NOT NULL OR allergies_legacy IS NOT NULL OR emergency_contact_legacy IS NOT NULL`) +
-		a.sqlInt(`SELECT COUNT(*) FROM complaints WHERE contact_phone_legacy IS NOT NULL`); n != 0 {
-		t.Errorf("%d plaintext values left", n)
-	}
-	u, err := a.app.users.FindByPhone(ctx, phone)
-	if err != nil || u.ID != uid || *u.Phone != phone {
-		t.Errorf("migrated phone: %+v %v", u, err)
-	}
-	if kids, err := a.app.children.List(ctx, uid); err != nil || len(kids) != 1 || kids[0].ID != cid || kids[0].Name != "旧名字" ||
-		kids[0].Allergies != "牛奶过敏" || kids[0].EmergencyContact != "外婆 13866661111" {
-		t.Errorf("migrated child: %+v %v", kids, err)
-	}
-	c, err := a.app.complaints.Get(ctx, kid, models.Principal{UserID: uid, Role: models.RoleResident}, false)
-	if err != nil || c.ContactPhone != "0755-6666" {
-		t.Errorf("migrated contact: %q %v", c.ContactPhone, err)
-	}
-	if n, err := privacy.EncryptLegacy(ctx, db, a.app.privacy.cipher); err != nil || n != 0 {
-		t.Errorf("second run: %d %v", n, err)
 	}
 }
 

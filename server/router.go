@@ -55,16 +55,18 @@ func (a *app) routes() http.Handler {
 	admin := &handlers.AdminHandler{Users: a.users, Cache: a.authCache}
 	audit := &handlers.AuditHandler{Audit: a.audit, Before: a.auditBefore()}
 
-	// Rate limits (issue 7): login per IP here; handlers.RateLimit with ByUser /
+	// Rate limits (issue 7; logins: issue 14, see AuthHandler); handlers.RateLimit with ByUser /
 	// ByParam / ByHeader and a.cfg.RateLimits for booking, complaints and devices.
 	limits := handlers.NewRateLimiter(a.redis, a.logger)
 
 	api := r.Group("/api/v1", handlers.BodyLimit(maxBodyBytes))
 	// Public.
 	// JSON bodies only (415 otherwise) on the JSON routes: the public ones below,
-	// the user group and the bins' webhook; not on uploads, imports or callbacks.
+	// the user group and the bins' webhooks; not on uploads, imports or callbacks.
 	jsonOnly := handlers.RequireJSON()
-	api.POST("/auth/wechat", jsonOnly, handlers.RateLimit(limits, "login", handlers.ByIP, handlers.PerMinute(a.cfg.RateLimits.LoginPerIP)), authH.Login)
+	authH.Refused = &handlers.Rule{Limiter: limits, Name: "login_refused", Key: handlers.ByIP, Limit: handlers.PerMinute(a.cfg.RateLimits.LoginRefusedPerIP)}
+	authH.PerOpenID = &handlers.Rule{Limiter: limits, Name: "login_openid", Limit: handlers.PerMinute(a.cfg.RateLimits.LoginPerOpenID)}
+	api.POST("/auth/wechat", jsonOnly, authH.Login)
 	api.POST("/auth/refresh", jsonOnly, authH.Refresh)
 	api.GET("/programs", catalog.ListPrograms)
 	api.GET("/programs/:id", catalog.GetProgram)
@@ -201,7 +203,9 @@ func (a *app) routes() http.Handler {
 	// Bins are not users: no bearer token, their own HMAC auth, a small body limit
 	// (handlers.MaxDepositBody, on top of the group's).
 	devicesH := &handlers.DeviceHandler{Devices: a.pts.devices, Points: a.pts.points, Skew: a.cfg.Points.ClockSkew, Logger: a.logger}
-	api.POST("/devices/deposits", jsonOnly, handlers.RateLimit(limits, "device", handlers.ByHeaderAndIP("X-Device-Id"), handlers.PerMinute(a.cfg.RateLimits.DeviceWebhookPerDev)), devicesH.Deposit)
+	deviceLimit := handlers.RateLimit(limits, "device", handlers.ByHeaderAndIP("X-Device-Id"), handlers.PerMinute(a.cfg.RateLimits.DeviceWebhookPerDev))
+	api.POST("/devices/deposits", jsonOnly, deviceLimit, devicesH.Deposit)
+	api.POST("/devices/deposits/batch", jsonOnly, deviceLimit, devicesH.DepositBatch)
 	return r
 }
 

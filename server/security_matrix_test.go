@@ -133,7 +133,8 @@ var routeRules = map[string]routeRule{
 	"PUT /api/v1/admin/users/:id/role": {level: adminOnly},
 	"GET /api/v1/admin/audit":          {level: adminOnly},
 
-	"POST /api/v1/devices/deposits": {level: device},
+	"POST /api/v1/devices/deposits":       {level: device},
+	"POST /api/v1/devices/deposits/batch": {level: device},
 
 	// Called by WeChat Pay: no token; every body is verified (answered XML FAIL
 	// when it does not), so anyone may call them.

@@ -63,13 +63,14 @@ type Points struct {
 	CodeTTL       time.Duration
 	ClockSkew     time.Duration
 	PickupWithin  time.Duration
+	BacklogMax    time.Duration // DEVICE_BACKLOG_MAX: how old an offline bin's event may be
 	codes         cipher.AEAD
 }
 
 // PointsConfig is what NewPoints needs from config.PointsRules.
 type PointsConfig struct {
 	GramsPerPoint, DailyCap, MinWeight, MaxWeight int
-	CodeTTL, ClockSkew, PickupWithin              time.Duration
+	CodeTTL, ClockSkew, PickupWithin, BacklogMax  time.Duration
 	Key                                           string // POINTS_DEVICE_KEY
 }
 
@@ -81,7 +82,7 @@ func NewPoints(db *sql.DB, now models.Clock, loc *time.Location, c PointsConfig)
 	}
 	return &Points{DB: db, Now: now, Loc: loc, GramsPerPoint: c.GramsPerPoint, DailyCap: c.DailyCap,
 		MinWeight: c.MinWeight, MaxWeight: c.MaxWeight, CodeTTL: c.CodeTTL, ClockSkew: c.ClockSkew,
-		PickupWithin: c.PickupWithin, codes: aead}, nil
+		PickupWithin: c.PickupWithin, BacklogMax: c.BacklogMax, codes: aead}, nil
 }
 
 // WithClock returns a copy of the store reading time from now (tests, jobs).
@@ -113,29 +114,6 @@ func (p *Points) IssueCode(userID int64) ResidentCode {
 	_, _ = rand.Read(nonce)
 	sealed := p.codes.Seal(nonce, nonce, plain[:], []byte(codeAAD))
 	return ResidentCode{Token: base64.RawURLEncoding.EncodeToString(sealed), ExpiresAt: exp.In(p.Loc)}
-}
-
-// ResolveCode returns the user a token names: ErrTokenInvalid for anything not
-// issued by IssueCode, ErrTokenExpired once its 60 s are over.
-func (p *Points) ResolveCode(token string) (int64, error) {
-	if len(token) > 200 {
-		return 0, ErrTokenInvalid
-	}
-	raw, err := base64.RawURLEncoding.DecodeString(token)
-	n := p.codes.NonceSize()
-	if err != nil || len(raw) < n {
-		return 0, ErrTokenInvalid
-	}
-	plain, err := p.codes.Open(nil, raw[:n], raw[n:], []byte(codeAAD))
-	if err != nil || len(plain) != 16 {
-		return 0, ErrTokenInvalid
-	}
-	uid := int64(binary.BigEndian.Uint64(plain[:8]))
-	exp := time.UnixMilli(int64(binary.BigEndian.Uint64(plain[8:])))
-	if !p.Now().Before(exp) {
-		return 0, ErrTokenExpired
-	}
-	return uid, nil
 }
 
 // ---- accounts ----
@@ -247,99 +225,23 @@ func validEventID(s string) bool {
 	return true
 }
 
-// RecordDeposit credits a bin event once. The same event_id from the same bin
-// again (concurrently or years later; ids are the bin's own, compared exactly)
-// answers Duplicate with what was awarded the first time, before
-// the token or weight are looked at, so a bin's late retry never fails. Clean
-// waste earns one point per full GramsPerPoint, contaminated nothing, and no more
-// than DailyCap per resident per business day of occurred_at: the cap is computed
-// under the resident's account lock, so concurrent deposits cannot exceed it.
+// RecordDeposit credits a bin event once: RecordDeposits with one event, its
+// refusal returned as the error. The same event_id from the same bin again
+// (concurrently or years later; ids are the bin's own, compared exactly) answers
+// Duplicate with what was awarded the first time, before the token or weight are
+// looked at, so a bin's late retry never fails. Clean waste earns one point per
+// full GramsPerPoint, contaminated nothing, and no more than DailyCap per
+// resident per business day of occurred_at: the cap is computed under the
+// resident's account lock, so concurrent deposits cannot exceed it.
 func (p *Points) RecordDeposit(ctx context.Context, dev Authenticated, in DepositInput) (DepositResult, error) {
-	if !validEventID(in.EventID) {
-		return DepositResult{}, models.Invalid("event_id", "1 到 64 个可见 ASCII 字符")
-	}
-	if prev, ok, err := p.findDeposit(ctx, dev.ID, in.EventID); err != nil || ok {
-		return prev, err
-	}
-	if *in.WeightGrams < int64(p.MinWeight) || *in.WeightGrams > int64(p.MaxWeight) {
-		return DepositResult{}, ErrWeightOutOfRange
-	}
-	now := p.Now()
-	if d := in.OccurredAt.Sub(now); d > p.ClockSkew || d < -p.ClockSkew {
-		return DepositResult{}, models.Invalid("occurred_at", "与服务器时间相差超过 %d 秒", int(p.ClockSkew/time.Second))
-	}
-	userID, err := p.ResolveCode(in.ResidentToken)
+	out, err := p.RecordDeposits(ctx, dev, []DepositInput{in})
 	if err != nil {
 		return DepositResult{}, err
 	}
-	weight := int(*in.WeightGrams)
-	raw := 0
-	if in.Quality == QualityOK {
-		raw = weight / p.GramsPerPoint
+	if out[0].Err != nil {
+		return DepositResult{}, out[0].Err
 	}
-	day := models.DateOf(in.OccurredAt.In(p.Loc))
-	var award int
-	err = models.InTx(ctx, p.DB, func(tx *sql.Tx) error {
-		// A code shown just before its owner deleted the account is still within
-		// its 60 s: the deleted account earns nothing (the share lock orders this
-		// against a deletion in progress).
-		var status string
-		if err := tx.QueryRowContext(ctx, `SELECT status FROM users WHERE id = ? LOCK IN SHARE MODE`, userID).Scan(&status); errors.Is(err, sql.ErrNoRows) || (err == nil && status != "active") {
-			return ErrTokenInvalid
-		} else if err != nil {
-			return fmt.Errorf("load code owner: %w", err)
-		}
-		if _, err := p.lockAccount(ctx, tx, userID); err != nil {
-			if errors.Is(err, models.ErrNotFound) {
-				return ErrTokenInvalid
-			}
-			return err
-		}
-		var today int
-		if err := tx.QueryRowContext(ctx, `SELECT COALESCE(SUM(points_awarded), 0) FROM bin_deposits WHERE user_id = ? AND local_day = ?`,
-			userID, day.String()).Scan(&today); err != nil {
-			return fmt.Errorf("today's points: %w", err)
-		}
-		award = max(0, min(raw, p.DailyCap-today))
-		res, err := tx.ExecContext(ctx, `INSERT INTO bin_deposits (event_id, device_id, user_id, estate, weight_grams, quality, points_awarded, local_day, occurred_at, created_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, in.EventID, dev.ID, userID, dev.Estate, weight, in.Quality, award, day.String(), in.OccurredAt.UTC(), now)
-		if err != nil {
-			if models.IsDuplicate(err) {
-				return errAlreadyPosted
-			}
-			return fmt.Errorf("insert deposit: %w", err)
-		}
-		if award == 0 {
-			return nil
-		}
-		depID, err := res.LastInsertId()
-		if err != nil {
-			return fmt.Errorf("deposit id: %w", err)
-		}
-		exp := p.ExpiryOf(now)
-		_, _, err = p.post(ctx, tx, entry{userID: userID, kind: LedgerEarn, amount: award, sourceID: &depID, expiresAt: &exp})
-		return err
-	})
-	if errors.Is(err, errAlreadyPosted) { // lost the race to a concurrent copy of this event
-		prev, _, ferr := p.findDeposit(ctx, dev.ID, in.EventID)
-		return prev, ferr
-	}
-	if err != nil {
-		return DepositResult{}, err
-	}
-	return DepositResult{PointsAwarded: award}, nil
-}
-
-func (p *Points) findDeposit(ctx context.Context, deviceID int64, eventID string) (DepositResult, bool, error) {
-	var awarded int
-	err := p.DB.QueryRowContext(ctx, `SELECT points_awarded FROM bin_deposits WHERE device_id = ? AND event_id = ?`, deviceID, eventID).Scan(&awarded)
-	if errors.Is(err, sql.ErrNoRows) {
-		return DepositResult{}, false, nil
-	}
-	if err != nil {
-		return DepositResult{}, false, fmt.Errorf("find deposit: %w", err)
-	}
-	return DepositResult{PointsAwarded: awarded, Duplicate: true}, true, nil
+	return out[0].DepositResult, nil
 }
 
 // ---- balance and ledger ----

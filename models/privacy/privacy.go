@@ -262,7 +262,7 @@ func (p *Privacy) DeleteAccount(ctx context.Context, userID int64) (DeletionResu
 		}
 		r, err := tx.ExecContext(ctx, `UPDATE users SET status = 'deleted', deleted_at = ?, openid = NULL, unionid = NULL, role = 'resident',
 			nickname = '', real_name = '', birth_date = NULL, estate = '', building = '', room = '',
-			phone_legacy = NULL, phone_enc = NULL, phone_bidx = NULL, phone_verified_at = NULL,
+			phone_enc = NULL, phone_bidx = NULL, phone_verified_at = NULL,
 			suspended_until = ?, updated_at = ?
 			WHERE id = ? AND status = 'active'`, now, farFuture, now, userID)
 		if err != nil {
@@ -275,11 +275,11 @@ func (p *Privacy) DeleteAccount(ctx context.Context, userID int64) (DeletionResu
 			// A walk-in merged into this account is the same person: its tombstone
 			// keeps merged_into for the audit trail, nothing personal.
 			{"anonymise merged walk-ins", `UPDATE users SET real_name = '', nickname = '', birth_date = NULL, estate = '', building = '', room = '',
-				phone_legacy = NULL, phone_enc = NULL, phone_bidx = NULL, walkin_phone = NULL WHERE merged_into = ?`},
+				phone_enc = NULL, phone_bidx = NULL, walkin_phone = NULL WHERE merged_into = ?`},
 			{"delete children", `DELETE FROM children WHERE user_id = ?`},
 			{"delete refresh tokens", `DELETE r FROM refresh_tokens r JOIN logins l ON l.id = r.login_id WHERE l.user_id = ?`},
 			{"delete grants", `DELETE FROM subscription_grants WHERE user_id = ?`},
-			{"erase complaint contacts", `UPDATE complaints SET contact_phone_legacy = NULL, contact_phone_enc = NULL, rating_comment = '' WHERE user_id = ?`},
+			{"erase complaint contacts", `UPDATE complaints SET contact_phone_enc = NULL, rating_comment = '' WHERE user_id = ?`},
 			{"erase resident notes", `UPDATE complaint_events e JOIN complaints c ON c.id = e.complaint_id SET e.note = ''
 				WHERE c.user_id = ? AND e.actor_role = 'resident'`},
 		}
@@ -377,88 +377,14 @@ func (p *Privacy) cancelBookings(ctx context.Context, userID int64, ids []int64)
 	return n, nil
 }
 
-// ---- encrypting plaintext left by earlier versions ----
+// ---- plaintext left by earlier versions ----
 
-// legacyColumn is a plaintext column the 0008 (or 0012) migration renamed, and
-// where its encrypted value goes.
-type legacyColumn struct {
-	table, column, legacy, enc, bidx string
-}
-
-var legacyColumns = []legacyColumn{
-	{"users", "phone", "phone_legacy", "phone_enc", "phone_bidx"},
-	{"children", "name", "name_legacy", "name_enc", ""},
-	{"children", "allergies", "allergies_legacy", "allergies_enc", ""},                         // 0012
-	{"children", "emergency_contact", "emergency_contact_legacy", "emergency_contact_enc", ""}, // 0012
-	{"complaints", "contact_phone", "contact_phone_legacy", "contact_phone_enc", ""},
-}
-
-// EncryptLegacy encrypts every value still in a *_legacy plaintext column (rows
-// written before migration 0008) into its encrypted column and clears the
-// plaintext. The app runs it at startup. Each row is a guarded UPDATE (still
-// holding the value read), so several instances starting at once encrypt each
-// row once and a row changed meanwhile is left for the next start. Returns how
-// many values it encrypted.
-func EncryptLegacy(ctx context.Context, db *sql.DB, dc *models.DataCipher) (int, error) {
-	total := 0
-	for _, lc := range legacyColumns {
-		for {
-			rows, err := db.QueryContext(ctx, `SELECT id, `+lc.legacy+` FROM `+lc.table+` WHERE `+lc.legacy+` IS NOT NULL ORDER BY id LIMIT 500`)
-			if err != nil {
-				return total, fmt.Errorf("find plaintext %s.%s: %w", lc.table, lc.column, err)
-			}
-			type row struct {
-				id    int64
-				plain string
-			}
-			var batch []row
-			for rows.Next() {
-				var r row
-				if err := rows.Scan(&r.id, &r.plain); err != nil {
-					rows.Close()
-					return total, fmt.Errorf("scan plaintext %s.%s: %w", lc.table, lc.column, err)
-				}
-				batch = append(batch, r)
-			}
-			rows.Close()
-			if err := rows.Err(); err != nil {
-				return total, fmt.Errorf("find plaintext %s.%s: %w", lc.table, lc.column, err)
-			}
-			if len(batch) == 0 {
-				break
-			}
-			moved := 0
-			for _, r := range batch {
-				enc, err := dc.Seal(lc.table, lc.column, r.id, r.plain)
-				if err != nil {
-					return total, err
-				}
-				sets, args := lc.enc+` = ?, `+lc.legacy+` = NULL`, []any{enc}
-				if lc.bidx != "" {
-					idx, err := dc.PhoneIndex(r.plain)
-					if err != nil {
-						return total, err
-					}
-					sets += `, ` + lc.bidx + ` = ?`
-					args = append(args, idx)
-				}
-				args = append(args, r.id, r.plain)
-				res, err := db.ExecContext(ctx, `UPDATE `+lc.table+` SET `+sets+` WHERE id = ? AND `+lc.legacy+` = BINARY ?`, args...)
-				if err != nil {
-					return total, fmt.Errorf("encrypt %s.%s of row %d: %w", lc.table, lc.column, r.id, err)
-				}
-				if n, _ := res.RowsAffected(); n == 1 {
-					total++
-					moved++
-				}
-			}
-			if moved == 0 {
-				break // every row changed under us; another instance is at it
-			}
-		}
-	}
-	n, err := indexLegacyWalkInPhones(ctx, db, dc)
-	return total + n, err
+// IndexLegacyWalkInPhones turns walk-in phones stored in plaintext before
+// migration 0009 into their blind index; the app runs it at startup. (The
+// *_legacy columns of 0008 and 0012 are gone: 0015 dropped them once Migrate had
+// checked they were all encrypted.)
+func IndexLegacyWalkInPhones(ctx context.Context, db *sql.DB, dc *models.DataCipher) (int, error) {
+	return indexLegacyWalkInPhones(ctx, db, dc)
 }
 
 // indexLegacyWalkInPhones replaces plaintext walk-in phones written before

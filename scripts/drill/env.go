@@ -57,6 +57,7 @@ type env struct {
 	hc                   *http.Client
 	reconcileEvery       time.Duration
 	mysqlLatency         time.Duration
+	redisEnv             []string // overrides REDIS_ADDR=<proxy> for the server (Sentinel drill)
 
 	mu     sync.Mutex
 	cmd    *exec.Cmd
@@ -230,7 +231,6 @@ func (e *env) start() error {
 		"APP_ENV=test", "GIN_MODE=release",
 		"HTTP_ADDR=" + e.httpAddr,
 		"MYSQL_DSN=" + dsnFor(e.mysqlProxy.Listen, e.dbName),
-		"REDIS_ADDR=" + e.redisProxy.Listen,
 		"REDIS_KEY_PREFIX=" + e.prefix,
 		"JWT_SECRET=" + jwtSecret,
 		"WECHAT_API_BASE=" + e.wx.URL,
@@ -238,6 +238,11 @@ func (e *env) start() error {
 		"NOTIFY_POLL_EVERY=500ms",
 		"SHUTDOWN_TIMEOUT=2s",
 		"UPLOAD_DIR=" + filepath.Join(e.work, "uploads"),
+	}
+	if e.redisEnv != nil {
+		cmd.Env = append(cmd.Env, e.redisEnv...) // the Sentinel drill
+	} else {
+		cmd.Env = append(cmd.Env, "REDIS_ADDR="+e.redisProxy.Listen)
 	}
 	cmd.Env = append(cmd.Env, e.payEnv()...)
 	cmd.Stdout, cmd.Stderr = e.logf, e.logf

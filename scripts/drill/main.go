@@ -45,6 +45,7 @@ func main() {
 	outage := flag.Duration("outage", 2*time.Second, "how long each store is cut")
 	keep := flag.Bool("keep-log", false, "keep the temp dir with the server log")
 	latency := flag.Duration("mysql-latency", 2*time.Millisecond, "latency the MySQL proxy adds to every answer")
+	sentinel := flag.Bool("sentinel", true, "run drill 7 (Sentinel failover; needs redis-server and redis-sentinel, ports 18201-18213)")
 	flag.Parse()
 	for _, a := range []string{*mysqlAddr, *redisAddr} {
 		if !strings.HasPrefix(a, "127.0.0.1:") && !strings.HasPrefix(a, "localhost:") && !strings.HasPrefix(a, "[::1]:") {
@@ -52,7 +53,7 @@ func main() {
 			os.Exit(2)
 		}
 	}
-	code, err := run(*mysqlAddr, *redisAddr, *crowd, *capacity, *span, *outage, *latency, *keep)
+	code, err := run(*mysqlAddr, *redisAddr, *crowd, *capacity, *span, *outage, *latency, *keep, *sentinel)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "drill:", err)
 		os.Exit(1)
@@ -60,7 +61,7 @@ func main() {
 	os.Exit(code)
 }
 
-func run(mysqlAddr, redisAddr string, crowd, capacity int, span, outage, latency time.Duration, keep bool) (int, error) {
+func run(mysqlAddr, redisAddr string, crowd, capacity int, span, outage, latency time.Duration, keep, sentinel bool) (int, error) {
 	ctx := context.Background()
 	t0 := time.Now()
 	e, err := newEnv(ctx, mysqlAddr, redisAddr, latency)
@@ -155,6 +156,13 @@ func run(mysqlAddr, redisAddr string, crowd, capacity int, span, outage, latency
 	fmt.Printf("  %-22s done: %s\n", rows[len(rows)-1].name, rows[len(rows)-1].summary())
 	rows = append(rows, e.paymentsDrill(ctx, outage))
 	fmt.Printf("  %-22s done: %s\n", rows[len(rows)-1].name, rows[len(rows)-1].summary())
+	switch {
+	case sentinel && haveRedisBinaries():
+		rows = append(rows, e.sentinelDrill(ctx, capacity, span))
+		fmt.Printf("  %-22s done: %s\n", rows[len(rows)-1].name, rows[len(rows)-1].summary())
+	case sentinel:
+		fmt.Println("  7 Sentinel failover    skipped: redis-server or redis-sentinel not installed (apt install redis-server redis-sentinel)")
+	}
 
 	printTable(os.Stdout, rows)
 	fmt.Printf("\nwhole run: %s\n", time.Since(t0).Round(time.Second))

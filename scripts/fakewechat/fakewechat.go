@@ -128,6 +128,7 @@ type Server struct {
 	mu         sync.Mutex
 	down       bool
 	usedCodes  map[string]bool
+	askedCodes map[string]bool      // every js_code jscode2session was asked about
 	tokens     map[string]time.Time // token -> expiry
 	tokenCalls int
 	sent       []SentMessage
@@ -167,6 +168,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.mux.ServeHTTP(w, r)
+}
+
+// Asked reports whether jscode2session was called with code since New or the
+// last Reset (valid or not), so a test can prove a request never reached WeChat.
+func (s *Server) Asked(code string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.askedCodes[code]
 }
 
 // TokenCalls reports how many access tokens stable_token has issued since New or
@@ -228,6 +237,7 @@ func (s *Server) Reset() {
 func (s *Server) resetLocked() {
 	s.down = false
 	s.usedCodes = make(map[string]bool)
+	s.askedCodes = make(map[string]bool)
 	s.tokens = make(map[string]time.Time)
 	s.tokenCalls = 0
 	s.sent = nil
@@ -267,6 +277,9 @@ func (s *Server) handleCode2Session(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, errBody(ErrCodeMissingCode, "missing code"))
 		return
 	}
+	s.mu.Lock()
+	s.askedCodes[code] = true
+	s.mu.Unlock()
 	name, _, _ := strings.Cut(code, ":")
 	if name == "" || strings.HasPrefix(code, "invalid") {
 		writeJSON(w, errBody(ErrCodeInvalidCode, "invalid code"))
