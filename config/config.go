@@ -68,6 +68,13 @@ type Config struct {
 	AutoMigrate           bool
 	DemoSeed              bool // serve: run seed-demo after migrating (dev.sh sets it)
 
+	// MetricsAddr (METRICS_ADDR) is where /metrics is served, on a listener of its
+	// own and never on HTTP_ADDR: the series name routes, backlogs and dependency
+	// health, which the public has no business reading. Default 127.0.0.1:9464
+	// (loopback only; 9464 is clear of Prometheus's own 9090 on the same host);
+	// "off" serves no metrics.
+	MetricsAddr string
+
 	// DataKey (DATA_KEY) encrypts personal data at rest (phones; children's names, allergies and emergency contacts)
 	// and keys the phone blind index. Changing it makes stored values unreadable.
 	DataKey Secret
@@ -213,6 +220,11 @@ type RateLimits struct {
 	// cannot pick its own IP to dodge the per-IP login limit; behind a load balancer
 	// set it, or every resident shares the balancer's IP and one allowance.
 	TrustedProxies []string
+	// TRUSTED_PROXY_HEADER: the one header the trusted proxies set to the client's
+	// address (default X-Forwarded-For; e.g. X-Real-IP for an nginx configured so).
+	// Only that header is read, and only from TRUSTED_PROXIES: any other header a
+	// client adds itself (X-Real-IP, True-Client-IP, ...) is ignored.
+	ClientIPHeader string
 }
 
 // Load reads the configuration through getenv (os.Getenv in main, a map in tests).
@@ -222,6 +234,7 @@ func Load(getenv func(string) string) (Config, error) {
 		Payments:              loadPayments(&e),
 		AppEnv:                e.str("APP_ENV", "dev"),
 		HTTPAddr:              e.str("HTTP_ADDR", ":8080"),
+		MetricsAddr:           e.str("METRICS_ADDR", "127.0.0.1:9464"),
 		MySQLDSN:              Secret(e.str("MYSQL_DSN", "root:@tcp(127.0.0.1:3306)/nantian?parseTime=true&loc=UTC&charset=utf8mb4")),
 		RedisAddr:             e.str("REDIS_ADDR", "127.0.0.1:6379"),
 		RedisDB:               e.int("REDIS_DB", 0),
@@ -311,6 +324,7 @@ func Load(getenv func(string) string) (Config, error) {
 			DeviceWebhookPerDev: e.int("RATE_DEVICE_PER_MIN", 120),
 			SubscriptionPerUser: e.int("RATE_SUBSCRIPTION_PER_MIN", 20),
 			TrustedProxies:      e.list("TRUSTED_PROXIES"),
+			ClientIPHeader:      e.str("TRUSTED_PROXY_HEADER", "X-Forwarded-For"),
 		},
 	}
 	if getenv("REDIS_SENTINEL_MASTER") != "" {
@@ -414,6 +428,16 @@ func (c Config) Validate() error {
 	if r.LoginRefusedPerIP < 1 || r.LoginPerOpenID < 1 || r.BookingPerUser < 1 || r.ComplaintPerUser < 1 || r.DeviceWebhookPerDev < 1 || r.SubscriptionPerUser < 1 {
 		errs = append(errs, errors.New("rate limits must be at least 1 per minute (RATE_*_PER_MIN)"))
 	}
+	if r.ClientIPHeader == "" || strings.ContainsAny(r.ClientIPHeader, " :\t\r\n") {
+		errs = append(errs, fmt.Errorf("TRUSTED_PROXY_HEADER %q is not a header name", r.ClientIPHeader))
+	}
+	if c.MetricsAddr != "off" {
+		if _, _, err := net.SplitHostPort(c.MetricsAddr); err != nil {
+			errs = append(errs, fmt.Errorf("METRICS_ADDR %q is not host:port (or \"off\"): %w", c.MetricsAddr, err))
+		} else if c.MetricsAddr == c.HTTPAddr {
+			errs = append(errs, errors.New("METRICS_ADDR must differ from HTTP_ADDR: /metrics is never served on the public listener"))
+		}
+	}
 	for _, p := range r.TrustedProxies {
 		if _, _, err := net.ParseCIDR(p); err != nil && net.ParseIP(p) == nil {
 			errs = append(errs, fmt.Errorf("TRUSTED_PROXIES: %q is not an IP or CIDR", p))
@@ -453,6 +477,7 @@ func (c Config) LogValue() slog.Value {
 	return slog.GroupValue(
 		slog.String("app_env", c.AppEnv),
 		slog.String("http_addr", c.HTTPAddr),
+		slog.String("metrics_addr", c.MetricsAddr),
 		slog.String("mysql_dsn", MaskDSN(string(c.MySQLDSN))),
 		slog.String("redis_addr", c.RedisAddr),
 		slog.Any("redis_sentinel_addrs", c.RedisSentinelAddrs),

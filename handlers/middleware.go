@@ -1,8 +1,6 @@
 package handlers
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -22,22 +20,6 @@ const (
 	ctxRequestID = "nantian.request_id"
 	ctxPrincipal = "nantian.principal"
 )
-
-// RequestIDMiddleware gives every request an id (the caller's X-Request-Id when it
-// is sane, else a new one) and echoes it in the response.
-func RequestIDMiddleware() gin.HandlerFunc {
-	return func(c *gin.Context) {
-		id := c.GetHeader("X-Request-Id")
-		if !saneRequestID(id) {
-			b := make([]byte, 12)
-			_, _ = rand.Read(b)
-			id = hex.EncodeToString(b)
-		}
-		c.Set(ctxRequestID, id)
-		c.Header("X-Request-Id", id)
-		c.Next()
-	}
-}
 
 func saneRequestID(id string) bool {
 	if id == "" || len(id) > 64 {

@@ -13,7 +13,7 @@ import (
 func newEngine() *gin.Engine {
 	gin.SetMode(gin.TestMode)
 	r := gin.New()
-	r.Use(RequestIDMiddleware(), Recover())
+	r.Use(RequestIDMiddleware(nil), Recover())
 	return r
 }
 
@@ -77,8 +77,12 @@ func TestBindJSONNamesTheField(t *testing.T) {
 	}
 }
 
+// From a trusted proxy (httptest's peer 192.0.2.1) a sane id is kept, others not.
 func TestRequestIDSanitised(t *testing.T) {
-	r := newEngine()
+	gin.SetMode(gin.TestMode)
+	proxy, _ := ParseProxies([]string{"192.0.2.1"})
+	r := gin.New()
+	r.Use(RequestIDMiddleware(proxy))
 	r.GET("/", func(c *gin.Context) { c.Status(http.StatusNoContent) })
 	for in, keep := range map[string]bool{"abc-123_x.y": true, "bad id\n": false, strings.Repeat("a", 65): false} {
 		req := httptest.NewRequest("GET", "/", nil)

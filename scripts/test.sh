@@ -34,6 +34,12 @@ fi
 echo "== go vet"
 go vet ./...
 
+echo "== openapi (redocly lint, TypeScript client)"
+bash scripts/openapi.sh
+
+echo "== alert rules (promtool)"
+bash scripts/alerts.sh
+
 echo "== go test -race"
 go test -race -count=1 -timeout 15m ./... 2>&1 | tee /tmp/nantian-test-$TEST_RUN_ID.log
 status=${PIPESTATUS[0]}

@@ -92,7 +92,7 @@ func newApp(ctx context.Context, cfg config.Config, logger *slog.Logger) (*app, 
 	}
 	a := &app{cfg: cfg, logger: logger, db: db, rdb: rdb, wx: wx, reg: prometheus.NewRegistry()}
 	a.ops = newOpsCollector(a)
-	a.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), a.ops)
+	a.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), a.ops, newDepsCollector(a))
 	a.redis = &models.Redis{Client: rdb, Prefix: cfg.RedisKeyPrefix}
 	now := models.SystemClock
 	a.users = &account.Users{DB: db, Now: now, Templates: cfg.Templates.IDs()}

@@ -43,7 +43,7 @@ func (a *app) initBookings() {
 	a.bookings = &bookingsArea{
 		engine: eng, gate: gate, catalogCache: cache,
 		idempotency: &models.Idempotency{R: a.redis, TTL: 25 * time.Hour, RunningTTL: 30 * time.Second},
-		reconciler:  &booking.Reconciler{B: eng, Redis: a.redis, Every: every, Log: a.logger},
+		reconciler:  &booking.Reconciler{B: eng, Redis: a.redis, Every: every, Log: a.logger, OnRepair: a.reconcilerRepairs().Inc},
 	}
 	a.workers = append(a.workers, a.bookings.reconciler.Run)
 }

@@ -59,13 +59,32 @@ func cmdServe(ctx context.Context, getenv func(string) string, stdout, stderr io
 	if err != nil {
 		return fmt.Errorf("listen %s: %w", cfg.HTTPAddr, err)
 	}
-	return a.Serve(ctx, ln)
+	var metricsLn net.Listener
+	if cfg.MetricsAddr != "off" {
+		if metricsLn, err = net.Listen("tcp", cfg.MetricsAddr); err != nil {
+			ln.Close()
+			return fmt.Errorf("listen METRICS_ADDR %s: %w", cfg.MetricsAddr, err)
+		}
+	}
+	return a.Serve(ctx, ln, metricsLn)
 }
 
-// Serve serves on ln until ctx ends, runs the background workers meanwhile, and
-// shuts down gracefully: the listener closes, in-flight requests get
-// ShutdownTimeout to finish, then workers stop.
-func (a *app) Serve(ctx context.Context, ln net.Listener) error {
+// Serve serves the API on ln (and /metrics on metricsLn, unless nil) until ctx
+// ends, runs the background workers meanwhile, and shuts down gracefully: the
+// listeners close, in-flight requests get ShutdownTimeout to finish, then workers
+// stop.
+func (a *app) Serve(ctx context.Context, ln, metricsLn net.Listener) error {
+	if metricsLn != nil {
+		msrv := &http.Server{Handler: a.metricsHandler(), ReadHeaderTimeout: 5 * time.Second, WriteTimeout: 30 * time.Second,
+			ErrorLog: slog.NewLogLogger(a.logger.Handler(), slog.LevelWarn)}
+		go func() {
+			if err := msrv.Serve(metricsLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				a.logger.Error("metrics listener failed", "err", err)
+			}
+		}()
+		defer msrv.Close() // a scrape needs no graceful end
+		a.logger.Info("metrics listening", "addr", metricsLn.Addr().String())
+	}
 	srv := &http.Server{
 		Handler:           a.handler,
 		ReadHeaderTimeout: 10 * time.Second,

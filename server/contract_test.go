@@ -111,7 +111,15 @@ func TestContractRoutesExist(t *testing.T) {
 				t.Fatalf("listed twice")
 			}
 			seen[key] = true
-			if !registered[c.method+" "+toGin.Replace(c.path)] {
+			if c.path == "/metrics" {
+				// Served on the METRICS_ADDR listener, never the public router.
+				if s := a.metricsStatus("GET", "/metrics"); s != http.StatusOK {
+					t.Errorf("metrics listener: GET /metrics answered %d", s)
+				}
+				if registered["GET /metrics"] {
+					t.Errorf("the public router serves /metrics")
+				}
+			} else if !registered[c.method+" "+toGin.Replace(c.path)] {
 				t.Errorf("router has no %s %s", c.method, toGin.Replace(c.path))
 			}
 			req, err := http.NewRequest(c.method, sample.Replace(c.path), nil)

@@ -15,8 +15,8 @@ import (
 // token in bodies, bin tokens, bearer tokens, a contact phone), plus unknown
 // paths that carry a code, and then greps everything the app logged.
 func TestRouteMatrixLogsCarryNoSecrets(t *testing.T) {
-	var logs safeBuffer
-	a := startTestApp(t, "test:logs:"+uniqueName(t, "p")+":", nil, &logs)
+	pay := newPayApp(t) // with a (fake) merchant: the payment routes answer for real
+	a, logs := pay.testApp, pay.logs
 	prev := slog.Default() // handlers log failures through the default logger
 	slog.SetDefault(a.app.logger)
 	defer slog.SetDefault(prev)

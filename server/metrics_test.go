@@ -1,7 +1,6 @@
 package main
 
 import (
-	"net/http"
 	"strconv"
 	"strings"
 	"testing"
@@ -30,13 +29,7 @@ func gauge(t *testing.T, page, name string) float64 {
 func TestMetricsExposeRoutesAndBacklog(t *testing.T) {
 	a := newIsolatedTestApp(t, map[string]string{"NOTIFY_WORKER": "false"})
 	a.do("GET", "/api/v1/programs", "", nil)
-	page := func() string {
-		r := a.do("GET", "/metrics", "", nil)
-		if r.Status != http.StatusOK {
-			t.Fatalf("metrics: %d", r.Status)
-		}
-		return string(r.Body)
-	}
+	page := a.metricsPage
 	body := page()
 	for _, want := range []string{
 		`http_requests_total{method="GET",route="/api/v1/programs",status="200"}`,

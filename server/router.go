@@ -5,7 +5,6 @@ import (
 	"net/http"
 
 	"github.com/gin-gonic/gin"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"nantian"
 	"nantian/handlers"
@@ -25,19 +24,27 @@ func (a *app) routes() http.Handler {
 	// they had no X-Request-Id, no envelope and no access-log line. A path with a
 	// trailing slash is an unknown route (404 not_found) like any other.
 	r.RedirectTrailingSlash = false
-	// ClientIP (per-IP rate limits, access log) believes X-Forwarded-For only from
-	// TRUSTED_PROXIES; config.Validate has checked the list parses.
+	// ClientIP (per-IP rate limits, access log) believes one header only
+	// (TRUSTED_PROXY_HEADER, default X-Forwarded-For) and only from TRUSTED_PROXIES;
+	// gin's default also believed X-Real-IP, which a client can set itself when the
+	// proxy does not overwrite it. config.Validate has checked the list parses.
 	_ = r.SetTrustedProxies(a.cfg.RateLimits.TrustedProxies)
+	r.RemoteIPHeaders = []string{a.cfg.RateLimits.ClientIPHeader}
+	proxies, err := handlers.ParseProxies(a.cfg.RateLimits.TrustedProxies)
+	if err != nil { // cannot happen after Validate; trust nobody rather than guess
+		a.logger.Error("TRUSTED_PROXIES not understood; trusting no proxy", "err", err)
+		proxies = &handlers.Proxies{}
+	}
 	r.ContextWithFallback = true
 	r.NoRoute(handlers.NoRoute)
 	r.NoMethod(handlers.NoMethod)
 	metrics := handlers.NewMetrics(a.reg)
-	r.Use(handlers.RequestIDMiddleware(), handlers.Recover(), handlers.LocalTimes(a.cfg.Location), metrics.Middleware(), handlers.AccessLog(a.logger))
+	r.Use(handlers.RequestIDMiddleware(proxies), handlers.Recover(), handlers.LocalTimes(a.cfg.Location), metrics.Middleware(), handlers.AccessLog(a.logger))
 
 	health := &handlers.HealthHandler{DB: a.db, Redis: a.rdb}
 	r.GET("/healthz", health.Live)
 	r.GET("/readyz", health.Ready)
-	r.GET("/metrics", gin.WrapH(promhttp.HandlerFor(a.reg, promhttp.HandlerOpts{})))
+	// No /metrics here: it is served on METRICS_ADDR only (a.metricsHandler).
 	r.GET("/api/v1/openapi.yaml", func(c *gin.Context) { c.Data(http.StatusOK, "application/yaml; charset=utf-8", nantian.OpenAPI) })
 
 	authn := &handlers.Authenticator{Tokens: a.tokens, Cache: a.authCache}
@@ -54,16 +61,19 @@ func (a *app) routes() http.Handler {
 
 	api := r.Group("/api/v1", handlers.BodyLimit(maxBodyBytes))
 	// Public.
+	// JSON bodies only (415 otherwise) on the JSON routes: the public ones below,
+	// the user group and the bins' webhooks; not on uploads, imports or callbacks.
+	jsonOnly := handlers.RequireJSON()
 	authH.Refused = &handlers.Rule{Limiter: limits, Name: "login_refused", Key: handlers.ByIP, Limit: handlers.PerMinute(a.cfg.RateLimits.LoginRefusedPerIP)}
 	authH.PerOpenID = &handlers.Rule{Limiter: limits, Name: "login_openid", Limit: handlers.PerMinute(a.cfg.RateLimits.LoginPerOpenID)}
-	api.POST("/auth/wechat", authH.Login)
-	api.POST("/auth/refresh", authH.Refresh)
+	api.POST("/auth/wechat", jsonOnly, authH.Login)
+	api.POST("/auth/refresh", jsonOnly, authH.Refresh)
 	api.GET("/programs", catalog.ListPrograms)
 	api.GET("/programs/:id", catalog.GetProgram)
 	api.GET("/sessions/:id", catalog.GetSession)
 
 	// Any logged-in user.
-	user := api.Group("", authn.Required())
+	user := api.Group("", authn.Required(), jsonOnly)
 	user.POST("/auth/logout", authH.Logout)
 	user.GET("/me", me.Get)
 	user.PATCH("/me", me.Patch)
@@ -194,8 +204,8 @@ func (a *app) routes() http.Handler {
 	// (handlers.MaxDepositBody, on top of the group's).
 	devicesH := &handlers.DeviceHandler{Devices: a.pts.devices, Points: a.pts.points, Skew: a.cfg.Points.ClockSkew, Logger: a.logger}
 	deviceLimit := handlers.RateLimit(limits, "device", handlers.ByHeaderAndIP("X-Device-Id"), handlers.PerMinute(a.cfg.RateLimits.DeviceWebhookPerDev))
-	api.POST("/devices/deposits", deviceLimit, devicesH.Deposit)
-	api.POST("/devices/deposits/batch", deviceLimit, devicesH.DepositBatch)
+	api.POST("/devices/deposits", jsonOnly, deviceLimit, devicesH.Deposit)
+	api.POST("/devices/deposits/batch", jsonOnly, deviceLimit, devicesH.DepositBatch)
 	return r
 }
 

@@ -45,7 +45,6 @@ type routeRule struct {
 var routeRules = map[string]routeRule{
 	"GET /healthz":              {level: public},
 	"GET /readyz":               {level: public},
-	"GET /metrics":              {level: public},
 	"GET /api/v1/openapi.yaml":  {level: public},
 	"POST /api/v1/auth/wechat":  {level: public},
 	"POST /api/v1/auth/refresh": {level: public},
@@ -157,7 +156,7 @@ var validBodies = map[string]map[string]any{
 // resident, and checks each answer against the route's declared rule. No call may
 // end in a 5xx.
 func TestSecurityMatrix(t *testing.T) {
-	a := newTestApp(t)
+	a := newPayApp(t).testApp // with a (fake) merchant: the payment routes answer for real
 	owner, _ := a.resident("mx-owner")
 	other, _ := a.resident("mx-other")
 	staffTok, _ := a.staff("mx-staff")
@@ -184,10 +183,10 @@ func TestSecurityMatrix(t *testing.T) {
 	seen := map[string]bool{}
 	for _, rt := range routeList(a) {
 		key := rt.Method + " " + rt.Path
-		seen[key] = true
-		if strings.HasPrefix(rt.Path, "/console") {
-			continue // the staff console's pages check roles themselves (server/console_login_test.go)
+		if isConsoleRoute(rt.Path) {
+			continue // the staff console's own pages and cookie login: console tests
 		}
+		seen[key] = true
 		rule, ok := routeRules[key]
 		if !ok {
 			t.Errorf("route %s has no declared rule in routeRules: declare who may call it", key)
@@ -271,4 +270,11 @@ func TestSecurityMatrix(t *testing.T) {
 			t.Errorf("owner reading own %s: %d", res, r.Status)
 		}
 	}
+}
+
+// isConsoleRoute: the staff web console (/console, its own net/http mux with a
+// cookie session) is HTML, not the JSON API: neither this matrix nor openapi.yaml
+// covers it; server/console_*_test.go do.
+func isConsoleRoute(path string) bool {
+	return path == "/console" || strings.HasPrefix(path, "/console/")
 }

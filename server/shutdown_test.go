@@ -19,17 +19,7 @@ import (
 // while a request is running: the request completes with 200, new connections are
 // refused, and Serve returns cleanly after the workers stopped.
 func TestGracefulShutdownFinishesInFlight(t *testing.T) {
-	prefix := testdb.RedisPrefix()
-	cfg, err := config.Load(testEnv(prefix, nil))
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, err := newApp(context.Background(), cfg, slog.New(slog.NewJSONHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close()
-	defer testdb.DeletePrefix(context.Background(), a.rdb, prefix)
+	a := newServableApp(t)
 	started := make(chan struct{})
 	a.handler.(*gin.Engine).GET("/test-slow", func(c *gin.Context) {
 		close(started)
@@ -42,7 +32,7 @@ func TestGracefulShutdownFinishesInFlight(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	served := make(chan error, 1)
-	go func() { served <- a.Serve(ctx, ln) }()
+	go func() { served <- a.Serve(ctx, ln, nil) }()
 
 	url := "http://" + ln.Addr().String()
 	got := make(chan string, 1)
@@ -72,4 +62,24 @@ func TestGracefulShutdownFinishesInFlight(t *testing.T) {
 	if _, err := http.Get(url + "/healthz"); err == nil {
 		t.Fatal("new connections still accepted after shutdown")
 	}
+}
+
+// newServableApp builds an app that a test runs with Serve itself (the harness's
+// apps sit behind httptest servers instead); it is closed when the test ends.
+func newServableApp(t *testing.T) *app {
+	t.Helper()
+	prefix := testdb.RedisPrefix()
+	cfg, err := config.Load(testEnv(prefix, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := newApp(context.Background(), cfg, slog.New(slog.NewJSONHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = testdb.DeletePrefix(context.Background(), a.rdb, prefix)
+		a.Close()
+	})
+	return a
 }

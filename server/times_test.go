@@ -220,7 +220,7 @@ func walkRoute(t *testing.T, a *testApp, w *matrixWorld, key string, visit func(
 }
 
 func TestEveryTimeIsLocal(t *testing.T) {
-	a := newTestApp(t)
+	a := newPayApp(t).testApp // with a (fake) merchant: the payment routes answer for real
 	w := buildMatrixWorld(t, a)
 	// Times that reach the responses through raw JSON, not through a time.Time:
 	// a client's UTC time kept in the audit log's request body.

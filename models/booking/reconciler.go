@@ -29,6 +29,10 @@ type Reconciler struct {
 	Redis *models.Redis // the pass's lease
 	Every time.Duration
 	Log   *slog.Logger
+	// OnRepair, when set, is called once per gate rewritten because it disagreed
+	// with MySQL (the server counts these as nantian_reconciler_repairs_total:
+	// repairs should be rare, a steady stream means something keeps drifting).
+	OnRepair func()
 
 	suspect map[int64]int // session id → consecutive passes its gate disagreed
 }
@@ -201,6 +205,9 @@ func (r *Reconciler) repairGates(ctx context.Context) error {
 		}
 		delete(seen, x.id)
 		r.B.soldOut.Delete(x.id)
+		if r.OnRepair != nil {
+			r.OnRepair()
+		}
 		r.Log.InfoContext(ctx, "gate repaired", "session_id", x.id, "gate_taken", len(v.Members), "mysql_booked", x.booked,
 			"live", len(live[x.id]), "gate_cap", v.Capacity, "capacity", x.capacity)
 	}
