@@ -2,6 +2,7 @@ package console
 
 import (
 	"fmt"
+	"html/template"
 	"net/http"
 	"strconv"
 	"strings"
@@ -17,6 +18,7 @@ import (
 
 type approvalsView struct {
 	Items     []desk.PendingBooking
+	Rows      template.HTML // the table's body (rows.go)
 	SessionID int64
 }
 
@@ -27,7 +29,7 @@ func (c *Console) approvalsPage(w http.ResponseWriter, r *http.Request) {
 		c.failErr(w, r, err)
 		return
 	}
-	c.page(w, r, http.StatusOK, "approvals", c.newView(r, "预约审核", "approvals", approvalsView{Items: items, SessionID: sid}))
+	c.page(w, r, http.StatusOK, "approvals", c.newView(r, "预约审核", "approvals", approvalsView{Items: items, Rows: c.approvalRows(items), SessionID: sid}))
 }
 
 // approvalsBack is where a decision returns to: the queue, still filtered.

@@ -1,6 +1,7 @@
 package console
 
 import (
+	"html/template"
 	"io"
 	"net/http"
 	"net/url"
@@ -42,6 +43,7 @@ func (q complaintQuery) Encode() string {
 type complaintsView struct {
 	Query      complaintQuery
 	Items      []complaint.QueueItem
+	Rows       template.HTML // the queue table's body (rows.go)
 	Overdue    int
 	Statuses   []string
 	Categories []string
@@ -66,6 +68,7 @@ func (c *Console) complaintsData(r *http.Request) (complaintsView, error) {
 			v.Overdue++
 		}
 	}
+	v.Rows = c.complaintRows(items, v.Now)
 	return v, nil
 }
 

@@ -20,6 +20,7 @@ import (
 	"database/sql"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"time"
 
 	"nantian/models"
@@ -110,7 +111,7 @@ func New(d Deps) (*Console, error) {
 	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, http.StatusForbidden, "跨站请求被拒绝：请从控制台页面提交。")
 	}))
-	c.handler = securityHeaders(cop.Handler(c.mux))
+	c.handler = serverTiming(securityHeaders(cop.Handler(c.mux)))
 	return c, nil
 }
 
@@ -145,6 +146,44 @@ func (c *Console) routes() {
 		c.fail(w, r, http.StatusNotFound, "页面不存在")
 	}))
 }
+
+// serverTiming adds a Server-Timing header ("app;dur=12.3", milliseconds) to
+// every console answer: the time from the request's arrival here to its first
+// byte, that is the page's queries and its rendering (pages are rendered into
+// a buffer before the status is written). scripts/bench-console.sh reads it to
+// report server-side render time apart from the network and the client, and a
+// clerk's browser shows it in the developer tools when a page feels slow.
+func serverTiming(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		next.ServeHTTP(&timedWriter{ResponseWriter: w, start: time.Now()}, r)
+	})
+}
+
+// timedWriter stamps Server-Timing when the status goes out.
+type timedWriter struct {
+	http.ResponseWriter
+	start   time.Time
+	written bool
+}
+
+func (t *timedWriter) WriteHeader(status int) {
+	if !t.written {
+		t.written = true
+		d := time.Since(t.start)
+		t.Header().Set("Server-Timing", "app;dur="+strconv.FormatFloat(float64(d.Microseconds())/1000, 'f', 2, 64))
+	}
+	t.ResponseWriter.WriteHeader(status)
+}
+
+func (t *timedWriter) Write(b []byte) (int, error) {
+	if !t.written {
+		t.WriteHeader(http.StatusOK)
+	}
+	return t.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach the connection (flush, deadlines).
+func (t *timedWriter) Unwrap() http.ResponseWriter { return t.ResponseWriter }
 
 // securityHeaders: pages are not framed elsewhere, not sniffed, and never cached
 // by a shared proxy (they show personal data).

@@ -3,6 +3,7 @@ package console
 import (
 	"errors"
 	"fmt"
+	"html/template"
 	"net/http"
 	"strconv"
 	"strings"
@@ -22,6 +23,7 @@ import (
 
 type sessionsView struct {
 	Day  desk.Today
+	Rows template.HTML // the table's body (rows.go)
 	Prev string
 	Next string
 	Date string
@@ -44,7 +46,7 @@ func (c *Console) sessionsPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	lt := d.Day
-	c.page(w, r, http.StatusOK, "sessions", c.newView(r, "场次签到", "sessions", sessionsView{Day: d,
+	c.page(w, r, http.StatusOK, "sessions", c.newView(r, "场次签到", "sessions", sessionsView{Day: d, Rows: c.daySessionRows(d.Sessions, false),
 		Prev: lt.AddDate(0, 0, -1).Format("2006-01-02"), Next: lt.AddDate(0, 0, 1).Format("2006-01-02"), Date: lt.Format("2006-01-02")}))
 }
 
@@ -52,6 +54,7 @@ type deskView struct {
 	Session  catalog.Session
 	Program  catalog.Program
 	Roster   []booking.RosterRow
+	Rows     template.HTML // the roster table's body (rows.go)
 	Attended int
 	Started  bool
 	OOB      bool // the figure row rides along the roster refresh (hx-swap-oob)
@@ -87,7 +90,7 @@ func (c *Console) deskPage(w http.ResponseWriter, r *http.Request) {
 		c.failErr(w, r, err)
 		return
 	}
-	v := deskView{Session: s, Program: p, Roster: roster, Started: !time.Now().Before(s.StartsAt)}
+	v := deskView{Session: s, Program: p, Roster: roster, Rows: c.rosterRows(roster), Started: !time.Now().Before(s.StartsAt)}
 	for _, row := range roster {
 		if row.Status == booking.BookingAttended {
 			v.Attended++

@@ -4,17 +4,22 @@
 //
 //	benchconsole seed -dsn DSN -url URL -dir DIR   a day of 200 sessions and 5,000 bookings; prints shell vars
 //	benchconsole scan -url URL -dir DIR -n 200     200 check-in scans one after another, timed
+//	benchconsole pages -url URL -dir DIR -d 5s     every console page, timed (Server-Timing and client), with /healthz
 //
 // The day is written straight into MySQL (the booking engine's rules are not
 // what is measured, and 5,000 bookings through the API would take minutes on
 // a loaded machine): 20 programs, half needing approval; 200 sessions between
 // 06:00 and 20:00 today (Asia/Shanghai), one of them starting in 30 minutes
 // with 300 confirmed bookings for the scans; residents with real names and
-// encrypted phones. The staff member signs in through the dev login.
+// encrypted phones. Around it, what the other pages show on a busy desk: 400
+// complaints (200 open, their deadlines spread around now), 20 rewards with
+// 150 redemptions waiting, 12 bins, 3,000 audit entries. A staff member and
+// an admin sign in through the dev login.
 package main
 
 import (
 	"context"
+	"database/sql"
 	"flag"
 	"fmt"
 	"io"
@@ -27,6 +32,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"nantian/models"
@@ -43,6 +49,8 @@ func main() {
 		err = seed(os.Args[2:])
 	case "scan":
 		err = scan(os.Args[2:])
+	case "pages":
+		err = pages(os.Args[2:])
 	default:
 		err = fmt.Errorf("unknown command %q", os.Args[1])
 	}
@@ -92,10 +100,12 @@ func seed(args []string) error {
 		return err
 	}
 	defer tx.Rollback()
-	if _, err := tx.ExecContext(ctx, `INSERT INTO users (openid, role, nickname, real_name, created_at, updated_at)
-		VALUES ('bench-console-staff', 'staff', '前台小周', '周晓岚', ?, ?)`, now, now); err != nil {
+	res, err := tx.ExecContext(ctx, `INSERT INTO users (openid, role, nickname, real_name, created_at, updated_at)
+		VALUES ('bench-console-staff', 'staff', '前台小周', '周晓岚', ?, ?), ('bench-console-admin', 'admin', '站长', '陈国栋', ?, ?)`, now, now, now, now)
+	if err != nil {
 		return fmt.Errorf("staff: %w", err)
 	}
+	staffID, _ := res.LastInsertId()
 	// Residents, in batches.
 	var firstUser int64
 	for i := 0; i < residents; i += 500 {
@@ -215,6 +225,9 @@ func seed(args []string) error {
 			return err
 		}
 	}
+	if err := seedDesk(ctx, tx, rng, now, firstUser, staffID); err != nil {
+		return err
+	}
 	if err := tx.Commit(); err != nil {
 		return err
 	}
@@ -223,11 +236,15 @@ func seed(args []string) error {
 	}
 	// Sign the staff member in as a browser would (the dev login), and read
 	// the form token from a page.
-	cookie, csrf, err := devLogin(*base)
+	cookie, csrf, err := devLogin(*base, "bench-console-staff")
 	if err != nil {
 		return err
 	}
-	if err := os.WriteFile(filepath.Join(*dir, "console.env"), []byte(fmt.Sprintf("%s\n%s\n%d\n", cookie, csrf, deskSession)), 0o600); err != nil {
+	adminCookie, _, err := devLogin(*base, "bench-console-admin")
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(*dir, "console.env"), []byte(fmt.Sprintf("%s\n%s\n%d\n%s\n", cookie, csrf, deskSession, adminCookie)), 0o600); err != nil {
 		return err
 	}
 	var pending int
@@ -236,12 +253,110 @@ func seed(args []string) error {
 	return nil
 }
 
+// seedDesk fills what the pages beyond the day's board show.
+func seedDesk(ctx context.Context, tx *sql.Tx, rng *rand.Rand, now time.Time, firstUser, staffID int64) error {
+	estates := []string{"南天一花园", "南天二花园", "百花园一期", "百花园二期", "国城花园"}
+	cats := []string{"物业管理", "充电难", "房屋漏水", "噪音扰民", "环境卫生", "公共设施", "邻里纠纷", "安全隐患", "其他"}
+	open := []string{"submitted", "accepted", "contacted", "reopened"}
+	for i := range 400 {
+		created := now.Add(-time.Duration(rng.IntN(20*24*60)) * time.Minute)
+		status := open[i%len(open)]
+		if i >= 200 {
+			status = []string{"resolved", "closed"}[i%2]
+		}
+		if i < 200 { // open ones: deadlines spread from 2 h overdue to 20 h ahead
+			created = now.Add(-time.Duration(rng.IntN(24*60)) * time.Minute)
+		}
+		var accepted, contacted, resolved, closed *time.Time
+		at := func(d time.Duration) *time.Time { t := created.Add(d).UTC(); return &t }
+		switch status {
+		case "accepted":
+			accepted = at(5 * time.Minute)
+		case "contacted":
+			accepted, contacted = at(5*time.Minute), at(20*time.Minute)
+		case "resolved", "closed":
+			accepted, contacted, resolved = at(5*time.Minute), at(20*time.Minute), at(10*time.Hour)
+			if status == "closed" {
+				closed = at(30 * time.Hour)
+			}
+		}
+		content := fmt.Sprintf("%s：楼道灯坏了一个多星期，晚上老人上下楼看不清，请尽快派人维修。（第 %d 件）", cats[i%len(cats)], i+1)
+		res, err := tx.ExecContext(ctx, `INSERT INTO complaints (user_id, category, content, estate, location, status, created_at, cycle_started_at,
+				accept_due_at, contact_due_at, resolve_due_at, accepted_at, contacted_at, resolved_at, closed_at, handler_id, updated_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			firstUser+int64(i%residents), cats[i%len(cats)], content, estates[i%len(estates)], fmt.Sprintf("%d 栋 %d 单元", i%30+1, i%4+1), status,
+			created.UTC(), created.UTC(), created.Add(10*time.Minute).UTC(), created.Add(30*time.Minute).UTC(), created.Add(24*time.Hour).UTC(),
+			accepted, contacted, resolved, closed, staffID, now.UTC())
+		if err != nil {
+			return fmt.Errorf("complaint: %w", err)
+		}
+		cid, _ := res.LastInsertId()
+		if _, err := tx.ExecContext(ctx, `INSERT INTO complaint_events (complaint_id, status, at, actor_role, actor_id, note) VALUES (?, 'submitted', ?, 'resident', ?, '')`,
+			cid, created.UTC(), firstUser+int64(i%residents)); err != nil {
+			return fmt.Errorf("complaint event: %w", err)
+		}
+	}
+	for i := range 20 {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO rewards (name, description, cost_points, stock, active, created_at, updated_at) VALUES (?, '', ?, ?, 1, ?, ?)`,
+			fmt.Sprintf("兑换礼品 %02d", i+1), 50+i*10, 100+i, now.UTC(), now.UTC()); err != nil {
+			return fmt.Errorf("reward: %w", err)
+		}
+	}
+	var firstReward int64
+	if err := tx.QueryRowContext(ctx, `SELECT MIN(id) FROM rewards`).Scan(&firstReward); err != nil {
+		return err
+	}
+	for i := range 300 {
+		status, fulfilled := "pending", (*time.Time)(nil)
+		if i >= 150 {
+			t := now.Add(-time.Duration(i) * time.Hour).UTC()
+			status, fulfilled = "fulfilled", &t
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO redemptions (user_id, reward_id, cost_points, status, pickup_code, pickup_by, created_at, fulfilled_at, fulfilled_by)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, firstUser+int64(i*7%residents), firstReward+int64(i%20), 50+i%20*10, status, fmt.Sprintf("P%07d", i),
+			now.Add(7*24*time.Hour).UTC(), now.Add(-time.Duration(i)*time.Hour).UTC(), fulfilled, nullIf(fulfilled == nil, staffID)); err != nil {
+			return fmt.Errorf("redemption: %w", err)
+		}
+	}
+	for i := range 12 {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO devices (estate, name, secret_enc, status, created_by, created_at, updated_at, last_seen_at) VALUES (?, ?, ?, 'active', ?, ?, ?, ?)`,
+			estates[i%len(estates)], fmt.Sprintf("%d 号厨余桶", i+1), []byte("bench-secret"), staffID, now.UTC(), now.UTC(), now.Add(-time.Duration(i)*time.Minute).UTC()); err != nil {
+			return fmt.Errorf("device: %w", err)
+		}
+	}
+	actions := []string{"POST /console/sessions/{id}/checkin", "POST /console/approvals/confirm", "POST /api/v1/staff/complaints/:id/accept", "POST /console/points/fulfil"}
+	for i := 0; i < 3000; i += 500 {
+		var q strings.Builder
+		q.WriteString(`INSERT INTO audit_log (actor_id, actor_role, door, action, target, status, request_body, response_body, created_at) VALUES `)
+		vals := []any{}
+		for j := i; j < i+500; j++ {
+			if j > i {
+				q.WriteString(",")
+			}
+			q.WriteString("(?, 'staff', 'console', ?, ?, 200, ?, ?, ?)")
+			vals = append(vals, staffID, actions[j%len(actions)], fmt.Sprintf("id=%d", j+1), `{"code":"B000000001"}`,
+				fmt.Sprintf(`{"id":%d,"status":"attended","session_id":%d}`, j+1, j%200+1), now.Add(-time.Duration(3000-j)*time.Minute).UTC())
+		}
+		if _, err := tx.ExecContext(ctx, q.String(), vals...); err != nil {
+			return fmt.Errorf("audit: %w", err)
+		}
+	}
+	return nil
+}
+
+func nullIf(null bool, v int64) any {
+	if null {
+		return nil
+	}
+	return v
+}
+
 var csrfRe = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
 
-func devLogin(base string) (cookie, csrf string, err error) {
+func devLogin(base, openid string) (cookie, csrf string, err error) {
 	jar, _ := cookiejar.New(nil)
 	hc := &http.Client{Jar: jar, Timeout: 30 * time.Second}
-	res, err := hc.PostForm(base+"/console/dev-login", url.Values{"openid": {"bench-console-staff"}})
+	res, err := hc.PostForm(base+"/console/dev-login", url.Values{"openid": {openid}})
 	if err != nil {
 		return "", "", err
 	}
@@ -313,3 +428,156 @@ func scan(args []string) error {
 	}
 	return nil
 }
+
+// pageTimes is one page's measurement: the server's own time per request
+// (its Server-Timing header: the queries and the rendering), the client's
+// (that plus the loopback and reading the body), and throughput.
+type pageTimes struct {
+	server, client []time.Duration
+	bytes          int
+	rps            float64
+}
+
+// pages times every console page one request after another for d each (the
+// server's render time, without queueing), then with conns connections for
+// d (throughput), beside GET /healthz measured the same way. It prints one
+// line per page and returns an error if a page answers anything but 200.
+func pages(args []string) error {
+	fs := flag.NewFlagSet("pages", flag.ExitOnError)
+	base := fs.String("url", "", "server URL")
+	dir := fs.String("dir", ".", "directory seed wrote into")
+	d := fs.Duration("d", 5*time.Second, "time per page and pass")
+	conns := fs.Int("conns", 8, "connections of the throughput pass")
+	only := fs.String("only", "", "comma-separated page names to run (default all)")
+	withHealth := fs.Bool("healthz", true, "measure /healthz first, for the ratios (off: to profile one page alone)")
+	_ = fs.Parse(args)
+	env, err := os.ReadFile(filepath.Join(*dir, "console.env"))
+	if err != nil {
+		return err
+	}
+	parts := strings.Fields(string(env))
+	staff, session, admin := parts[0], parts[2], parts[3]
+	list := []struct{ name, path, cookie string }{
+		{"healthz", "/healthz", ""},
+		{"today", "/console/", staff},
+		{"today_live", "/console/today/live", staff},
+		{"sessions", "/console/sessions", staff},
+		{"desk", "/console/sessions/" + session, staff},
+		{"approvals", "/console/approvals", staff},
+		{"programs", "/console/programs", staff},
+		{"complaints", "/console/complaints", staff},
+		{"points", "/console/points", staff},
+		{"reports", "/console/reports", staff},
+		{"admin_users", "/console/admin/users", admin},
+		{"admin_audit", "/console/admin/audit", admin},
+	}
+	want := map[string]bool{}
+	for _, n := range strings.Split(*only, ",") {
+		if n != "" {
+			want[n] = true
+		}
+	}
+	hc := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: *conns + 1}}
+	get := func(path, cookie string) (time.Duration, time.Duration, int, error) {
+		req, _ := http.NewRequest("GET", *base+path, nil)
+		if cookie != "" {
+			req.AddCookie(&http.Cookie{Name: "nt_console", Value: cookie})
+		}
+		t0 := time.Now()
+		res, err := hc.Do(req)
+		if err != nil {
+			return 0, 0, 0, err
+		}
+		n, _ := io.Copy(io.Discard, res.Body)
+		res.Body.Close()
+		client := time.Since(t0)
+		if res.StatusCode != http.StatusOK {
+			return 0, 0, 0, fmt.Errorf("GET %s: %d", path, res.StatusCode)
+		}
+		var server time.Duration
+		if v, ok := strings.CutPrefix(res.Header.Get("Server-Timing"), "app;dur="); ok {
+			var ms float64
+			fmt.Sscanf(v, "%g", &ms)
+			server = time.Duration(ms * float64(time.Millisecond))
+		}
+		return server, client, int(n), nil
+	}
+	q := func(ts []time.Duration, p float64) float64 {
+		if len(ts) == 0 {
+			return 0
+		}
+		s := slices.Clone(ts)
+		slices.Sort(s)
+		return float64(s[int(p*float64(len(s)-1))].Microseconds()) / 1000
+	}
+	var health *pageTimes
+	fmt.Printf("%-12s %6s %8s | %-28s | %-24s | %s\n", "page", "n", "KiB", "server (Server-Timing) ms", "client ms (p50/p99)", "vs healthz")
+	failed := 0
+	for _, pg := range list {
+		if pg.name == "healthz" && !*withHealth || pg.name != "healthz" && len(want) > 0 && !want[pg.name] {
+			continue
+		}
+		var t pageTimes
+		for range 3 { // warm up, and fail early
+			if _, _, _, err := get(pg.path, pg.cookie); err != nil {
+				return err
+			}
+		}
+		for end := time.Now().Add(*d); time.Now().Before(end); {
+			s, c, n, err := get(pg.path, pg.cookie)
+			if err != nil {
+				return err
+			}
+			t.server, t.client, t.bytes = append(t.server, s), append(t.client, c), n
+		}
+		// Throughput: conns clients for d.
+		var total atomicCount
+		done := make(chan error, *conns)
+		end := time.Now().Add(*d)
+		for range *conns {
+			go func() {
+				for time.Now().Before(end) {
+					if _, _, _, err := get(pg.path, pg.cookie); err != nil {
+						done <- err
+						return
+					}
+					total.add()
+				}
+				done <- nil
+			}()
+		}
+		for range *conns {
+			if err := <-done; err != nil {
+				return err
+			}
+		}
+		t.rps = float64(total.get()) / d.Seconds()
+		if pg.name == "healthz" {
+			health = &t
+			fmt.Printf("%-12s %6d %8.1f | %-28s | p50=%-7.2f p99=%-8.2f | %.0f req/s at %d conns\n", pg.name, len(t.client), float64(t.bytes)/1024,
+				"(not a console page)", q(t.client, .5), q(t.client, .99), t.rps, *conns)
+			continue
+		}
+		verdict := "met"
+		if q(t.server, .5) >= 50 {
+			verdict, failed = "NOT met", failed+1
+		}
+		ratio := "(no /healthz run)"
+		if health != nil {
+			ratio = fmt.Sprintf("latency x%.1f, req/s %.3f", q(t.client, .5)/q(health.client, .5), t.rps/health.rps)
+		}
+		fmt.Printf("%-12s %6d %8.1f | p50=%-7.2f p99=%-7.2f %-7s | p50=%-7.2f p99=%-8.2f | %s (%.0f req/s)\n", pg.name, len(t.client), float64(t.bytes)/1024,
+			q(t.server, .5), q(t.server, .99), verdict, q(t.client, .5), q(t.client, .99), ratio, t.rps)
+	}
+	fmt.Printf("target: server p50 < 50 ms on every page; %d page(s) not met\n", failed)
+	if failed > 0 {
+		return fmt.Errorf("%d page(s) over 50 ms at p50", failed)
+	}
+	return nil
+}
+
+// atomicCount counts requests across the throughput goroutines.
+type atomicCount struct{ n atomic.Int64 }
+
+func (a *atomicCount) add()       { a.n.Add(1) }
+func (a *atomicCount) get() int64 { return a.n.Load() }
