@@ -39,7 +39,7 @@ const (
       <td><span class="st st-{{.Status}}">{{sessionText .Status}}</span></td>
       <td><a class="btn small" href="/console/sessions/{{.ID}}">签到台</a></td>
     </tr>{{end}}`
-	refRosterRows = `{{range .}}<tr data-code="{{.Code}}"><td><code>{{.Code}}</code></td><td>{{if .Child}}<b>{{.Child}}</b> <span class="muted">（{{.Resident}}）</span>{{else}}<b>{{if .Resident}}{{.Resident}}{{else}}（未填姓名）{{end}}</b>{{end}}</td><td class="muted">{{.Phone}}</td><td><span class="st st-{{.Status}}">{{bookingText .Status}}</span></td><td>{{dtp .CheckedInAt}}</td></tr>{{end}}`
+	refRosterRows   = `{{range .}}<tr data-code="{{.Code}}"><td><code>{{.Code}}</code></td><td>{{if .Child}}<b>{{.Child}}</b> <span class="muted">（{{.Resident}}）</span>{{else}}<b>{{if .Resident}}{{.Resident}}{{else}}（未填姓名）{{end}}</b>{{end}}</td><td class="muted">{{.Phone}}</td><td><span class="st st-{{.Status}}">{{bookingText .Status}}</span></td><td>{{dtp .CheckedInAt}}</td></tr>{{end}}`
 	refApprovalRows = `{{range .}}<tr data-booking="{{.ID}}">
       <td class="check"><input type="checkbox" name="ids" value="{{.ID}}" aria-label="选择 #{{.ID}}"></td>
       <td class="time">{{dt .CreatedAt}}</td>
