@@ -76,6 +76,19 @@ func TestConsoleSessionDesk(t *testing.T) {
 	if oks != 27 {
 		t.Fatalf("%d scans accepted, want 27:\n%s", oks, log)
 	}
+	// None lost, none doubled: each good code has exactly one accepted line
+	// (its second scan is refused as already in).
+	var okCodes []string
+	h.run(chromedp.Evaluate(`[...document.querySelectorAll("#scan-log li.ok")].map(li => li.dataset.scan)`, &okCodes))
+	perCode := map[string]int{}
+	for _, c := range okCodes {
+		perCode[c]++
+	}
+	for _, c := range codes[:27] {
+		if perCode[c] != 1 {
+			t.Fatalf("code %s accepted %d times:\n%s", c, perCode[c], log)
+		}
+	}
 	// The figure row follows the scans without a reload.
 	h.waitText(`[data-fig="attended"]`, "27")
 	for _, want := range []string{"已签到", "不是本场次的预约", "预约已取消"} {

@@ -1,7 +1,10 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"image/png"
+	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -10,6 +13,7 @@ import (
 
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
+	"github.com/skip2/go-qrcode"
 
 	"nantian/models"
 )
@@ -96,6 +100,72 @@ func TestConsoleLoginPageScreenshot(t *testing.T) {
 		t.Fatal("the login QR picture did not load")
 	}
 	h.screenshot("login")
+}
+
+// TestConsoleLoginQRFallback: the login page's picture is WeChat's mini-program
+// code while getUnlimited answers, and when it fails (here its daily quota,
+// errcode 45009, while the access token still works) the page still shows a QR
+// image: a plain one of the ticket, drawn by the Go QR library.
+func TestConsoleLoginQRFallback(t *testing.T) {
+	h := consoleHarness(t)
+	qr := func(code string) (string, []byte) {
+		t.Helper()
+		ck := h.cookies()["nt_console_browser"]
+		if ck == nil {
+			t.Fatal("the login page set no browser cookie")
+		}
+		req, _ := http.NewRequest("GET", h.url("/console/login/qr.png?t="+code), nil)
+		req.AddCookie(&http.Cookie{Name: ck.Name, Value: ck.Value})
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("qr.png: %d %s", resp.StatusCode, body)
+		}
+		return resp.Header.Get("Content-Type"), body
+	}
+	loaded := func() {
+		t.Helper()
+		var w int
+		h.run(chromedp.WaitVisible("img.qr", chromedp.ByQuery), chromedp.Poll(`document.querySelector("img.qr").complete`, nil),
+			chromedp.Evaluate(`document.querySelector("img.qr").naturalWidth`, &w))
+		if w == 0 {
+			t.Fatal("the login page shows no QR picture")
+		}
+	}
+
+	// WeChat answers: its mini-program code (the fake draws a JPEG, as WeChat does).
+	code := h.ticket()
+	loaded()
+	if ct, _ := qr(code); ct != "image/jpeg" {
+		t.Fatalf("with WeChat up the picture is %s, want WeChat's image/jpeg", ct)
+	}
+
+	// getUnlimited fails: a fresh browser (new ticket) still gets a QR image,
+	// the plain one of "nantian-console:" + ticket at 280 px.
+	fakeWX.FailWXACodes(45009, 1000)
+	t.Cleanup(func() { fakeWX.FailWXACodes(0, 0) })
+	h = consoleHarnessTab(t)
+	code = h.ticket()
+	loaded()
+	ct, body := qr(code)
+	if ct != "image/png" {
+		t.Fatalf("with getUnlimited failing the picture is %s, want a plain PNG QR", ct)
+	}
+	want, err := qrcode.Encode("nantian-console:"+code, qrcode.Medium, 280)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(body, want) {
+		t.Fatal("the fallback picture is not the Go QR library's code of the ticket")
+	}
+	img, err := png.Decode(bytes.NewReader(body))
+	if err != nil || img.Bounds().Dx() != 280 {
+		t.Fatalf("fallback PNG: %v %v", err, img)
+	}
 }
 
 func TestConsoleTicketsRefused(t *testing.T) {

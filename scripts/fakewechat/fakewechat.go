@@ -47,6 +47,7 @@
 //     containing "REVIEW" is "review", anything else "pass".
 //   - getwxacodeunlimit: a scene of 1–32 characters WeChat allows gets an image/jpeg
 //     picture (a plain QR holding page + "?scene=" + scene); anything else 40169.
+//     [Server.FailWXACodes] makes the next calls fail with a chosen errcode.
 //   - [Server.SetDown](true) makes every endpoint answer HTTP 503, as an unreachable
 //     or failing WeChat would look to the client.
 //
@@ -134,6 +135,8 @@ type Server struct {
 	sent       []SentMessage
 	failCode   int
 	failLeft   int
+	codeFail   int // getwxacodeunlimit: errcode of the next codeLeft answers
+	codeLeft   int
 	msgID      int64
 }
 
@@ -211,6 +214,20 @@ func (s *Server) FailSends(errcode int, n int) {
 	s.failCode, s.failLeft = errcode, n
 }
 
+// FailWXACodes makes the next n getwxacodeunlimit calls (with a valid token)
+// fail with errcode, e.g. 45009 (daily quota reached) or -1 (system busy), while
+// every other endpoint keeps working: the staff console must then draw a plain
+// QR itself. n <= 0 cancels pending failures.
+func (s *Server) FailWXACodes(errcode int, n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if n <= 0 {
+		s.codeFail, s.codeLeft = 0, 0
+		return
+	}
+	s.codeFail, s.codeLeft = errcode, n
+}
+
 // SetDown makes every endpoint answer HTTP 503 while down is true.
 func (s *Server) SetDown(down bool) {
 	s.mu.Lock()
@@ -242,6 +259,7 @@ func (s *Server) resetLocked() {
 	s.tokenCalls = 0
 	s.sent = nil
 	s.failCode, s.failLeft = 0, 0
+	s.codeFail, s.codeLeft = 0, 0
 	s.msgID = 0
 }
 
@@ -499,6 +517,17 @@ func (s *Server) handleWXACodeUnlimit(w http.ResponseWriter, r *http.Request) {
 		Width int    `json:"width"`
 	}
 	if !decodeBody(w, r, &req) {
+		return
+	}
+	s.mu.Lock()
+	fail := 0
+	if s.codeLeft > 0 {
+		s.codeLeft--
+		fail = s.codeFail
+	}
+	s.mu.Unlock()
+	if fail != 0 {
+		writeJSON(w, errBody(fail, failMessage(fail)))
 		return
 	}
 	if req.Scene == "" || len(req.Scene) > 32 || strings.ContainsFunc(req.Scene, func(c rune) bool {
