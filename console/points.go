@@ -219,14 +219,18 @@ func isKind(err error, k models.Kind) bool {
 	return errors.As(err, &e) && e.Kind == k
 }
 
-// residentName is how staff see a resident: the real name, else the nickname,
-// else the account number.
+// residentName is how staff see a person: the real name, else the nickname,
+// else the account number — "居民 #12" for a resident (as the check-in box and
+// the approval queue say), "用户 #3" for staff and admins (as the page header
+// says), so the audit log does not call the administrator a resident.
 func residentName(u account.User) string {
 	switch {
 	case u.RealName != "":
 		return u.RealName
 	case u.Nickname != "":
 		return u.Nickname
+	case models.IsStaff(u.Role):
+		return "用户 #" + strconv.FormatInt(u.ID, 10)
 	}
 	return "居民 #" + strconv.FormatInt(u.ID, 10)
 }

@@ -218,6 +218,7 @@ func (c *Console) funcs() template.FuncMap {
 		"asset": func(name string) (string, error) { return c.assets.url(name) },
 		"hm":    func(t time.Time) string { return t.In(loc()).Format("15:04") },
 		"date":  func(t time.Time) string { return t.In(loc()).Format("2006-01-02") },
+		"md":    func(t time.Time) string { return t.In(loc()).Format("01-02") },
 		"dt":    func(t time.Time) string { return t.In(loc()).Format("01-02 15:04") },
 		"dtp": func(t *time.Time) string {
 			if t == nil {

@@ -136,8 +136,10 @@ func (c *Console) rosterRows(rows []booking.RosterRow) template.HTML {
 			m.raw(`<b>`)
 			m.text(r.Resident)
 			m.raw(`</b>`)
-		default:
-			m.raw(`<b>（未填姓名）</b>`)
+		default: // no name given: the account, as the check-in answer names it
+			m.raw(`<b>居民 #`)
+			m.id(r.UserID)
+			m.raw(`</b>`)
 		}
 		m.raw(`</td><td class="muted">`)
 		m.text(r.Phone)

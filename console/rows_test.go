@@ -15,7 +15,8 @@ import (
 
 // The row markup the page templates had before the long tables moved to Go
 // (rows.go), kept here as the reference: Go's rows must be the same HTML,
-// with every value escaped the same way.
+// with every value escaped the same way. (One change since: a roster line
+// without a name says "居民 #12", as the check-in answer does.)
 const (
 	refDayRows = `{{range .}}<tr class="{{if eq .Status "cancelled"}}dim{{end}}">
       <td class="time">{{hm .StartsAt}}–{{hm .EndsAt}}</td>
@@ -39,7 +40,7 @@ const (
       <td><span class="st st-{{.Status}}">{{sessionText .Status}}</span></td>
       <td><a class="btn small" href="/console/sessions/{{.ID}}">签到台</a></td>
     </tr>{{end}}`
-	refRosterRows   = `{{range .}}<tr data-code="{{.Code}}"><td><code>{{.Code}}</code></td><td>{{if .Child}}<b>{{.Child}}</b> <span class="muted">（{{.Resident}}）</span>{{else}}<b>{{if .Resident}}{{.Resident}}{{else}}（未填姓名）{{end}}</b>{{end}}</td><td class="muted">{{.Phone}}</td><td><span class="st st-{{.Status}}">{{bookingText .Status}}</span></td><td>{{dtp .CheckedInAt}}</td></tr>{{end}}`
+	refRosterRows   = `{{range .}}<tr data-code="{{.Code}}"><td><code>{{.Code}}</code></td><td>{{if .Child}}<b>{{.Child}}</b> <span class="muted">（{{.Resident}}）</span>{{else}}<b>{{if .Resident}}{{.Resident}}{{else}}居民 #{{.UserID}}{{end}}</b>{{end}}</td><td class="muted">{{.Phone}}</td><td><span class="st st-{{.Status}}">{{bookingText .Status}}</span></td><td>{{dtp .CheckedInAt}}</td></tr>{{end}}`
 	refApprovalRows = `{{range .}}<tr data-booking="{{.ID}}">
       <td class="check"><input type="checkbox" name="ids" value="{{.ID}}" aria-label="选择 #{{.ID}}"></td>
       <td class="time">{{dt .CreatedAt}}</td>
@@ -124,7 +125,7 @@ func TestRowsMatchTheTemplates(t *testing.T) {
 	roster := []booking.RosterRow{
 		{Code: hostile, Status: "attended", Resident: hostile, Phone: "139****1234", CheckedInAt: &in},
 		{Code: "B2", Status: "confirmed", Resident: "王秀英", Child: hostile},
-		{Code: "B3", Status: "pending"},
+		{Code: "B3", Status: "pending", UserID: 42},
 	}
 	sameHTML(t, "roster", c.rosterRows(roster), renderRef(t, c, refRosterRows, roster))
 

@@ -1,12 +1,15 @@
 // Live countdowns for the complaint pages: <b data-due="UNIX_MS"> shows the time
-// left to a 10-30-24 limit ("剩 7:42"), or past it ("超时 3:05") in red. The
-// server renders the same text, so without JavaScript it is right at load time.
+// left to a 10-30-24 limit ("剩 7 分 42 秒", "剩 23 时 5 分"), or past it
+// ("超时 3 分 05 秒") in red. The server renders the same text to the minute,
+// so without JavaScript it is right at load time.
 (function () {
   "use strict";
+  // Units spelled out, as the server writes them ("剩 5 时 3 分"): a bare
+  // "3:57" reads as hours or as minutes. Under an hour the seconds tick too.
   function fmt(ms) {
     var s = Math.floor(Math.abs(ms) / 1000), h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60), sec = s % 60;
-    var mm = (m < 10 && h ? "0" : "") + m, ss = (sec < 10 ? "0" : "") + sec;
-    return (ms < 0 ? "超时 " : "剩 ") + (h ? h + ":" : "") + mm + ":" + ss;
+    var t = h ? h + " 时 " + m + " 分" : m + " 分 " + (sec < 10 ? "0" : "") + sec + " 秒";
+    return (ms < 0 ? "超时 " : "剩 ") + t;
   }
   function tick() {
     var now = Date.now();

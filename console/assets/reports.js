@@ -26,9 +26,11 @@
   chart("chart-activities", {
     title: { text: "各板块场次与服务人次", textStyle: { fontSize: 14 } },
     tooltip: { trigger: "axis" }, legend: { right: 0, top: 0, data: ["场次", "人次"] },
-    grid: { left: 48, right: 48, top: 48, bottom: 28 },
+    // The axis names sit above the plot: room for them under the legend, and
+    // whole numbers only (there is no half a session).
+    grid: { left: 48, right: 48, top: 66, bottom: 28 },
     xAxis: { type: "category", data: a.labels },
-    yAxis: [{ type: "value", name: "场次" }, { type: "value", name: "人次" }],
+    yAxis: [{ type: "value", name: "场次", minInterval: 1 }, { type: "value", name: "人次", minInterval: 1 }],
     series: [
       { name: "场次", type: "bar", data: a.sessions, itemStyle: { color: blue }, label: { show: true, position: "top" } },
       { name: "人次", type: "bar", yAxisIndex: 1, data: a.attendances, itemStyle: { color: red }, label: { show: true, position: "top" } }

@@ -13,6 +13,7 @@ import (
 type RosterRow struct {
 	Code        string
 	Status      string
+	UserID      int64 // the booking's holder: "居民 #12" when they gave no name
 	Resident    string
 	Phone       string // masked: only the last four digits show
 	Child       string
@@ -40,13 +41,12 @@ func (b *Bookings) Roster(ctx context.Context, sessionID int64) ([]RosterRow, er
 	var childIDs []int64
 	for rows.Next() {
 		var r RosterRow
-		var uid int64
 		var childID sql.NullInt64
 		var phone, child []byte
-		if err := rows.Scan(&r.Code, &r.Status, &r.Resident, &uid, &phone, &childID, &child, &r.CheckedInAt); err != nil {
+		if err := rows.Scan(&r.Code, &r.Status, &r.Resident, &r.UserID, &phone, &childID, &child, &r.CheckedInAt); err != nil {
 			return nil, fmt.Errorf("scan roster: %w", err)
 		}
-		p, err := b.Cipher.Open("users", "phone", uid, phone)
+		p, err := b.Cipher.Open("users", "phone", r.UserID, phone)
 		if err != nil {
 			return nil, err
 		}
