@@ -13,29 +13,8 @@ import (
 
 // Console checks that need no browser: role gates on every admin page and the
 // same wall-clock times on every page that shows a session. They sign in with
-// the dev login (APP_ENV=test) over plain HTTP, against the browser harness's
-// app.
-
-// devSession signs the user in through POST /console/dev-login and returns the
-// session cookie's value.
-func devSession(t *testing.T, a *testApp, userID int64) string {
-	t.Helper()
-	openid := a.sqlString(`SELECT openid FROM users WHERE id = ?`, userID)
-	req, _ := http.NewRequest("POST", a.URL+"/console/dev-login", strings.NewReader(url.Values{"openid": {openid}}.Encode()))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	resp, err := noRedirect.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	for _, c := range resp.Cookies() {
-		if c.Name == "nt_console" && c.Value != "" {
-			return c.Value
-		}
-	}
-	t.Fatalf("dev login of user %d: %d, no session cookie", userID, resp.StatusCode)
-	return ""
-}
+// the dev login (APP_ENV=test, devLoginCookie) over plain HTTP, against the
+// browser harness's app.
 
 // consolePage GETs a console page with a session cookie: status and body.
 func consolePage(t *testing.T, a *testApp, cookie, path string) (int, string) {
@@ -80,7 +59,7 @@ func TestConsoleAdminPagesForbiddenToStaff(t *testing.T) {
 	_, staffID := a.staff("clerk403")
 	_, adminID := a.staff("chief403", "admin")
 	_, carolID := a.resident("carol403")
-	staff, admin := devSession(t, a, staffID), devSession(t, a, adminID)
+	staff, admin := devLoginCookie(t, h, staffID), devLoginCookie(t, h, adminID)
 
 	_, staffHome := consolePage(t, a, staff, "/console/")
 	_, adminHome := consolePage(t, a, admin, "/console/")
@@ -150,7 +129,7 @@ func TestConsoleSessionTimesAgree(t *testing.T) {
 		t.Fatal(err)
 	}
 	a.app.bookings.catalogCache.Invalidate(pid)
-	cookie := devSession(t, a, staffID)
+	cookie := devLoginCookie(t, h, staffID)
 	span := "12:34–14:05"
 	for _, p := range []string{"/console/", "/console/sessions?day=" + start.Format("2006-01-02"), fmt.Sprintf("/console/sessions/%d", sid)} {
 		st, body := consolePage(t, a, cookie, p)
