@@ -2,6 +2,7 @@ package console
 
 import (
 	"encoding/json"
+	"html/template"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -18,6 +19,7 @@ import (
 type adminUsersView struct {
 	Query, Role string
 	Users       []account.User
+	Rows        template.HTML // the table's body (rows.go)
 	Roles       []string
 	MeID        int64
 }
@@ -31,6 +33,7 @@ func (c *Console) adminUsersPage(w http.ResponseWriter, r *http.Request) {
 		c.failErr(w, r, err)
 		return
 	}
+	v.Rows = c.userRows(v.Users, v.Roles, v.MeID, v.Query, callerOf(r).Session.CSRF)
 	c.page(w, r, http.StatusOK, "admin_users", c.newView(r, "用户与角色", "admin", v))
 }
 

@@ -2,6 +2,7 @@ package console
 
 import (
 	"errors"
+	"html/template"
 	"net/http"
 	"strconv"
 	"strings"
@@ -21,6 +22,8 @@ const pageLimit = 200
 // pointsView is the desk's data.
 type pointsView struct {
 	Waiting []points.Redemption
+	// WaitingRows is the waiting list's table body (rows.go).
+	WaitingRows template.HTML
 	Rewards []points.Reward
 	Devices []points.Device
 	Estates []string
@@ -42,6 +45,7 @@ func (c *Console) pointsData(r *http.Request) (pointsView, error) {
 	if v.Devices, err = c.d.Devices.List(ctx, "", models.Page{Limit: pageLimit}); err != nil {
 		return v, err
 	}
+	v.WaitingRows = c.waitingRows(v.Waiting)
 	v.Estates, err = models.EstateNames(ctx, c.d.DB)
 	return v, err
 }

@@ -7,10 +7,13 @@ import (
 	"strings"
 	"time"
 
+	"nantian/models"
+	"nantian/models/account"
 	"nantian/models/booking"
 	"nantian/models/catalog"
 	"nantian/models/complaint"
 	"nantian/models/desk"
+	"nantian/models/points"
 )
 
 // The long tables — a day's 200 sessions, a 300-place roster, the approval and
@@ -256,6 +259,77 @@ func (c *Console) complaintRows(items []complaint.QueueItem, now time.Time) temp
 		m.raw(it.CreatedAt.In(c.d.Loc).Format("01-02 15:04"))
 		m.raw(`</td><td><a class="btn small" href="/console/complaints/` + id + `">处理</a></td></tr>`)
 		m.raw("\n")
+	}
+	return m.html()
+}
+
+// waitingRows is the body of the points desk's list of rewards waiting to be
+// picked up.
+func (c *Console) waitingRows(items []points.Redemption) template.HTML {
+	var m markup
+	m.Grow(len(items) * 260)
+	for _, d := range items {
+		m.raw(`<tr><td class="code">`)
+		m.text(d.PickupCode)
+		m.raw(`</td><td class="wrap">`)
+		m.text(d.RewardName)
+		m.raw(`</td><td class="num">`)
+		m.num(d.CostPoints)
+		m.raw(`</td><td class="nw">`)
+		m.raw(d.CreatedAt.In(c.d.Loc).Format("01-02 15:04"))
+		by := d.PickupBy.In(c.d.Loc)
+		m.raw(`</td><td class="nw" title="` + by.Format("2006-01-02") + `">` + by.Format("01-02") + "</td></tr>\n")
+	}
+	return m.html()
+}
+
+// userRows is the body of the admin's user table, each line with its role
+// form (carrying the session's form token, and the search to come back to).
+func (c *Console) userRows(users []account.User, roles []string, meID int64, query, csrf string) template.HTML {
+	var m markup
+	m.Grow(len(users) * 1100)
+	back := "/console/admin/users"
+	if query != "" {
+		back += "?q=" + query
+	}
+	for _, u := range users {
+		id := strconv.FormatInt(u.ID, 10)
+		m.raw(`<tr data-user="` + id + `"><td class="num">#` + id + `</td><td><b>`)
+		m.text(residentName(u))
+		m.raw(`</b>`)
+		if u.ID == meID {
+			m.raw(` <span class="tag">我</span>`)
+		}
+		m.raw(`</td><td>`)
+		m.text(u.Estate)
+		m.raw(`</td><td>`)
+		if u.Phone != nil {
+			m.text(models.MaskPhone(*u.Phone))
+		}
+		m.raw(`</td><td>`)
+		m.raw(u.CreatedAt.In(c.d.Loc).Format("2006-01-02"))
+		m.raw(`</td><td><span class="st st-role-`)
+		m.text(u.Role)
+		m.raw(`">`)
+		m.text(roleText[u.Role])
+		m.raw(`</span></td><td><form method="post" action="/console/admin/users/` + id + `/role" class="bar tight">`)
+		m.raw(`<input type="hidden" name="csrf" value="`)
+		m.text(csrf)
+		m.raw(`"><input type="hidden" name="back" value="`)
+		m.text(back)
+		m.raw(`"><select name="role" aria-label="新角色">`)
+		for _, r := range roles {
+			m.raw(`<option value="`)
+			m.text(r)
+			if r == u.Role {
+				m.raw(`" selected>`)
+			} else {
+				m.raw(`" >`)
+			}
+			m.text(roleText[r])
+			m.raw(`</option>`)
+		}
+		m.raw(`</select><button class="btn small" type="submit">保存</button></form></td></tr>` + "\n")
 	}
 	return m.html()
 }

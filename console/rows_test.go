@@ -8,9 +8,11 @@ import (
 	"testing"
 	"time"
 
+	"nantian/models/account"
 	"nantian/models/booking"
 	"nantian/models/complaint"
 	"nantian/models/desk"
+	"nantian/models/points"
 )
 
 // The row markup the page templates had before the long tables moved to Go
@@ -65,6 +67,26 @@ const (
       <td class="clip">{{.Content}}{{with .PhotoIDs}} <span class="tag">{{len .}} 张照片</span>{{end}}</td>
       <td class="time">{{dt .CreatedAt}}</td>
       <td><a class="btn small" href="/console/complaints/{{.ID}}">处理</a></td>
+    </tr>{{end}}`
+)
+
+const (
+	refWaitingRows = `{{range .}}<tr><td class="code">{{.PickupCode}}</td><td class="wrap">{{.RewardName}}</td><td class="num">{{.CostPoints}}</td><td class="nw">{{dt .CreatedAt}}</td><td class="nw" title="{{date .PickupBy}}">{{md .PickupBy}}</td></tr>{{end}}`
+	refUserRows    = `{{range .Users}}<tr data-user="{{.ID}}">
+      <td class="num">#{{.ID}}</td>
+      <td><b>{{userName .}}</b>{{if eq .ID $.MeID}} <span class="tag">我</span>{{end}}</td>
+      <td>{{.Estate}}</td>
+      <td>{{with .Phone}}{{maskPhone .}}{{end}}</td>
+      <td>{{date .CreatedAt}}</td>
+      <td><span class="st st-role-{{.Role}}">{{roleText .Role}}</span></td>
+      <td>
+        <form method="post" action="/console/admin/users/{{.ID}}/role" class="bar tight">
+          <input type="hidden" name="csrf" value="{{$.CSRF}}">
+          <input type="hidden" name="back" value="/console/admin/users{{with $.Query}}?q={{.}}{{end}}">
+          <select name="role" aria-label="新角色">{{$role := .Role}}{{range $.Roles}}<option value="{{.}}" {{if eq $role .}}selected{{end}}>{{roleText .}}</option>{{end}}</select>
+          <button class="btn small" type="submit">保存</button>
+        </form>
+      </td>
     </tr>{{end}}`
 )
 
@@ -134,6 +156,28 @@ func TestRowsMatchTheTemplates(t *testing.T) {
 		{ID: 12, CreatedAt: start, StartsAt: start, ProgramTitle: "长者声乐", Kind: "activity", Guardian: "李阿婆"},
 	}
 	sameHTML(t, "approvals", c.approvalRows(pending), renderRef(t, c, refApprovalRows, pending))
+
+	waiting := []points.Redemption{
+		{PickupCode: hostile, RewardName: hostile, CostPoints: 30, CreatedAt: start, PickupBy: start.Add(30 * 24 * time.Hour)},
+		{PickupCode: "WKPWCJAG", RewardName: "环保袋", CostPoints: 50, CreatedAt: start, PickupBy: start},
+	}
+	sameHTML(t, "waiting", c.waitingRows(waiting), renderRef(t, c, refWaitingRows, waiting))
+
+	phone := "13912345678"
+	roles := []string{"resident", "staff", "admin"}
+	users := []account.User{
+		{ID: 1, Role: "admin", CreatedAt: start},
+		{ID: 2, Role: "resident", RealName: hostile, Estate: hostile, Phone: &phone, CreatedAt: start},
+		{ID: 3, Role: "staff", Nickname: "前台小周", CreatedAt: start},
+	}
+	for _, q := range []string{"", hostile} {
+		sameHTML(t, "users", c.userRows(users, roles, 1, q, hostile), renderRef(t, c, refUserRows, struct {
+			Users       []account.User
+			Roles       []string
+			MeID        int64
+			Query, CSRF string
+		}{users, roles, 1, q, hostile}))
+	}
 
 	now := start
 	items := []complaint.QueueItem{
