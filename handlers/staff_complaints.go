@@ -8,13 +8,16 @@ import (
 
 	"nantian/models"
 	"nantian/models/complaint"
+	"nantian/models/ops"
 )
 
 // StaffComplaintsHandler serves the staff side of 民意速办: the work queue, the
 // 10-30-24 steps and the statistics.
 type StaffComplaintsHandler struct {
-	Complaints *complaint.Complaints
-	Loc        *time.Location
+	Complaints *complaint.Complaints // reads: the queue, the statistics
+	// Steps are the workflow's staff operations (audited).
+	Steps *ops.Complaints
+	Loc   *time.Location
 }
 
 // parseDay reads ?name=YYYY-MM-DD. The years are kept to 1001-9998 so that the
@@ -115,7 +118,7 @@ func (h *StaffComplaintsHandler) Accept(c *gin.Context) {
 	if !bindOptional(c, &req) {
 		return
 	}
-	out, err := h.Complaints.Accept(c.Request.Context(), id, Caller(c), req.Note)
+	out, err := h.Steps.Accept(c.Request.Context(), Actor(c), id, req.Note)
 	if err != nil {
 		Fail(c, err)
 		return
@@ -137,7 +140,7 @@ func (h *StaffComplaintsHandler) Contact(c *gin.Context) {
 	if !BindJSON(c, &req) {
 		return
 	}
-	out, err := h.Complaints.Contact(c.Request.Context(), id, Caller(c), req.Note)
+	out, err := h.Steps.Contact(c.Request.Context(), Actor(c), id, req.Note)
 	if err != nil {
 		Fail(c, err)
 		return
@@ -155,7 +158,7 @@ func (h *StaffComplaintsHandler) Resolve(c *gin.Context) {
 	if !BindJSON(c, &in) {
 		return
 	}
-	out, err := h.Complaints.Resolve(c.Request.Context(), id, Caller(c), in)
+	out, err := h.Steps.Resolve(c.Request.Context(), Actor(c), id, in)
 	if err != nil {
 		Fail(c, err)
 		return

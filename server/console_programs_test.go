@@ -166,11 +166,11 @@ func TestConsolePrograms(t *testing.T) {
 	if r := h.app.do("GET", fmt.Sprintf("/api/v1/programs/%d", pid), "", nil); len(r.JSON(t)["sessions"].([]any)) != 7 {
 		t.Fatalf("the API's cached program read was not invalidated: %s", r.Body)
 	}
-	if n := h.app.sqlInt(`SELECT COUNT(*) FROM audit_log WHERE actor_id = ? AND action = 'POST /console/programs/{id}/sessions' AND target = ? AND status = 201`,
+	if n := h.app.sqlInt(`SELECT COUNT(*) FROM audit_log WHERE actor_id = ? AND action = 'POST /api/v1/staff/programs/:id/sessions' AND door = 'console' AND target = ? AND status = 201`,
 		staffID, fmt.Sprintf("id=%d", pid)); n != 7 {
 		t.Fatalf("%d session creations audited, want 7", n)
 	}
-	if n := h.app.sqlInt(`SELECT COUNT(*) FROM audit_log WHERE actor_id = ? AND action IN ('POST /console/programs', 'PATCH /console/programs/{id}')`, staffID); n != 3 {
+	if n := h.app.sqlInt(`SELECT COUNT(*) FROM audit_log WHERE actor_id = ? AND action IN ('POST /api/v1/staff/programs', 'PATCH /api/v1/staff/programs/:id') AND door = 'console'`, staffID); n != 3 {
 		t.Fatalf("%d program changes audited, want 3 (create, edit, refused edit)", n)
 	}
 
