@@ -452,26 +452,3 @@ func (c *testClock) Advance(d time.Duration) {
 	defer c.mu.Unlock()
 	c.t = c.t.Add(d)
 }
-
-// syncBuffer is a goroutine-safe log sink: the app's log lines, for tests that
-// check what was (or was not) logged. With TEST_LOG set the lines also go to
-// stderr, to watch a failing test's app.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if os.Getenv("TEST_LOG") != "" {
-		os.Stderr.Write(p)
-	}
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}

@@ -33,7 +33,7 @@ type payApp struct {
 	fake    *fakepay.Server
 	fakeURL string
 	svc     *payment.Service
-	logs    *syncBuffer
+	logs    *testdb.SyncBuffer
 }
 
 // newPayApp starts a fake pay server and an app configured for it. The worker
@@ -70,7 +70,7 @@ func newPayApp(t *testing.T, overrides ...map[string]string) *payApp {
 			env[k] = v
 		}
 	}
-	logs := &syncBuffer{}
+	logs := &testdb.SyncBuffer{}
 	a := startTestApp(t, testdb.RedisPrefix(), env, logs)
 	if a.app.payments == nil {
 		t.Fatal("payments not wired")

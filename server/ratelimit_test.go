@@ -16,6 +16,7 @@ import (
 
 	"nantian/handlers"
 	"nantian/models"
+	"nantian/models/testdb"
 )
 
 func loginCode(name string) map[string]string {
@@ -49,7 +50,7 @@ func TestRateLimitRedisDownLogsOncePerPause(t *testing.T) {
 	ln.Close()
 	rdb := redis.NewClient(&redis.Options{Addr: dead, MaxRetries: -1, DialTimeout: 200 * time.Millisecond})
 	defer rdb.Close()
-	var logs syncBuffer
+	var logs testdb.SyncBuffer
 	l := handlers.NewRateLimiter(&models.Redis{Client: rdb, Prefix: "test:down:"}, slog.New(slog.NewJSONHandler(&logs, nil)))
 	now := time.Now()
 	var mu sync.Mutex

@@ -29,17 +29,18 @@ type Admin struct {
 // principal is dropped, so the change applies from the user's next request on
 // every door, and a console session of a lowered user ends there.
 func (o *Admin) SetRole(ctx context.Context, actor models.Actor, id int64, role string) (account.User, error) {
-	if err := adminOnly(actor); err != nil {
-		return account.User{}, err
-	}
-	a := attempt{action: ActionSetRole, target: idTarget(id), input: map[string]string{"role": role},
-		before: orNil(o.users.Get(ctx, id))}
-	u, err := o.users.SetRole(ctx, id, role)
-	if err == nil && o.auth != nil {
-		o.auth.InvalidateUser(context.WithoutCancel(ctx), id)
-	}
-	o.rec.done(ctx, actor, a, u, err)
-	return u, err
+	return run(ctx, o.rec, actor, adminOnly,
+		func() attempt {
+			return attempt{action: ActionSetRole, target: idTarget(id), input: map[string]string{"role": role}, before: orNil(o.users.Get(ctx, id))}
+		},
+		func() (account.User, error) {
+			u, err := o.users.SetRole(ctx, id, role)
+			if err == nil && o.auth != nil {
+				// Before the entry and the answer: the next request on any door sees the new role.
+				o.auth.InvalidateUser(context.WithoutCancel(ctx), id)
+			}
+			return u, err
+		})
 }
 
 // ApproveConsoleLogin signs the browser showing the ticket in as the actor.

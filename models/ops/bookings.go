@@ -33,38 +33,28 @@ var asStaff = models.Principal{Role: models.RoleStaff}
 
 // Confirm approves a pending booking; the resident is told.
 func (o *Bookings) Confirm(ctx context.Context, actor models.Actor, id int64) (booking.Booking, error) {
-	if err := staffOnly(actor); err != nil {
-		return booking.Booking{}, err
+	return run(ctx, o.rec, actor, staffOnly, o.describe(ctx, ActionBookingConfirm, id, nil),
+		func() (booking.Booking, error) { return o.bookings.Confirm(ctx, id) })
+}
+
+// describe is the attempt on one booking: its state before, what was asked.
+func (o *Bookings) describe(ctx context.Context, action string, id int64, input any) func() attempt {
+	return func() attempt {
+		return attempt{action: action, target: idTarget(id), input: input, before: orNil(o.bookings.Get(ctx, asStaff, id))}
 	}
-	a := attempt{action: ActionBookingConfirm, target: idTarget(id), before: orNil(o.bookings.Get(ctx, asStaff, id))}
-	b, err := o.bookings.Confirm(ctx, id)
-	o.rec.done(ctx, actor, a, b, err)
-	return b, err
 }
 
 // Reject refuses a pending booking with an optional reason the resident is
 // told; the place goes to the first in line on the waiting list.
 func (o *Bookings) Reject(ctx context.Context, actor models.Actor, id int64, reason string) (booking.Booking, error) {
-	if err := staffOnly(actor); err != nil {
-		return booking.Booking{}, err
-	}
-	a := attempt{action: ActionBookingReject, target: idTarget(id), input: map[string]string{"reason": reason},
-		before: orNil(o.bookings.Get(ctx, asStaff, id))}
-	b, err := o.bookings.Reject(ctx, id, reason)
-	o.rec.done(ctx, actor, a, b, err)
-	return b, err
+	return run(ctx, o.rec, actor, staffOnly, o.describe(ctx, ActionBookingReject, id, map[string]string{"reason": reason}),
+		func() (booking.Booking, error) { return o.bookings.Reject(ctx, id, reason) })
 }
 
 // Refund cancels a paid booking and refunds it in full, with the reason.
 func (o *Bookings) Refund(ctx context.Context, actor models.Actor, id int64, reason string) (booking.Booking, error) {
-	if err := staffOnly(actor); err != nil {
-		return booking.Booking{}, err
-	}
-	a := attempt{action: ActionBookingRefund, target: idTarget(id), input: map[string]string{"reason": reason},
-		before: orNil(o.bookings.Get(ctx, asStaff, id))}
-	b, err := o.bookings.RefundBooking(ctx, id, reason)
-	o.rec.done(ctx, actor, a, b, err)
-	return b, err
+	return run(ctx, o.rec, actor, staffOnly, o.describe(ctx, ActionBookingRefund, id, map[string]string{"reason": reason}),
+		func() (booking.Booking, error) { return o.bookings.RefundBooking(ctx, id, reason) })
 }
 
 // Residents are staff acting for walk-in residents (代预约): registering them
@@ -81,40 +71,33 @@ func residentBooking(residentID, bookingID int64) string {
 
 // Create registers a walk-in resident by name and phone.
 func (o *Residents) Create(ctx context.Context, actor models.Actor, in booking.ResidentInput) (booking.Resident, error) {
-	if err := staffOnly(actor); err != nil {
-		return booking.Resident{}, err
-	}
-	a := attempt{action: ActionWalkInCreate, input: in, ok: 201}
-	r, err := o.walkIns.Create(ctx, actor.UserID, in)
-	o.rec.done(ctx, actor, a, r, err)
-	return r, err
+	return run(ctx, o.rec, actor, staffOnly,
+		func() attempt { return attempt{action: ActionWalkInCreate, input: in, ok: 201} },
+		func() (booking.Resident, error) { return o.walkIns.Create(ctx, actor.UserID, in) })
 }
 
 // CreateChild stores a walk-in's child (the guardian consents at the desk).
 // The entry masks the child's name, emergency contact and allergies.
 func (o *Residents) CreateChild(ctx context.Context, actor models.Actor, residentID int64, in account.ChildInput) (account.Child, error) {
-	if err := staffOnly(actor); err != nil {
-		return account.Child{}, err
-	}
-	a := attempt{action: ActionWalkInChild, target: idTarget(residentID), input: in, ok: 201, childData: true}
-	var kid account.Child
-	_, err := o.walkIns.Get(ctx, residentID)
-	if err == nil {
-		kid, err = o.children.Create(ctx, residentID, in)
-	}
-	o.rec.done(ctx, actor, a, kid, err)
-	return kid, err
+	return run(ctx, o.rec, actor, staffOnly,
+		func() attempt {
+			return attempt{action: ActionWalkInChild, target: idTarget(residentID), input: in, ok: 201, childData: true}
+		},
+		func() (account.Child, error) {
+			if _, err := o.walkIns.Get(ctx, residentID); err != nil {
+				return account.Child{}, err
+			}
+			return o.children.Create(ctx, residentID, in)
+		})
 }
 
 // Book books a session for a walk-in under the resident rules.
 func (o *Residents) Book(ctx context.Context, actor models.Actor, residentID int64, in booking.BookInput) (booking.Booking, error) {
-	if err := staffOnly(actor); err != nil {
-		return booking.Booking{}, err
-	}
-	a := attempt{action: ActionWalkInBook, target: idTarget(residentID), input: in, ok: 201}
-	b, err := o.walkIns.Book(ctx, residentID, in)
-	o.rec.done(ctx, actor, a, b, err)
-	return b, err
+	return run(ctx, o.rec, actor, staffOnly,
+		func() attempt {
+			return attempt{action: ActionWalkInBook, target: idTarget(residentID), input: in, ok: 201}
+		},
+		func() (booking.Booking, error) { return o.walkIns.Book(ctx, residentID, in) })
 }
 
 // Enroll enrolls a walk-in in every upcoming session of a course, all or nothing.
@@ -132,24 +115,20 @@ func (o *Residents) Enroll(ctx context.Context, actor models.Actor, residentID, 
 // Cancel cancels a walk-in's booking under the resident rules (the waiting
 // list moves up).
 func (o *Residents) Cancel(ctx context.Context, actor models.Actor, residentID, bookingID int64) (booking.Booking, error) {
-	if err := staffOnly(actor); err != nil {
-		return booking.Booking{}, err
-	}
-	a := attempt{action: ActionWalkInCancel, target: residentBooking(residentID, bookingID)}
-	b, err := o.walkIns.Cancel(ctx, residentID, bookingID)
-	o.rec.done(ctx, actor, a, b, err)
-	return b, err
+	return run(ctx, o.rec, actor, staffOnly,
+		func() attempt {
+			return attempt{action: ActionWalkInCancel, target: residentBooking(residentID, bookingID)}
+		},
+		func() (booking.Booking, error) { return o.walkIns.Cancel(ctx, residentID, bookingID) })
 }
 
 // CheckIn checks a walk-in in for their booking.
 func (o *Residents) CheckIn(ctx context.Context, actor models.Actor, residentID, bookingID int64) (booking.Booking, error) {
-	if err := staffOnly(actor); err != nil {
-		return booking.Booking{}, err
-	}
-	a := attempt{action: ActionWalkInCheckIn, target: residentBooking(residentID, bookingID)}
-	b, err := o.walkIns.CheckIn(ctx, residentID, bookingID)
-	o.rec.done(ctx, actor, a, b, err)
-	return b, err
+	return run(ctx, o.rec, actor, staffOnly,
+		func() attempt {
+			return attempt{action: ActionWalkInCheckIn, target: residentBooking(residentID, bookingID)}
+		},
+		func() (booking.Booking, error) { return o.walkIns.CheckIn(ctx, residentID, bookingID) })
 }
 
 // DeskWalkIn is the session desk's 代预约: the visitor is found by phone, or

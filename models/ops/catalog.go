@@ -41,44 +41,30 @@ func invalidate(cache *catalog.CatalogCache, programID int64) {
 
 // Create publishes a program.
 func (o *Programs) Create(ctx context.Context, actor models.Actor, in catalog.ProgramInput) (catalog.Program, error) {
-	if err := staffOnly(actor); err != nil {
-		return catalog.Program{}, err
-	}
-	a := attempt{action: ActionProgramCreate, input: in, ok: 201}
-	p, err := o.catalog.CreateProgram(ctx, in)
-	o.rec.done(ctx, actor, a, p, err)
-	if err == nil {
-		invalidate(o.cache, p.ID)
-	}
-	return p, err
+	return run(ctx, o.rec, actor, staffOnly,
+		func() attempt { return attempt{action: ActionProgramCreate, input: in, ok: 201} },
+		func() (catalog.Program, error) { return o.catalog.CreateProgram(ctx, in) },
+		func(p catalog.Program) { invalidate(o.cache, p.ID) })
 }
 
 // Patch edits a program.
 func (o *Programs) Patch(ctx context.Context, actor models.Actor, id int64, p catalog.ProgramPatch) (catalog.Program, error) {
-	if err := staffOnly(actor); err != nil {
-		return catalog.Program{}, err
-	}
-	a := attempt{action: ActionProgramPatch, target: idTarget(id), input: p, before: orNil(o.catalog.GetProgram(ctx, id))}
-	out, err := o.catalog.PatchProgram(ctx, id, p)
-	o.rec.done(ctx, actor, a, out, err)
-	if err == nil {
-		invalidate(o.cache, id)
-	}
-	return out, err
+	return run(ctx, o.rec, actor, staffOnly,
+		func() attempt {
+			return attempt{action: ActionProgramPatch, target: idTarget(id), input: p, before: orNil(o.catalog.GetProgram(ctx, id))}
+		},
+		func() (catalog.Program, error) { return o.catalog.PatchProgram(ctx, id, p) },
+		func(catalog.Program) { invalidate(o.cache, id) })
 }
 
 // CreateSession adds a session to a program.
 func (o *Programs) CreateSession(ctx context.Context, actor models.Actor, programID int64, in catalog.SessionInput) (catalog.Session, error) {
-	if err := staffOnly(actor); err != nil {
-		return catalog.Session{}, err
-	}
-	a := attempt{action: ActionSessionCreate, target: idTarget(programID), input: in, ok: 201}
-	s, err := o.catalog.CreateSession(ctx, programID, in)
-	o.rec.done(ctx, actor, a, s, err)
-	if err == nil {
-		invalidate(o.cache, programID)
-	}
-	return s, err
+	return run(ctx, o.rec, actor, staffOnly,
+		func() attempt {
+			return attempt{action: ActionSessionCreate, target: idTarget(programID), input: in, ok: 201}
+		},
+		func() (catalog.Session, error) { return o.catalog.CreateSession(ctx, programID, in) },
+		func(catalog.Session) { invalidate(o.cache, programID) })
 }
 
 // Sessions are the staff operations on one session: changing it, closing or
@@ -95,67 +81,54 @@ type Sessions struct {
 // rebuilt when the times moved) and freed places go to the waiting list, whose
 // residents are told. The answer is the session after all of it.
 func (o *Sessions) Patch(ctx context.Context, actor models.Actor, id int64, p catalog.SessionPatch) (catalog.Session, error) {
-	if err := staffOnly(actor); err != nil {
-		return catalog.Session{}, err
-	}
-	a := attempt{action: ActionSessionPatch, target: idTarget(id), input: p, before: orNil(o.catalog.GetSession(ctx, id))}
-	s, err := o.catalog.PatchSession(ctx, id, p)
-	if err == nil {
+	return run(ctx, o.rec, actor, staffOnly, o.describe(ctx, ActionSessionPatch, id, p), func() (catalog.Session, error) {
+		s, err := o.catalog.PatchSession(ctx, id, p)
+		if err != nil {
+			return s, err
+		}
 		invalidate(o.cache, s.ProgramID)
 		// Detached: the change is made; its follow-up must not stop halfway
 		// because the client went away.
-		if err = o.bookings.SessionChanged(context.WithoutCancel(ctx), id, p.StartsAt != nil || p.EndsAt != nil); err == nil {
-			s, err = o.catalog.GetSession(ctx, id)
+		if err := o.bookings.SessionChanged(context.WithoutCancel(ctx), id, p.StartsAt != nil || p.EndsAt != nil); err != nil {
+			return catalog.Session{}, err
 		}
+		return o.catalog.GetSession(ctx, id)
+	})
+}
+
+// describe is the attempt on one session: its state before, what was asked.
+func (o *Sessions) describe(ctx context.Context, action string, id int64, input any) func() attempt {
+	return func() attempt {
+		return attempt{action: action, target: idTarget(id), input: input, before: orNil(o.catalog.GetSession(ctx, id))}
 	}
-	o.rec.done(ctx, actor, a, s, err)
-	return s, err
 }
 
 // Close ends a started session: confirmed bookings not checked in become
 // no-shows (counting toward the ban), pending and waitlisted ones expire.
 func (o *Sessions) Close(ctx context.Context, actor models.Actor, id int64) (booking.CloseResult, error) {
-	if err := staffOnly(actor); err != nil {
-		return booking.CloseResult{}, err
-	}
-	a := attempt{action: ActionSessionClose, target: idTarget(id), before: orNil(o.catalog.GetSession(ctx, id))}
-	res, err := o.bookings.CloseSession(ctx, o.catalog, id)
-	o.rec.done(ctx, actor, a, res, err)
-	if err == nil {
-		invalidate(o.cache, res.Session.ProgramID)
-	}
-	return res, err
+	return run(ctx, o.rec, actor, staffOnly, o.describe(ctx, ActionSessionClose, id, nil),
+		func() (booking.CloseResult, error) { return o.bookings.CloseSession(ctx, o.catalog, id) },
+		func(res booking.CloseResult) { invalidate(o.cache, res.Session.ProgramID) })
 }
 
 // Cancel cancels a session and every live booking in it; each resident is
 // told (the outbox) and paid places are refunded.
 func (o *Sessions) Cancel(ctx context.Context, actor models.Actor, id int64) (catalog.Session, error) {
-	if err := staffOnly(actor); err != nil {
-		return catalog.Session{}, err
-	}
-	a := attempt{action: ActionSessionCancel, target: idTarget(id), before: orNil(o.catalog.GetSession(ctx, id))}
-	s, err := o.bookings.CancelSession(ctx, o.catalog, id)
-	o.rec.done(ctx, actor, a, s, err)
-	if err == nil {
-		invalidate(o.cache, s.ProgramID)
-	}
-	return s, err
+	return run(ctx, o.rec, actor, staffOnly, o.describe(ctx, ActionSessionCancel, id, nil),
+		func() (catalog.Session, error) { return o.bookings.CancelSession(ctx, o.catalog, id) },
+		func(s catalog.Session) { invalidate(o.cache, s.ProgramID) })
 }
 
 // CheckIn marks the booking with the scanned code attended (any session).
 func (o *Sessions) CheckIn(ctx context.Context, actor models.Actor, code string) (booking.Booking, error) {
-	if err := staffOnly(actor); err != nil {
-		return booking.Booking{}, err
-	}
-	a := attempt{action: ActionCheckIn, input: map[string]string{"code": code}}
-	b, err := o.bookings.CheckIn(ctx, code)
-	o.rec.done(ctx, actor, a, b, err)
-	return b, err
+	return run(ctx, o.rec, actor, staffOnly,
+		func() attempt { return attempt{action: ActionCheckIn, input: map[string]string{"code": code}} },
+		func() (booking.Booking, error) { return o.bookings.CheckIn(ctx, code) })
 }
 
 // DeskCheckIn is the check-in at one session's desk: the same transition, with
 // the answers a clerk needs at the door (a code of another session, already
-// in, cancelled, ...), each its own error.
+// in, cancelled, ...), each its own error. The entry's after is the booking.
 func (o *Sessions) DeskCheckIn(ctx context.Context, actor models.Actor, sessionID int64, code string) (booking.DeskCheckIn, error) {
 	if err := staffOnly(actor); err != nil {
 		return booking.DeskCheckIn{}, err

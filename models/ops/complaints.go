@@ -24,14 +24,12 @@ type Complaints struct {
 // phone masked), the note or resolution asked for, the order after.
 func (o *Complaints) step(ctx context.Context, actor models.Actor, action string, id int64, input any,
 	apply func(p models.Principal) (complaint.Complaint, error)) (complaint.Complaint, error) {
-	if err := staffOnly(actor); err != nil {
-		return complaint.Complaint{}, err
-	}
-	a := attempt{action: action, target: idTarget(id), input: input,
-		before: orNil(o.complaints.Get(ctx, id, models.Principal{Role: models.RoleStaff}, false))}
-	out, err := apply(actor.Principal())
-	o.rec.done(ctx, actor, a, out, err)
-	return out, err
+	return run(ctx, o.rec, actor, staffOnly,
+		func() attempt {
+			return attempt{action: action, target: idTarget(id), input: input,
+				before: orNil(o.complaints.Get(ctx, id, models.Principal{Role: models.RoleStaff}, false))}
+		},
+		func() (complaint.Complaint, error) { return apply(actor.Principal()) })
 }
 
 // Accept takes a submitted or reopened work order (an optional note).

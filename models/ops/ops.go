@@ -123,6 +123,27 @@ func (r recorder) done(ctx context.Context, actor models.Actor, a attempt, after
 // id is the audit target of an operation on one thing: "id=42".
 func idTarget(n int64) string { return "id=" + strconv.FormatInt(n, 10) }
 
+// run is the shape of every operation: the actor's right first (a refused
+// actor reads and writes nothing), then the attempt's description (which may
+// read the state before), the change, its entry, and on success the
+// follow-ups. Going through it, an operation cannot forget its entry.
+func run[T any](ctx context.Context, r recorder, actor models.Actor, allowed func(models.Actor) error,
+	describe func() attempt, change func() (T, error), then ...func(T)) (T, error) {
+	if err := allowed(actor); err != nil {
+		var zero T
+		return zero, err
+	}
+	a := describe()
+	out, err := change()
+	r.done(ctx, actor, a, out, err)
+	if err == nil {
+		for _, f := range then {
+			f(out)
+		}
+	}
+	return out, err
+}
+
 // staffOnly refuses an actor who may not do staff operations.
 func staffOnly(a models.Actor) error {
 	if !a.IsStaff() && a.Role != models.RoleSystem {

@@ -42,17 +42,15 @@ func (o *Points) CreateDevice(ctx context.Context, actor models.Actor, in points
 // SetDeviceStatus disables a bin (its events are refused from then on) or
 // enables it again (to is points.DeviceDisabled or points.DeviceActive).
 func (o *Points) SetDeviceStatus(ctx context.Context, actor models.Actor, id int64, to string) (points.Device, error) {
-	if err := staffOnly(actor); err != nil {
-		return points.Device{}, err
-	}
 	action := ActionDeviceEnable
 	if to == points.DeviceDisabled {
 		action = ActionDeviceDisable
 	}
-	a := attempt{action: action, target: idTarget(id), before: orNil(o.devices.Get(ctx, id))}
-	d, err := o.devices.SetStatus(ctx, id, to)
-	o.rec.done(ctx, actor, a, d, err)
-	return d, err
+	return run(ctx, o.rec, actor, staffOnly,
+		func() attempt {
+			return attempt{action: action, target: idTarget(id), before: orNil(o.devices.Get(ctx, id))}
+		},
+		func() (points.Device, error) { return o.devices.SetStatus(ctx, id, to) })
 }
 
 // RotateDevice issues a bin a new secret (the old one stops at once); the
@@ -69,44 +67,30 @@ func (o *Points) RotateDevice(ctx context.Context, actor models.Actor, id int64)
 
 // CreateReward adds a reward.
 func (o *Points) CreateReward(ctx context.Context, actor models.Actor, in points.RewardInput) (points.Reward, error) {
-	if err := staffOnly(actor); err != nil {
-		return points.Reward{}, err
-	}
-	a := attempt{action: ActionRewardCreate, input: in, ok: 201}
-	r, err := o.points.CreateReward(ctx, in)
-	o.rec.done(ctx, actor, a, r, err)
-	return r, err
+	return run(ctx, o.rec, actor, staffOnly,
+		func() attempt { return attempt{action: ActionRewardCreate, input: in, ok: 201} },
+		func() (points.Reward, error) { return o.points.CreateReward(ctx, in) })
 }
 
 // PatchReward edits a reward (name, cost, stock, on the shelf or not).
 func (o *Points) PatchReward(ctx context.Context, actor models.Actor, id int64, p points.RewardPatch) (points.Reward, error) {
-	if err := staffOnly(actor); err != nil {
-		return points.Reward{}, err
-	}
-	a := attempt{action: ActionRewardPatch, target: idTarget(id), input: p, before: orNil(o.points.GetReward(ctx, id))}
-	r, err := o.points.PatchReward(ctx, id, p)
-	o.rec.done(ctx, actor, a, r, err)
-	return r, err
+	return run(ctx, o.rec, actor, staffOnly,
+		func() attempt {
+			return attempt{action: ActionRewardPatch, target: idTarget(id), input: p, before: orNil(o.points.GetReward(ctx, id))}
+		},
+		func() (points.Reward, error) { return o.points.PatchReward(ctx, id, p) })
 }
 
 // Fulfil hands a reward over by its pickup code.
 func (o *Points) Fulfil(ctx context.Context, actor models.Actor, code string) (points.Redemption, error) {
-	if err := staffOnly(actor); err != nil {
-		return points.Redemption{}, err
-	}
-	a := attempt{action: ActionFulfil, target: "pickup_code=" + code}
-	r, err := o.points.Fulfil(ctx, actor.UserID, code)
-	o.rec.done(ctx, actor, a, r, err)
-	return r, err
+	return run(ctx, o.rec, actor, staffOnly,
+		func() attempt { return attempt{action: ActionFulfil, target: "pickup_code=" + code} },
+		func() (points.Redemption, error) { return o.points.Fulfil(ctx, actor.UserID, code) })
 }
 
 // Adjust records a signed correction of a resident's points with a reason.
 func (o *Points) Adjust(ctx context.Context, actor models.Actor, in points.AdjustmentInput) (points.LedgerEntry, error) {
-	if err := staffOnly(actor); err != nil {
-		return points.LedgerEntry{}, err
-	}
-	a := attempt{action: ActionAdjust, input: in, ok: 201}
-	e, err := o.points.Adjust(ctx, actor.UserID, in)
-	o.rec.done(ctx, actor, a, e, err)
-	return e, err
+	return run(ctx, o.rec, actor, staffOnly,
+		func() attempt { return attempt{action: ActionAdjust, input: in, ok: 201} },
+		func() (points.LedgerEntry, error) { return o.points.Adjust(ctx, actor.UserID, in) })
 }
