@@ -94,9 +94,9 @@ type attempt struct {
 
 // done records the attempt's outcome: the after-state on success, the
 // refusal's status when err is set (refused attempts are audited as they
-// always were; what the actor asked for and the state before are kept). A
-// refusal for lack of rights (403) is not an attempt at the operation and is
-// not recorded, as requests refused before the handler never were.
+// always were; what the actor asked for and the state before are kept). An
+// actor without the right never gets here (run checks it first): like a
+// request refused before the handler, that is no attempt at the operation.
 //
 // The entry is written after the domain change committed, detached from the
 // caller's cancellation: a client hanging up does not erase the trace of what
@@ -108,9 +108,6 @@ func (r recorder) done(ctx context.Context, actor models.Actor, a attempt, after
 	}
 	if err != nil {
 		status, after = models.StatusOf(err), nil
-		if status == 403 {
-			return
-		}
 	}
 	c := models.Change{Action: a.action, Target: a.target, Input: a.input, Before: a.before, After: after,
 		ChildData: a.childData, Status: status}
