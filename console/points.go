@@ -24,9 +24,9 @@ type pointsView struct {
 	Waiting []points.Redemption
 	// WaitingRows is the waiting list's table body (rows.go).
 	WaitingRows template.HTML
-	Rewards []points.Reward
-	Devices []points.Device
-	Estates []string
+	Rewards     []points.Reward
+	Devices     []points.Device
+	Estates     []string
 	// NewDevice and Secret are set only on the answer to a registration.
 	NewDevice *points.Device
 	Secret    string
