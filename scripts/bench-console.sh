@@ -59,7 +59,7 @@ APP_ENV=test HTTP_ADDR="127.0.0.1:${PORT}" MYSQL_DSN="$DSN" REDIS_ADDR="${REDIS_
 REDIS_KEY_PREFIX="$PREFIX" JWT_SECRET="$SECRET" DATA_KEY="$DATA_KEY" WECHAT_API_BASE="http://127.0.0.1:9" \
 GIN_MODE=release "$WORK/nantian" serve >/dev/null 2>"$WORK/server.err" &
 SERVER_PID=$!
-for _ in $(seq 1 100); do
+for _ in $(seq 1 600); do  # up to 60 s: a loaded machine starts it slowly
   curl -fsS "http://127.0.0.1:${PORT}/readyz" >/dev/null 2>&1 && break
   sleep 0.1
 done
