@@ -14,7 +14,10 @@ import (
 // 10-30-24 steps and the statistics.
 type StaffComplaintsHandler struct {
 	Complaints *complaint.Complaints
-	Loc        *time.Location
+	// Reports is the store the statistics read: the same work orders on the
+	// read replica when MYSQL_REPLICA_DSN is set, else Complaints.
+	Reports *complaint.Complaints
+	Loc     *time.Location
 }
 
 // parseDay reads ?name=YYYY-MM-DD. The years are kept to 1001-9998 so that the
@@ -190,7 +193,7 @@ func (h *StaffComplaintsHandler) Stats(c *gin.Context) {
 		Abort(c, http.StatusBadRequest, "invalid_request", "to: 统计区间不能超过 5 年")
 		return
 	}
-	st, err := h.Complaints.Stats(c.Request.Context(), from, to)
+	st, err := h.Reports.Stats(c.Request.Context(), from, to)
 	if err != nil {
 		Fail(c, err)
 		return
