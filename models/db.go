@@ -95,7 +95,12 @@ func openPool(ctx context.Context, base *mysql.Config, opt PoolOptions, limitVar
 	if err != nil {
 		return nil, fmt.Errorf("mysql connector: %w", err)
 	}
-	var c driver.Connector = newKillingConnector(connector)
+	kc := newKillingConnector(connector)
+	if opt.StatementTimeout > 0 {
+		kc.limitOn = "SET SESSION " + limitVar + " = " + limit
+		kc.limitOff = "SET SESSION " + limitVar + " = 0"
+	}
+	var c driver.Connector = kc
 	if opt.Wrap != nil {
 		c = opt.Wrap(c)
 	}

@@ -21,12 +21,22 @@ import (
 // KILL QUERY <id> on a separate small pool: the statement stops within
 // milliseconds. MYSQL_STATEMENT_TIMEOUT (PoolOptions) is the backstop for a
 // statement whose context never ends.
+//
+// That limit covers statements outside transactions: the reads of lists,
+// reports and lookups, where a long statement is a plan gone wrong. Inside a
+// transaction a statement may rightly wait for a row lock another booking holds
+// (flash crowds, concurrent deposits); killing it there would turn a wait into
+// a 503. Those stay bounded by innodb_lock_wait_timeout and the driver's read
+// timeout, as before, and the limit comes back on the connection's next
+// statement outside a transaction (one SET per switch, not per statement).
 
 // killTimeout bounds the KILL QUERY itself.
 const killTimeout = 2 * time.Second
 
 type killingConnector struct {
 	base driver.Connector
+	// limitOn and limitOff set the session's statement limit ("" without one).
+	limitOn, limitOff string
 
 	once   sync.Once
 	killer *sql.DB // opened on the first kill, from the same connector settings
@@ -49,7 +59,7 @@ func (k *killingConnector) Connect(ctx context.Context) (driver.Conn, error) {
 		c.Close()
 		return nil, fmt.Errorf("read connection id: %w", err)
 	}
-	return &killConn{conn: c, id: id, k: k}, nil
+	return &killConn{conn: c, id: id, k: k}, nil // the DSN set the limit on connect
 }
 
 // Close closes the kill pool with the main pool (sql.DB.Close calls it).
@@ -116,6 +126,34 @@ type killConn struct {
 	id      uint64
 	k       *killingConnector
 	running atomic.Int64 // statements in flight (0 or 1: a connection runs one at a time)
+
+	// A connection is used by one goroutine at a time (database/sql), so these
+	// need no lock.
+	inTx      bool // between BeginTx and Commit/Rollback
+	unlimited bool // the session's statement limit is off (set for a transaction)
+}
+
+// session runs a SET on the connection itself.
+func (c *killConn) session(ctx context.Context, stmt string) error {
+	e, ok := c.conn.(driver.ExecerContext)
+	if !ok {
+		return errors.New("driver connection cannot exec")
+	}
+	_, err := e.ExecContext(ctx, stmt, nil)
+	return err
+}
+
+// limited turns the statement limit back on before a statement outside a
+// transaction, if a transaction turned it off.
+func (c *killConn) limited(ctx context.Context) error {
+	if c.inTx || !c.unlimited || c.k.limitOn == "" {
+		return nil
+	}
+	if err := c.session(ctx, c.k.limitOn); err != nil {
+		return err
+	}
+	c.unlimited = false
+	return nil
 }
 
 // watch kills the connection's statement if ctx ends before the returned stop
@@ -146,6 +184,9 @@ func (c *killConn) Prepare(query string) (driver.Stmt, error) {
 }
 
 func (c *killConn) PrepareContext(ctx context.Context, query string) (driver.Stmt, error) {
+	if err := c.limited(ctx); err != nil {
+		return nil, err
+	}
 	var s driver.Stmt
 	var err error
 	if p, ok := c.conn.(driver.ConnPrepareContext); ok {
@@ -166,16 +207,49 @@ func (c *killConn) Begin() (driver.Tx, error) {
 }
 
 func (c *killConn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, error) {
-	if b, ok := c.conn.(driver.ConnBeginTx); ok {
-		return b.BeginTx(ctx, opts)
+	if c.k.limitOff != "" && !c.unlimited {
+		if err := c.session(ctx, c.k.limitOff); err != nil {
+			return nil, err
+		}
+		c.unlimited = true
 	}
-	return c.conn.Begin() //nolint:staticcheck // fallback for drivers without BeginTx
+	var tx driver.Tx
+	var err error
+	if b, ok := c.conn.(driver.ConnBeginTx); ok {
+		tx, err = b.BeginTx(ctx, opts)
+	} else {
+		tx, err = c.conn.Begin() //nolint:staticcheck // fallback for drivers without BeginTx
+	}
+	if err != nil {
+		return nil, err
+	}
+	c.inTx = true
+	return &killTx{tx: tx, c: c}, nil
+}
+
+// killTx marks the end of the connection's transaction.
+type killTx struct {
+	tx driver.Tx
+	c  *killConn
+}
+
+func (t *killTx) Commit() error {
+	t.c.inTx = false
+	return t.tx.Commit()
+}
+
+func (t *killTx) Rollback() error {
+	t.c.inTx = false
+	return t.tx.Rollback()
 }
 
 func (c *killConn) QueryContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
 	q, ok := c.conn.(driver.QueryerContext)
 	if !ok {
 		return nil, driver.ErrSkip
+	}
+	if err := c.limited(ctx); err != nil {
+		return nil, err
 	}
 	defer c.watch(ctx)()
 	return q.QueryContext(ctx, query, args)
@@ -185,6 +259,9 @@ func (c *killConn) ExecContext(ctx context.Context, query string, args []driver.
 	e, ok := c.conn.(driver.ExecerContext)
 	if !ok {
 		return nil, driver.ErrSkip
+	}
+	if err := c.limited(ctx); err != nil {
+		return nil, err
 	}
 	defer c.watch(ctx)()
 	return e.ExecContext(ctx, query, args)

@@ -2,6 +2,7 @@ package models_test
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"testing"
@@ -105,5 +106,29 @@ func TestCancelledQueryStopsOnServer(t *testing.T) {
 	var one int
 	if err := db.QueryRowContext(context.Background(), `SELECT 1`).Scan(&one); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// Inside a transaction a statement may wait (for a row lock) past the limit; the
+// limit is back for the next statement outside it.
+func TestStatementTimeoutSparesTransactions(t *testing.T) {
+	ctx := context.Background()
+	db, err := models.OpenDBWith(ctx, testDSN, models.PoolOptions{StatementTimeout: 300 * time.Millisecond, MaxOpen: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	err = models.InTx(ctx, db, func(tx *sql.Tx) error {
+		var v int
+		return tx.QueryRowContext(ctx, `SELECT SLEEP(0.6)`).Scan(&v)
+	})
+	if err != nil {
+		t.Fatalf("a 600 ms statement in a transaction under a 300 ms limit: %v", err)
+	}
+	var v int
+	err = db.QueryRowContext(ctx, `SELECT SLEEP(2)`).Scan(&v)
+	var me *mysql.MySQLError
+	if !errors.As(err, &me) || me.Number != 1969 {
+		t.Fatalf("after the transaction, on the same connection: %v (%d), want the limit back (1969)", err, v)
 	}
 }

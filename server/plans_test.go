@@ -149,6 +149,13 @@ func checkPlans(t *testing.T, ta *testApp, planDB *sql.DB, rec *testdb.Recorder,
 			rec.Start()
 			r := ta.do("GET", target+query, tok, nil)
 			stmts := rec.Stop()
+			if r.Status == http.StatusServiceUnavailable && pc.pending != "" {
+				// A scan over the whole table ran past MYSQL_STATEMENT_TIMEOUT
+				// (a loaded machine): the symptom the pending fix removes.
+				troubled = true
+				t.Logf("pending (%s): GET %s%s: 503 (statement limit)", pc.pending, target, query)
+				continue
+			}
 			if r.Status != http.StatusOK {
 				t.Errorf("GET %s%s: %d %.300s", target, query, r.Status, r.Body)
 				continue
@@ -259,11 +266,13 @@ func fillPlanData(t *testing.T, db *sql.DB) {
 				CASE WHEN seq %% 100 < 55 THEN 'attended' WHEN seq %% 100 < 70 THEN 'cancelled' WHEN seq %% 100 < 80 THEN 'confirmed'
 				WHEN seq %% 100 < 86 THEN 'waitlisted' WHEN seq %% 100 < 91 THEN 'no_show' WHEN seq %% 100 < 95 THEN 'pending'
 				WHEN seq %% 100 < 98 THEN 'rejected' ELSE 'expired' END AS st FROM seq_1_to_%d) b`, 60000),
-		// Work orders, one every ~30 minutes for three years; 2% still open.
+		// Work orders, one every ~30 minutes for three years; 2% still open, 0.2%
+		// held for review (rare, as in a district: walking the primary key for a
+		// page of them reads ~10,000 rows, which the test must see).
 		fmt.Sprintf(`INSERT INTO complaints (user_id, category, content, estate, location, status, needs_review, created_at, cycle_started_at,
 			accept_due_at, contact_due_at, resolve_due_at, accepted_at, contacted_at, resolved_at, closed_at, resolution, updated_at)
 			SELECT 1 + seq %% 40000, ELT(1 + seq %% 9, '物业管理', '充电难', '房屋漏水', '噪音扰民', '环境卫生', '公共设施', '邻里纠纷', '安全隐患', '其他'),
-			'内容', %s, '', c.st, seq %% 97 = 0, c.at, c.at, c.at + INTERVAL 10 MINUTE, c.at + INTERVAL 30 MINUTE, c.at + INTERVAL 24 HOUR,
+			'内容', %s, '', c.st, seq %% 499 = 0, c.at, c.at, c.at + INTERVAL 10 MINUTE, c.at + INTERVAL 30 MINUTE, c.at + INTERVAL 24 HOUR,
 			IF(c.st = 'submitted', NULL, c.at + INTERVAL 5 MINUTE), IF(c.st IN ('submitted', 'accepted'), NULL, c.at + INTERVAL 20 MINUTE),
 			IF(c.st IN ('resolved', 'closed'), c.at + INTERVAL 5 HOUR, NULL), IF(c.st = 'closed', c.at + INTERVAL 3 DAY, NULL), '已处理', NOW(3)
 			FROM (SELECT seq, NOW(3) - INTERVAL (%d - seq) * 30 MINUTE AS at,
