@@ -62,7 +62,7 @@ func requestsWithStatus(t *testing.T, a *testApp, route, status string) float64 
 // held.
 func TestClientDisconnectIs499AndStopsItsQuery(t *testing.T) {
 	dsn, db := likeDB(t)
-	var logs syncBuffer
+	var logs testdb.SyncBuffer
 	ta := startTestApp(t, testdb.RedisPrefix(), map[string]string{"MYSQL_DSN": dsn}, &logs)
 	tok, _ := ta.staff("disconnect-staff")
 
