@@ -31,7 +31,7 @@ import (
 // statement outside a transaction (one SET per switch, not per statement).
 
 // killTimeout bounds the KILL QUERY itself.
-const killTimeout = 2 * time.Second
+const killTimeout = 5 * time.Second
 
 type killingConnector struct {
 	base driver.Connector

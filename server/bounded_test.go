@@ -86,7 +86,7 @@ func TestClientDisconnectIs499AndStopsItsQuery(t *testing.T) {
 		t.Fatalf("the list answered %d while bookings was locked", resp.StatusCode)
 	}
 
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(10 * time.Second)
 	for requestsWithStatus(t, ta, "/api/v1/staff/bookings", "499") < 1 {
 		if time.Now().After(deadline) {
 			t.Fatalf("no 499 counted for the abandoned request; log:\n%s", logs.String())
@@ -111,7 +111,7 @@ func TestClientDisconnectIs499AndStopsItsQuery(t *testing.T) {
 	if err := db.QueryRowContext(ctx, `SELECT DATABASE()`).Scan(&name); err != nil {
 		t.Fatal(err)
 	}
-	deadline = time.Now().Add(3 * time.Second)
+	deadline = time.Now().Add(10 * time.Second) // milliseconds normally; room for a loaded machine
 	for {
 		var waiting int
 		if err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE DB = ? AND INFO LIKE 'SELECT b.id FROM bookings%'`, name).Scan(&waiting); err != nil {
@@ -121,7 +121,7 @@ func TestClientDisconnectIs499AndStopsItsQuery(t *testing.T) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatal("the abandoned request's statement still waits on the server 3 s after the client left")
+			t.Fatal("the abandoned request's statement still waits on the server 10 s after the client left")
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
