@@ -94,6 +94,7 @@ type Config struct {
 	RateLimits RateLimits
 	Payments   PaymentRules // payments.go
 	Alerts     StaffAlertRules
+	Database   DatabaseRules // database.go
 }
 
 // StaffAlertRules configure the alerts to the center's 企业微信 group robot
@@ -215,6 +216,7 @@ type RateLimits struct {
 	ComplaintPerUser    int // RATE_COMPLAINT_PER_MIN: complaint filing per user
 	DeviceWebhookPerDev int // RATE_DEVICE_PER_MIN: device webhook per device
 	SubscriptionPerUser int // RATE_SUBSCRIPTION_PER_MIN: POST /me/subscriptions per user
+	ReportPerStaff      int // RATE_REPORT_PER_MIN: report and export endpoints per staff member
 	// TRUSTED_PROXIES: comma-separated IPs/CIDRs of the load balancers whose
 	// X-Forwarded-For is believed. Empty (the default) believes none, so a client
 	// cannot pick its own IP to dodge the per-IP login limit; behind a load balancer
@@ -232,6 +234,7 @@ func Load(getenv func(string) string) (Config, error) {
 	e := envReader{get: getenv}
 	c := Config{
 		Payments:              loadPayments(&e),
+		Database:              loadDatabase(&e),
 		AppEnv:                e.str("APP_ENV", "dev"),
 		HTTPAddr:              e.str("HTTP_ADDR", ":8080"),
 		MetricsAddr:           e.str("METRICS_ADDR", "127.0.0.1:9464"),
@@ -323,6 +326,7 @@ func Load(getenv func(string) string) (Config, error) {
 			ComplaintPerUser:    e.int("RATE_COMPLAINT_PER_MIN", 10),
 			DeviceWebhookPerDev: e.int("RATE_DEVICE_PER_MIN", 120),
 			SubscriptionPerUser: e.int("RATE_SUBSCRIPTION_PER_MIN", 20),
+			ReportPerStaff:      e.int("RATE_REPORT_PER_MIN", 30),
 			TrustedProxies:      e.list("TRUSTED_PROXIES"),
 			ClientIPHeader:      e.str("TRUSTED_PROXY_HEADER", "X-Forwarded-For"),
 		},
@@ -423,9 +427,10 @@ func (c Config) Validate() error {
 		errs = append(errs, errors.New("UPLOAD_MAX_PENDING must be at least 1"))
 	}
 	errs = append(errs, c.Payments.validate(c.AppEnv)...)
+	errs = append(errs, c.Database.validate(c.MySQLDSN.Reveal())...)
 	errs = append(errs, c.Alerts.validate(c.AppEnv)...)
 	r := c.RateLimits
-	if r.LoginRefusedPerIP < 1 || r.LoginPerOpenID < 1 || r.BookingPerUser < 1 || r.ComplaintPerUser < 1 || r.DeviceWebhookPerDev < 1 || r.SubscriptionPerUser < 1 {
+	if r.LoginRefusedPerIP < 1 || r.LoginPerOpenID < 1 || r.BookingPerUser < 1 || r.ComplaintPerUser < 1 || r.DeviceWebhookPerDev < 1 || r.SubscriptionPerUser < 1 || r.ReportPerStaff < 1 {
 		errs = append(errs, errors.New("rate limits must be at least 1 per minute (RATE_*_PER_MIN)"))
 	}
 	if r.ClientIPHeader == "" || strings.ContainsAny(r.ClientIPHeader, " :\t\r\n") {
@@ -479,6 +484,8 @@ func (c Config) LogValue() slog.Value {
 		slog.String("http_addr", c.HTTPAddr),
 		slog.String("metrics_addr", c.MetricsAddr),
 		slog.String("mysql_dsn", MaskDSN(string(c.MySQLDSN))),
+		slog.String("mysql_replica_dsn", MaskDSN(string(c.Database.ReplicaDSN))),
+		slog.Duration("mysql_statement_timeout", c.Database.StatementTimeout),
 		slog.String("redis_addr", c.RedisAddr),
 		slog.Any("redis_sentinel_addrs", c.RedisSentinelAddrs),
 		slog.String("redis_master_name", c.RedisMasterName),

@@ -59,6 +59,15 @@ func Abort(c *gin.Context, status int, code, message string) {
 // is down is 503 `unavailable`; anything else is a 500 whose details go only to
 // the log, never to the client.
 func Fail(c *gin.Context, err error) {
+	if ClientGone(c) {
+		// Not a failure of ours: the client hung up and its context cancelled the
+		// work (killconn.go stops the statement on the server). Nothing is written
+		// (nobody reads it); the status is nginx's 499 so the access log and
+		// http_requests_total show a disconnect, not a 500.
+		slog.InfoContext(c.Request.Context(), "client closed request", "request_id", RequestID(c), "err", err)
+		c.AbortWithStatus(StatusClientClosed)
+		return
+	}
 	if e, ok := models.AsError(err); ok {
 		status := kindStatus[e.Kind]
 		if status == 0 {
@@ -84,6 +93,16 @@ func Fail(c *gin.Context, err error) {
 	Abort(c, http.StatusInternalServerError, "internal", "服务器内部错误")
 }
 
+// StatusClientClosed is the status recorded for a request whose client went away
+// before the answer (nginx's 499; never sent to anyone).
+const StatusClientClosed = 499
+
+// ClientGone reports whether the request's client disconnected: net/http
+// cancels the request's context when the connection closes.
+func ClientGone(c *gin.Context) bool {
+	return errors.Is(c.Request.Context().Err(), context.Canceled)
+}
+
 // IsUnavailable reports errors that mean MySQL or Redis could not be reached in
 // time, as opposed to a bug: these answer 503 so clients retry.
 func IsUnavailable(err error) bool {
@@ -97,8 +116,10 @@ func IsUnavailable(err error) bool {
 		errors.As(err, &ne):
 		return true
 	case errors.As(err, &me):
-		// 1040 too many connections, 1205 lock wait timeout, 1213 deadlock after retries.
-		return me.Number == 1040 || me.Number == 1205 || me.Number == 1213
+		// 1040 too many connections, 1205 lock wait timeout, 1213 deadlock after
+		// retries; 1969 (MariaDB) and 3024 (MySQL): the statement ran past
+		// MYSQL_STATEMENT_TIMEOUT and the server stopped it.
+		return me.Number == 1040 || me.Number == 1205 || me.Number == 1213 || me.Number == 1969 || me.Number == 3024
 	}
 	return false
 }

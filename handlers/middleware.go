@@ -105,6 +105,7 @@ func AccessLog(logger *slog.Logger) gin.HandlerFunc {
 		if status >= 500 {
 			level = slog.LevelError
 		}
+		// A 499 (StatusClientClosed) stays at info: the client left, nothing failed.
 		attrs := []slog.Attr{
 			slog.String("request_id", RequestID(c)),
 			slog.String("method", c.Request.Method),

@@ -22,6 +22,9 @@ import (
 // the staff payment pages.
 type PaymentsHandler struct {
 	Payments *payment.Service
+	// Reports reads the summary and the CSV export: a Service on the read
+	// replica when MYSQL_REPLICA_DSN is set, else Payments (nil without a merchant).
+	Reports  *payment.Service
 	Bookings *booking.Bookings
 	// Refunds is the staff refund operation (audited).
 	Refunds *ops.Bookings
@@ -109,16 +112,16 @@ func (h *PaymentsHandler) List(c *gin.Context) {
 	if f.Page, ok = ParsePage(c); !ok {
 		return
 	}
-	items, err := h.list(c, f)
+	items, err := h.list(c, h.Payments, f)
 	writePage(c, f.Page, items, err, func(v payment.OrderView) int64 { return v.ID })
 }
 
 // list is the domain's list, or none without a merchant (no order can exist).
-func (h *PaymentsHandler) list(c *gin.Context, f payment.Filter) ([]payment.OrderView, error) {
-	if h.Payments == nil {
+func (h *PaymentsHandler) list(c *gin.Context, from *payment.Service, f payment.Filter) ([]payment.OrderView, error) {
+	if from == nil {
 		return []payment.OrderView{}, nil
 	}
-	return h.Payments.List(c.Request.Context(), f)
+	return from.List(c.Request.Context(), f)
 }
 
 // Summary is GET /staff/payments/summary?date=.
@@ -130,11 +133,11 @@ func (h *PaymentsHandler) Summary(c *gin.Context) {
 	if !given {
 		d = models.DateOf(time.Now().In(h.Loc))
 	}
-	if h.Payments == nil { // no merchant: nothing was paid or refunded
+	if h.Reports == nil { // no merchant: nothing was paid or refunded
 		c.JSON(http.StatusOK, payment.Summary{Date: d.String()})
 		return
 	}
-	s, err := h.Payments.DaySummary(c.Request.Context(), d)
+	s, err := h.Reports.DaySummary(c.Request.Context(), d)
 	if err != nil {
 		Fail(c, err)
 		return
@@ -168,7 +171,7 @@ func (h *PaymentsHandler) CSV(c *gin.Context) {
 	if !ok {
 		return
 	}
-	items, err := h.list(c, f)
+	items, err := h.list(c, h.Reports, f)
 	if err != nil {
 		Fail(c, err)
 		return

@@ -15,7 +15,10 @@ import (
 // StaffComplaintsHandler serves the staff side of 民意速办: the work queue, the
 // 10-30-24 steps and the statistics.
 type StaffComplaintsHandler struct {
-	Complaints *complaint.Complaints // reads: the queue, the statistics
+	Complaints *complaint.Complaints // reads: the queue
+	// Reports is the store the statistics read: the same work orders on the
+	// read replica when MYSQL_REPLICA_DSN is set, else Complaints.
+	Reports *complaint.Complaints
 	// Steps are the workflow's staff operations (audited).
 	Steps *ops.Complaints
 	Loc   *time.Location
@@ -191,7 +194,7 @@ func (h *StaffComplaintsHandler) Stats(c *gin.Context) {
 		Abort(c, http.StatusBadRequest, "invalid_request", "to: 统计区间不能超过 5 年")
 		return
 	}
-	st, err := h.Complaints.Stats(c.Request.Context(), from, to)
+	st, err := h.Reports.Stats(c.Request.Context(), from, to)
 	if err != nil {
 		Fail(c, err)
 		return

@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"database/sql"
 	"net/http"
 	"strings"
 	"time"
@@ -16,6 +17,9 @@ import (
 type StaffPointsHandler struct {
 	Devices *points.Devices // reads
 	Points  *points.Points  // reads
+	// ReportDB is the pool the statistics read: the read replica when
+	// MYSQL_REPLICA_DSN is set, else the primary.
+	ReportDB *sql.DB
 	// Ops are the points' staff operations (audited).
 	Ops *ops.Points
 }
@@ -206,7 +210,7 @@ func (h *StaffPointsHandler) Stats(c *gin.Context) {
 		Abort(c, http.StatusBadRequest, "invalid_request", "to: 不能早于 from")
 		return
 	}
-	st, err := points.DepositStats(c.Request.Context(), h.Points.DB, from, to)
+	st, err := points.DepositStats(c.Request.Context(), h.ReportDB, from, to)
 	if err != nil {
 		Fail(c, err)
 		return

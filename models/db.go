@@ -5,8 +5,11 @@ package models
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"embed"
+	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
@@ -18,10 +21,36 @@ import (
 //go:embed migrations/*.sql
 var migrationFiles embed.FS
 
-// OpenDB opens the MySQL pool. Connection lifetimes stay well under the server's
-// wait_timeout (8 h by default, often lowered to minutes on managed MySQL) so the
-// pool never hands out a connection the server already closed.
+// PoolOptions tune OpenDBWith.
+type PoolOptions struct {
+	// StatementTimeout bounds every statement on the pool's connections on the
+	// server side (MariaDB max_statement_time, MySQL max_execution_time for
+	// SELECTs): a statement still running after it is killed by MySQL itself, so
+	// a request that gave up (or a query the optimizer got wrong) cannot keep a
+	// server thread and its buffer-pool churn going for minutes. 0: no limit.
+	// It must stay below the driver's read timeout (10 s unless the DSN says
+	// otherwise), or the driver gives up first and leaves the statement running.
+	StatementTimeout time.Duration
+	// MaxOpen caps the pool (default 50).
+	MaxOpen int
+	// Wrap, when set, wraps the connector the pool is built on; tests use it to
+	// record the statements an app runs (testdb.Recorder).
+	Wrap func(driver.Connector) driver.Connector
+}
+
+// OpenDB opens the MySQL pool without a statement time limit (one-shot commands,
+// scripts, tests); the server uses OpenDBWith and MYSQL_STATEMENT_TIMEOUT.
 func OpenDB(ctx context.Context, dsn string) (*sql.DB, error) {
+	return OpenDBWith(ctx, dsn, PoolOptions{})
+}
+
+// OpenDBWith opens the MySQL pool. Connection lifetimes stay well under the
+// server's wait_timeout (8 h by default, often lowered to minutes on managed
+// MySQL) so the pool never hands out a connection the server already closed.
+// Every connection is wrapped so that a statement whose context ends while it
+// runs is stopped on the server with KILL QUERY (killconn.go): the driver alone
+// only drops the connection, and MySQL keeps running what it was sent.
+func OpenDBWith(ctx context.Context, dsn string, opt PoolOptions) (*sql.DB, error) {
 	cfg, err := mysql.ParseDSN(dsn)
 	if err != nil {
 		return nil, fmt.Errorf("parse MYSQL_DSN: %w", err)
@@ -44,13 +73,44 @@ func OpenDB(ctx context.Context, dsn string) (*sql.DB, error) {
 	if cfg.WriteTimeout == 0 {
 		cfg.WriteTimeout = 10 * time.Second
 	}
+	if opt.StatementTimeout > 0 && opt.StatementTimeout >= cfg.ReadTimeout {
+		return nil, fmt.Errorf("statement timeout %s must be below the MySQL read timeout %s", opt.StatementTimeout, cfg.ReadTimeout)
+	}
+	db, err := openPool(ctx, cfg, opt, "max_statement_time", strconv.FormatFloat(opt.StatementTimeout.Seconds(), 'f', 3, 64))
+	var me *mysql.MySQLError
+	if opt.StatementTimeout > 0 && errors.As(err, &me) && me.Number == 1193 {
+		// 1193 unknown system variable: MySQL, not MariaDB. Its limit covers
+		// SELECTs only, in milliseconds.
+		db, err = openPool(ctx, cfg, opt, "max_execution_time", strconv.FormatInt(opt.StatementTimeout.Milliseconds(), 10))
+	}
+	return db, err
+}
+
+func openPool(ctx context.Context, base *mysql.Config, opt PoolOptions, limitVar, limit string) (*sql.DB, error) {
+	cfg := base.Clone()
+	if opt.StatementTimeout > 0 {
+		cfg.Params[limitVar] = limit
+	}
 	connector, err := mysql.NewConnector(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("mysql connector: %w", err)
 	}
-	db := sql.OpenDB(connector)
-	db.SetMaxOpenConns(50)
-	db.SetMaxIdleConns(25)
+	kc := newKillingConnector(connector)
+	if opt.StatementTimeout > 0 {
+		kc.limitOn = "SET SESSION " + limitVar + " = " + limit
+		kc.limitOff = "SET SESSION " + limitVar + " = 0"
+	}
+	var c driver.Connector = kc
+	if opt.Wrap != nil {
+		c = opt.Wrap(c)
+	}
+	db := sql.OpenDB(c)
+	maxOpen := opt.MaxOpen
+	if maxOpen <= 0 {
+		maxOpen = 50
+	}
+	db.SetMaxOpenConns(maxOpen)
+	db.SetMaxIdleConns(maxOpen / 2)
 	db.SetConnMaxLifetime(3 * time.Minute)
 	db.SetConnMaxIdleTime(time.Minute)
 	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)

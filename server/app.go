@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -35,11 +36,14 @@ type app struct {
 	cfg    config.Config
 	logger *slog.Logger
 	db     *sql.DB
-	rdb    redis.UniversalClient
-	redis  *models.Redis
-	wx     *wechat.Client
-	reg    *prometheus.Registry
-	ops    *opsCollector // backlog gauges on /metrics
+	// reportDB is what report and export endpoints read: the replica pool when
+	// MYSQL_REPLICA_DSN is set, else db itself.
+	reportDB *sql.DB
+	rdb      redis.UniversalClient
+	redis    *models.Redis
+	wx       *wechat.Client
+	reg      *prometheus.Registry
+	ops      *opsCollector // backlog gauges on /metrics
 
 	users     *account.Users
 	children  *account.Children
@@ -79,7 +83,36 @@ const (
 )
 
 func newApp(ctx context.Context, cfg config.Config, logger *slog.Logger) (*app, error) {
-	db, err := models.OpenDB(ctx, cfg.MySQLDSN.Reveal())
+	return newAppWith(ctx, cfg, logger, appOptions{})
+}
+
+// appOptions are what tests change about how an app is built.
+type appOptions struct {
+	// wrapDB wraps the connectors of the app's MySQL pools (testdb.Recorder).
+	wrapDB func(driver.Connector) driver.Connector
+}
+
+// openPools opens the primary pool and, with MYSQL_REPLICA_DSN, the replica pool
+// the reports read; both bound every statement by MYSQL_STATEMENT_TIMEOUT.
+func openPools(ctx context.Context, cfg config.Config, opt appOptions) (db, reportDB *sql.DB, err error) {
+	po := models.PoolOptions{StatementTimeout: cfg.Database.StatementTimeout, Wrap: opt.wrapDB}
+	if db, err = models.OpenDBWith(ctx, cfg.MySQLDSN.Reveal(), po); err != nil {
+		return nil, nil, err
+	}
+	if cfg.Database.ReplicaDSN == "" {
+		return db, db, nil
+	}
+	// A few connections: reports are few, cached and rate-limited per staff member.
+	po.MaxOpen = 10
+	if reportDB, err = models.OpenDBWith(ctx, cfg.Database.ReplicaDSN.Reveal(), po); err != nil {
+		db.Close()
+		return nil, nil, fmt.Errorf("MYSQL_REPLICA_DSN: %w", err)
+	}
+	return db, reportDB, nil
+}
+
+func newAppWith(ctx context.Context, cfg config.Config, logger *slog.Logger, opt appOptions) (*app, error) {
+	db, reportDB, err := openPools(ctx, cfg, opt)
 	if err != nil {
 		return nil, err
 	}
@@ -92,10 +125,13 @@ func newApp(ctx context.Context, cfg config.Config, logger *slog.Logger) (*app, 
 		rdb, cfg.RedisKeyPrefix+"wechat:")
 	if err != nil {
 		db.Close()
+		if reportDB != db {
+			reportDB.Close()
+		}
 		rdb.Close()
 		return nil, fmt.Errorf("wechat client: %w", err)
 	}
-	a := &app{cfg: cfg, logger: logger, db: db, rdb: rdb, wx: wx, reg: prometheus.NewRegistry()}
+	a := &app{cfg: cfg, logger: logger, db: db, reportDB: reportDB, rdb: rdb, wx: wx, reg: prometheus.NewRegistry()}
 	a.ops = newOpsCollector(a)
 	a.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), a.ops, newDepsCollector(a))
 	a.redis = &models.Redis{Client: rdb, Prefix: cfg.RedisKeyPrefix}
@@ -134,7 +170,7 @@ func newApp(ctx context.Context, cfg config.Config, logger *slog.Logger) (*app, 
 		a.Close()
 		return nil, err
 	}
-	a.reports = &report.Reports{DB: db, Now: now, Loc: cfg.Location}
+	a.reports = &report.Reports{DB: reportDB, Now: now, Loc: cfg.Location}
 	a.imports = &report.Imports{DB: db, Now: now}
 	a.consoleLogins = &consolelogin.Store{DB: db, Now: now}
 	a.operations = ops.New(ops.Deps{
@@ -172,5 +208,27 @@ func (a *app) startWorkers(ctx context.Context) <-chan struct{} {
 // Close releases the stores.
 func (a *app) Close() {
 	a.db.Close()
+	if a.reportDB != a.db {
+		a.reportDB.Close()
+	}
 	a.rdb.Close()
+}
+
+// complaintReports is the complaints store the statistics read: a.reportDB's.
+func (a *app) complaintReports() *complaint.Complaints {
+	if a.reportDB == a.db {
+		return a.complaints
+	}
+	rep := *a.complaints
+	rep.DB = a.reportDB
+	return &rep
+}
+
+// paymentReports is the payments service the summary and the CSV export read:
+// a.reportDB's; nil without a merchant.
+func (a *app) paymentReports() *payment.Service {
+	if a.payments == nil || a.reportDB == a.db {
+		return a.payments
+	}
+	return &payment.Service{DB: a.reportDB, Now: a.payments.Now, Loc: a.payments.Loc}
 }

@@ -103,6 +103,10 @@ func testEnv(prefix string, overrides map[string]string) func(string) string {
 		"RATE_COMPLAINT_PER_MIN":        "100000",
 		"RATE_DEVICE_PER_MIN":           "100000",
 		"RATE_SUBSCRIPTION_PER_MIN":     "100000",
+		"RATE_REPORT_PER_MIN":           "100000",
+		// Report answers are cached for 30 s in production; tests change data
+		// and read the figures again at once (reportcache_test.go turns it on).
+		"REPORT_CACHE_TTL": "0",
 	}
 	for k, v := range overrides {
 		env[k] = v

@@ -95,7 +95,7 @@ func (a *app) routes() http.Handler {
 	user.POST("/bookings/:id/cancel", bookingsH.Cancel)
 	user.POST("/programs/:id/enrollments", idem, bookingsH.Enroll)
 	// --- resident routes: payments ---
-	paymentsH := &handlers.PaymentsHandler{Payments: a.payments, Bookings: a.bookings.engine, Refunds: op.Bookings, Loc: a.cfg.Location}
+	paymentsH := &handlers.PaymentsHandler{Payments: a.payments, Reports: a.paymentReports(), Bookings: a.bookings.engine, Refunds: op.Bookings, Loc: a.cfg.Location}
 	user.POST("/bookings/:id/payment", paymentsH.Pay)
 	calendarH := &handlers.CalendarHandler{Bookings: a.bookings.engine}
 	user.GET("/bookings/:id/calendar.ics", calendarH.Booking)
@@ -119,6 +119,12 @@ func (a *app) routes() http.Handler {
 	user.POST("/redemptions", idem, pointsH.Redeem)
 	user.GET("/redemptions", pointsH.Redemptions)
 
+	// Report and export endpoints (issue 15): limited per staff member, and the
+	// JSON reports served from a short cache; they read a.reportDB (the replica
+	// when MYSQL_REPLICA_DSN is set).
+	reportLimit := handlers.RateLimit(limits, "report", handlers.ByUser, handlers.PerMinute(a.cfg.RateLimits.ReportPerStaff))
+	reportCache := handlers.ReportCache(a.redis, a.cfg.Database.ReportCacheTTL)
+
 	// Staff and admins. Every state change here is a models/ops operation, which
 	// audits itself (actor, door, before and after) whichever door called it.
 	staff := user.Group("/staff", handlers.RequireStaff())
@@ -139,8 +145,8 @@ func (a *app) routes() http.Handler {
 	staff.GET("/sessions/:id/roster.csv", handlers.StaffReader(), staffBookings.Roster) // StaffReader: child names are audited
 	// --- staff routes: payments ---
 	staff.GET("/payments", paymentsH.List)
-	staff.GET("/payments/summary", paymentsH.Summary)
-	staff.GET("/payments.csv", paymentsH.CSV)
+	staff.GET("/payments/summary", reportLimit, reportCache, paymentsH.Summary)
+	staff.GET("/payments.csv", reportLimit, paymentsH.CSV)
 	staff.POST("/bookings/:id/refund", paymentsH.Refund)
 	walkInH := &handlers.WalkInHandler{WalkIns: a.walkin.walkIns, Residents: op.Residents}
 	staff.POST("/residents", walkInH.Create)
@@ -153,14 +159,14 @@ func (a *app) routes() http.Handler {
 	staff.POST("/residents/:id/bookings/:booking_id/cancel", walkInH.Cancel)
 	staff.POST("/residents/:id/bookings/:booking_id/checkin", walkInH.CheckIn)
 	// --- staff routes: complaints ---
-	staffComplaints := &handlers.StaffComplaintsHandler{Complaints: a.complaints, Steps: op.Complaints, Loc: a.cfg.Location}
+	staffComplaints := &handlers.StaffComplaintsHandler{Complaints: a.complaints, Reports: a.complaintReports(), Steps: op.Complaints, Loc: a.cfg.Location}
 	staff.GET("/complaints", staffComplaints.List)
-	staff.GET("/complaints/stats", staffComplaints.Stats)
+	staff.GET("/complaints/stats", reportLimit, reportCache, staffComplaints.Stats)
 	staff.POST("/complaints/:id/accept", staffComplaints.Accept)
 	staff.POST("/complaints/:id/contact", staffComplaints.Contact)
 	staff.POST("/complaints/:id/resolve", staffComplaints.Resolve)
 	// --- staff routes: points ---
-	staffPts := &handlers.StaffPointsHandler{Devices: a.pts.devices, Points: a.pts.points, Ops: op.Points}
+	staffPts := &handlers.StaffPointsHandler{Devices: a.pts.devices, Points: a.pts.points, Ops: op.Points, ReportDB: a.reportDB}
 	staff.POST("/devices", staffPts.CreateDevice)
 	staff.GET("/devices", staffPts.ListDevices)
 	staff.POST("/devices/:id/disable", staffPts.DisableDevice)
@@ -172,7 +178,7 @@ func (a *app) routes() http.Handler {
 	staff.GET("/redemptions", staffPts.ListRedemptions)
 	staff.POST("/redemptions/:pickup_code/fulfil", staffPts.Fulfil)
 	staff.POST("/points/adjustments", idem, staffPts.Adjust) // a retried adjustment must not credit twice
-	staff.GET("/points/stats", staffPts.Stats)
+	staff.GET("/points/stats", reportLimit, reportCache, staffPts.Stats)
 
 	// --- staff routes: imports ---
 	// History import: up to 5,000 CSV rows, so it sits outside the api group's
@@ -181,7 +187,7 @@ func (a *app) routes() http.Handler {
 	importG := r.Group("/api/v1/staff", handlers.BodyLimit(handlers.MaxImportBytes), authn.Required(), handlers.RequireStaff())
 	importG.POST("/imports/sessions", importsH.Sessions)
 	reports := &handlers.ReportsHandler{Reports: a.reports, Loc: a.cfg.Location}
-	staff.GET("/reports/annual", reports.Annual)
+	staff.GET("/reports/annual", reportLimit, reportCache, reports.Annual)
 
 	// Admins only.
 	adminG := user.Group("/admin", handlers.RequireAdmin())

@@ -691,11 +691,19 @@ func (b *Bookings) tx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	return models.InTxRetry(ctx, b.DB, fn)
 }
 
+// bookingColumns read one booking with its waiting-list position computed by a
+// subquery; used where a single booking is read (and locked) inside a
+// transaction. Lists use pageColumns and pagePositions instead.
 const bookingColumns = `b.id, b.session_id, b.program_id, b.user_id, b.child_id, b.status, b.code, b.fee_fen, b.payment_status, b.order_id, b.late_cancel,
 	b.reject_reason, b.checked_in_at, b.created_at, b.updated_at, b.participant, p.title, s.starts_at,
 	(SELECT COUNT(*) FROM bookings w WHERE w.session_id = b.session_id AND w.status = 'waitlisted' AND w.id <= b.id)`
 
 const bookingFrom = ` FROM bookings b JOIN sessions s ON s.id = b.session_id JOIN programs p ON p.id = b.program_id`
+
+// pageColumns are bookingColumns without the position subquery: read for a page
+// of bookings by id, with pagePositions filling in the positions after.
+const pageColumns = `b.id, b.session_id, b.program_id, b.user_id, b.child_id, b.status, b.code, b.fee_fen, b.payment_status, b.order_id, b.late_cancel,
+	b.reject_reason, b.checked_in_at, b.created_at, b.updated_at, b.participant, p.title, s.starts_at, 0`
 
 func (b *Bookings) scan(row interface{ Scan(...any) error }) (Booking, error) {
 	var x Booking
@@ -716,23 +724,82 @@ func (b *Bookings) scan(row interface{ Scan(...any) error }) (Booking, error) {
 }
 
 func (b *Bookings) get(ctx context.Context, id int64) (Booking, error) {
-	return models.ScanOne(b.DB.QueryRowContext(ctx, `SELECT `+bookingColumns+bookingFrom+` WHERE b.id = ?`, id), "get booking", b.scan)
+	xs, err := b.getMany(ctx, []int64{id})
+	if err != nil {
+		return Booking{}, err
+	}
+	if len(xs) == 0 {
+		return Booking{}, models.ErrNotFound
+	}
+	return xs[0], nil
 }
 
-// getMany reads bookings by id in one query, in id order.
+// getMany reads bookings by id in one query, in id order, then their waiting-list
+// positions in one more (pagePositions): two queries for a page, whatever its
+// size, and none per row.
 func (b *Bookings) getMany(ctx context.Context, ids []int64) ([]Booking, error) {
 	if len(ids) == 0 {
 		return []Booking{}, nil
 	}
+	in, args := idList(ids)
+	rows, err := b.DB.QueryContext(ctx, `SELECT `+pageColumns+bookingFrom+` WHERE b.id IN `+in+` ORDER BY b.id`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("get bookings: %w", err)
+	}
+	xs, err := models.ScanAll(rows, "scan booking", b.scan)
+	if err != nil {
+		return nil, err
+	}
+	if err := b.pagePositions(ctx, xs); err != nil {
+		return nil, err
+	}
+	return xs, nil
+}
+
+// idList is "(?, ?, ...)" for ids and the matching arguments.
+func idList(ids []int64) (string, []any) {
 	args := make([]any, len(ids))
 	for i, id := range ids {
 		args[i] = id
 	}
-	rows, err := b.DB.QueryContext(ctx, `SELECT `+bookingColumns+bookingFrom+` WHERE b.id IN (?`+strings.Repeat(", ?", len(ids)-1)+`) ORDER BY b.id`, args...)
-	if err != nil {
-		return nil, fmt.Errorf("get bookings: %w", err)
+	return "(?" + strings.Repeat(", ?", len(ids)-1) + ")", args
+}
+
+// pagePositions sets WaitlistPosition on the waitlisted bookings of xs: for each,
+// how many of its session's waitlisted bookings are at or before it (the list
+// is ordered by id). One grouped join over the page's waitlisted bookings, each
+// side read through idx_bookings_session_status, instead of a subquery per row.
+func (b *Bookings) pagePositions(ctx context.Context, xs []Booking) error {
+	var waiting []int64
+	at := map[int64]int{}
+	for i, x := range xs {
+		if x.Status == BookingWaitlisted {
+			waiting = append(waiting, x.ID)
+			at[x.ID] = i
+		}
 	}
-	return models.ScanAll(rows, "scan booking", b.scan)
+	if len(waiting) == 0 {
+		return nil
+	}
+	in, args := idList(waiting)
+	rows, err := b.DB.QueryContext(ctx, `SELECT x.id, COUNT(*) FROM bookings x
+		JOIN bookings w ON w.session_id = x.session_id AND w.status = 'waitlisted' AND w.id <= x.id
+		WHERE x.id IN `+in+` AND x.status = 'waitlisted' GROUP BY x.id`, args...)
+	if err != nil {
+		return fmt.Errorf("waitlist positions: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id int64
+		var pos int
+		if err := rows.Scan(&id, &pos); err != nil {
+			return fmt.Errorf("scan waitlist position: %w", err)
+		}
+		if i, ok := at[id]; ok {
+			xs[i].WaitlistPosition = &pos
+		}
+	}
+	return rows.Err()
 }
 
 // Get returns a booking to its owner, or to staff; anyone else gets ErrNotFound.
@@ -755,8 +822,26 @@ type BookingFilter struct {
 	Page      models.Page
 }
 
-// List returns bookings by id, newest last, one page at a time.
+// List returns bookings by id, newest last, one page at a time. The page's ids
+// are picked first, from bookings alone, so the index that matches the filter
+// and the order serves it (PRIMARY with no filter, idx_bookings_status (status,
+// id), idx_bookings_user (user_id, id), idx_bookings_session_status) and the
+// scan stops after Limit rows; only those are then joined (getMany). One query
+// with the joins let the optimizer start from programs and sort every booking.
+// The index is named (FORCE INDEX): with status = ? AND id > ? MariaDB prefers
+// ref access on the status alone, which reads every earlier booking of that
+// status before the cursor (16k rows of 60k in the plan test) instead of
+// starting at it.
 func (b *Bookings) List(ctx context.Context, f BookingFilter) ([]Booking, error) {
+	index := "PRIMARY"
+	switch {
+	case f.SessionID != 0:
+		index = "idx_bookings_session_status" // (session_id, status, id)
+	case f.UserID != 0:
+		index = "idx_bookings_user" // (user_id, id)
+	case f.Status != "":
+		index = "idx_bookings_status" // (status, id)
+	}
 	where := []string{"b.id > ?"}
 	args := []any{f.Page.AfterID}
 	if f.UserID != 0 {
@@ -772,9 +857,9 @@ func (b *Bookings) List(ctx context.Context, f BookingFilter) ([]Booking, error)
 		args = append(args, f.Status)
 	}
 	args = append(args, f.Page.Limit)
-	rows, err := b.DB.QueryContext(ctx, `SELECT `+bookingColumns+bookingFrom+` WHERE `+strings.Join(where, " AND ")+` ORDER BY b.id LIMIT ?`, args...)
+	ids, err := models.QueryColumn[int64](ctx, b.DB, `SELECT b.id FROM bookings b FORCE INDEX (`+index+`) WHERE `+strings.Join(where, " AND ")+` ORDER BY b.id LIMIT ?`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list bookings: %w", err)
 	}
-	return models.ScanAll(rows, "scan booking", b.scan)
+	return b.getMany(ctx, ids)
 }

@@ -89,7 +89,7 @@ func (s *Complaints) Queue(ctx context.Context, f ComplaintFilter) ([]QueueItem,
 	var args []any
 	switch f.Status {
 	case "", QueueOpen:
-		where = append(where, "c.status IN ('submitted','reopened','accepted','contacted')")
+		where = append(where, "c.is_open = 1") // idx_complaints_open: the open ones only
 	case "all":
 	default:
 		if !ValidComplaintStatus(f.Status) {
@@ -107,7 +107,7 @@ func (s *Complaints) Queue(ctx context.Context, f ComplaintFilter) ([]QueueItem,
 		args = append(args, f.Estate)
 	}
 	if f.Overdue {
-		where = append(where, overdueSQL)
+		where = append(where, openOverdueSQL)
 		args = append(args, now, now, now)
 	}
 	args = append(args, QueueMax)

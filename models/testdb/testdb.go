@@ -128,3 +128,51 @@ func CreateMigrated(ctx context.Context, migrate func(ctx context.Context, dsn s
 	}
 	return dsn, drop, nil
 }
+
+// CreateLike makes a fresh database with the tables of srcDSN's database (CREATE
+// TABLE ... LIKE: columns, keys, generated columns; no foreign keys) and copies the
+// rows of the tables named in copyRows. Far faster than running every migration
+// again, for a test that needs a database of its own with the current schema.
+func CreateLike(ctx context.Context, srcDSN string, copyRows ...string) (dsn string, drop func(), err error) {
+	src, err := mysql.ParseDSN(srcDSN)
+	if err != nil {
+		return "", nil, fmt.Errorf("source DSN: %w", err)
+	}
+	dsn, drop, err = CreateDatabase(ctx)
+	if err != nil {
+		return "", nil, err
+	}
+	dst, _ := mysql.ParseDSN(dsn)
+	db, err := sql.Open("mysql", dsn)
+	if err != nil {
+		drop()
+		return "", nil, err
+	}
+	defer db.Close()
+	fail := func(err error) (string, func(), error) { drop(); return "", nil, err }
+	tables, err := db.QueryContext(ctx, `SELECT table_name FROM information_schema.tables WHERE table_schema = ? AND table_type = 'BASE TABLE'`, src.DBName)
+	if err != nil {
+		return fail(fmt.Errorf("list tables: %w", err))
+	}
+	var names []string
+	for tables.Next() {
+		var n string
+		if err := tables.Scan(&n); err != nil {
+			tables.Close()
+			return fail(err)
+		}
+		names = append(names, n)
+	}
+	tables.Close()
+	for _, n := range names {
+		if _, err := db.ExecContext(ctx, fmt.Sprintf("CREATE TABLE `%s`.`%s` LIKE `%s`.`%s`", dst.DBName, n, src.DBName, n)); err != nil {
+			return fail(fmt.Errorf("create %s: %w", n, err))
+		}
+	}
+	for _, n := range copyRows {
+		if _, err := db.ExecContext(ctx, fmt.Sprintf("INSERT INTO `%s`.`%s` SELECT * FROM `%s`.`%s`", dst.DBName, n, src.DBName, n)); err != nil {
+			return fail(fmt.Errorf("copy %s: %w", n, err))
+		}
+	}
+	return dsn, drop, nil
+}
