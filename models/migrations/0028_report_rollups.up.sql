@@ -100,6 +100,9 @@ ALTER TABLE payment_ledger ADD KEY idx_payment_ledger_booking (booking_id, kind)
 ALTER TABLE sessions ADD KEY idx_sessions_ends (ends_at);
 
 -- ---------------------------------------------------------------- backfill
+-- GROUP BYs over millions of rows at district size: let this connection's
+-- temporary tables stay in memory up to 256 MB before they spill to disk.
+SET SESSION tmp_table_size = 268435456, max_heap_table_size = 268435456;
 
 INSERT INTO report_session_days (day, program_id, sessions_held, attendances, fees_fen)
 SELECT DATE(s.ends_at + INTERVAL 8 HOUR), s.program_id, COUNT(*),
@@ -134,18 +137,22 @@ SELECT * FROM (
 ) x
 ON DUPLICATE KEY UPDATE closed = x.n, closed_on_time = x.ot, mediation = x.m;
 
+-- Deposits: bin_deposits is in time order, so upserting row by row touches one
+-- month's members at a time (no multi-million-group temporary table).
 INSERT INTO report_deposit_days (local_day, estate, deposits, grams, points)
 SELECT local_day, estate, COUNT(*), SUM(weight_grams), SUM(points_awarded)
 FROM bin_deposits GROUP BY local_day, estate;
 
 INSERT INTO report_deposit_month_users (month, estate, user_id, deposits)
-SELECT local_day - INTERVAL (DAY(local_day) - 1) DAY, estate, user_id, COUNT(*) FROM bin_deposits GROUP BY 1, 2, 3;
+SELECT local_day - INTERVAL (DAY(local_day) - 1) DAY, estate, user_id, 1 FROM bin_deposits
+ON DUPLICATE KEY UPDATE deposits = deposits + 1;
 
 INSERT INTO report_deposit_months (month, estate, participants)
 SELECT month, estate, COUNT(*) FROM report_deposit_month_users GROUP BY month, estate;
 
 INSERT INTO report_deposit_year_users (year, user_id, deposits)
-SELECT YEAR(month), user_id, SUM(deposits) FROM report_deposit_month_users GROUP BY 1, 2;
+SELECT YEAR(month), user_id, deposits FROM report_deposit_month_users
+ON DUPLICATE KEY UPDATE deposits = report_deposit_year_users.deposits + VALUES(deposits);
 
 INSERT INTO report_deposit_years (year, participants)
 SELECT year, COUNT(*) FROM report_deposit_year_users GROUP BY year;
