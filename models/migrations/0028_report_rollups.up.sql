@@ -16,7 +16,7 @@
 -- cannot interleave and leave a figure counted in the wrong day or twice.
 --
 -- Days are the community's local days at a fixed UTC+8 (Asia/Shanghai, no DST
--- since 1991): DATE(ts + INTERVAL 8 HOUR). The report code uses the rollups only
+-- since 1991): COALESCE(DATE(LEAST(ts, '9999-12-31 15:59:59.999') + INTERVAL 8 HOUR), '1000-01-01'). The report code uses the rollups only
 -- when APP_TIMEZONE has that offset over the whole range asked for, and otherwise
 -- computes from the raw tables as before. Deposits use their stored local_day.
 --
@@ -105,7 +105,7 @@ ALTER TABLE sessions ADD KEY idx_sessions_ends (ends_at);
 SET SESSION tmp_table_size = 268435456, max_heap_table_size = 268435456;
 
 INSERT INTO report_session_days (day, program_id, sessions_held, attendances, fees_fen)
-SELECT DATE(s.ends_at + INTERVAL 8 HOUR), s.program_id, COUNT(*),
+SELECT COALESCE(DATE(LEAST(s.ends_at, '9999-12-31 15:59:59.999') + INTERVAL 8 HOUR), '1000-01-01'), s.program_id, COUNT(*),
        SUM(COALESCE(b.att, 0) + COALESCE(i.attendances, 0)),
        SUM(COALESCE(b.fees, 0) + COALESCE(i.fees_fen, 0))
 FROM sessions s
@@ -125,12 +125,12 @@ WHERE s.status <> 'cancelled'
 GROUP BY 1, 2;
 
 INSERT INTO report_complaint_days (day, estate, category, received)
-SELECT DATE(created_at + INTERVAL 8 HOUR), estate, category, COUNT(*)
+SELECT COALESCE(DATE(LEAST(created_at, '9999-12-31 15:59:59.999') + INTERVAL 8 HOUR), '1000-01-01'), estate, category, COUNT(*)
 FROM complaints GROUP BY 1, 2, 3;
 
 INSERT INTO report_complaint_days (day, estate, category, closed, closed_on_time, mediation)
 SELECT * FROM (
-    SELECT DATE(resolved_at + INTERVAL 8 HOUR) AS d, estate, category, COUNT(*) AS n,
+    SELECT COALESCE(DATE(LEAST(resolved_at, '9999-12-31 15:59:59.999') + INTERVAL 8 HOUR), '1000-01-01') AS d, estate, category, COUNT(*) AS n,
            SUM(resolved_at <= resolve_due_at) AS ot, SUM(mediation_agreement = 1) AS m
     FROM complaints WHERE status IN ('resolved', 'closed') AND resolved_at IS NOT NULL
     GROUP BY 1, 2, 3
@@ -175,7 +175,7 @@ BEGIN
         SET d_fee = d_fee - refunds;
     END IF;
     IF d_att <> 0 OR d_fee <> 0 THEN
-        SELECT DATE(ends_at + INTERVAL 8 HOUR), program_id, status INTO s_day, s_prog, s_status
+        SELECT COALESCE(DATE(LEAST(ends_at, '9999-12-31 15:59:59.999') + INTERVAL 8 HOUR), '1000-01-01'), program_id, status INTO s_day, s_prog, s_status
             FROM sessions WHERE id = NEW.session_id LOCK IN SHARE MODE;
         IF s_status <> 'cancelled' THEN
             INSERT INTO report_session_days (day, program_id, attendances, fees_fen) VALUES (s_day, s_prog, d_att, d_fee)
@@ -218,7 +218,7 @@ BEGIN
         SET n_att = n_att - o_att, n_fee = n_fee - o_fee, o_att = 0, o_fee = 0;
     END IF;
     IF o_att <> 0 OR o_fee <> 0 THEN
-        SELECT DATE(ends_at + INTERVAL 8 HOUR), program_id, status INTO s_day, s_prog, s_status
+        SELECT COALESCE(DATE(LEAST(ends_at, '9999-12-31 15:59:59.999') + INTERVAL 8 HOUR), '1000-01-01'), program_id, status INTO s_day, s_prog, s_status
             FROM sessions WHERE id = OLD.session_id LOCK IN SHARE MODE;
         IF s_status <> 'cancelled' THEN
             INSERT INTO report_session_days (day, program_id, attendances, fees_fen) VALUES (s_day, s_prog, -o_att, -o_fee)
@@ -226,7 +226,7 @@ BEGIN
         END IF;
     END IF;
     IF n_att <> 0 OR n_fee <> 0 THEN
-        SELECT DATE(ends_at + INTERVAL 8 HOUR), program_id, status INTO s_day, s_prog, s_status
+        SELECT COALESCE(DATE(LEAST(ends_at, '9999-12-31 15:59:59.999') + INTERVAL 8 HOUR), '1000-01-01'), program_id, status INTO s_day, s_prog, s_status
             FROM sessions WHERE id = NEW.session_id LOCK IN SHARE MODE;
         IF s_status <> 'cancelled' THEN
             INSERT INTO report_session_days (day, program_id, attendances, fees_fen) VALUES (s_day, s_prog, n_att, n_fee)
@@ -249,7 +249,7 @@ BEGIN
         SET o_fee = o_fee - (SELECT COALESCE(SUM(amount_fen), 0) FROM payment_ledger WHERE booking_id = OLD.id AND kind = 'refunded');
     END IF;
     IF o_att <> 0 OR o_fee <> 0 THEN
-        SELECT DATE(ends_at + INTERVAL 8 HOUR), program_id, status INTO s_day, s_prog, s_status
+        SELECT COALESCE(DATE(LEAST(ends_at, '9999-12-31 15:59:59.999') + INTERVAL 8 HOUR), '1000-01-01'), program_id, status INTO s_day, s_prog, s_status
             FROM sessions WHERE id = OLD.session_id LOCK IN SHARE MODE;
         IF s_status <> 'cancelled' THEN
             INSERT INTO report_session_days (day, program_id, attendances, fees_fen) VALUES (s_day, s_prog, -o_att, -o_fee)
@@ -269,13 +269,13 @@ BEGIN
     DECLARE b_order BIGINT UNSIGNED;
     IF NEW.kind = 'paid' AND NOT EXISTS (SELECT 1 FROM payment_ledger WHERE order_id = NEW.order_id AND kind = 'paid' AND id <> NEW.id) THEN
         INSERT INTO report_session_days (day, program_id, fees_fen)
-            SELECT DATE(s.ends_at + INTERVAL 8 HOUR), s.program_id, SUM(b.fee_fen)
+            SELECT COALESCE(DATE(LEAST(s.ends_at, '9999-12-31 15:59:59.999') + INTERVAL 8 HOUR), '1000-01-01'), s.program_id, SUM(b.fee_fen)
             FROM bookings b JOIN sessions s ON s.id = b.session_id
             WHERE b.order_id = NEW.order_id AND s.status <> 'cancelled'
             GROUP BY 1, 2
             ON DUPLICATE KEY UPDATE fees_fen = fees_fen + VALUES(fees_fen);
     ELSEIF NEW.kind = 'refunded' AND NEW.booking_id IS NOT NULL THEN
-        SELECT DATE(s.ends_at + INTERVAL 8 HOUR), s.program_id, s.status, b.order_id INTO s_day, s_prog, s_status, b_order
+        SELECT COALESCE(DATE(LEAST(s.ends_at, '9999-12-31 15:59:59.999') + INTERVAL 8 HOUR), '1000-01-01'), s.program_id, s.status, b.order_id INTO s_day, s_prog, s_status, b_order
             FROM bookings b JOIN sessions s ON s.id = b.session_id WHERE b.id = NEW.booking_id LOCK IN SHARE MODE;
         IF b_order IS NOT NULL AND s_status <> 'cancelled' THEN
             INSERT INTO report_session_days (day, program_id, fees_fen) VALUES (s_day, s_prog, -CAST(NEW.amount_fen AS SIGNED))
@@ -289,7 +289,7 @@ BEGIN
     DECLARE s_day DATE;
     DECLARE s_prog BIGINT UNSIGNED;
     DECLARE s_status VARCHAR(16);
-    SELECT DATE(ends_at + INTERVAL 8 HOUR), program_id, status INTO s_day, s_prog, s_status
+    SELECT COALESCE(DATE(LEAST(ends_at, '9999-12-31 15:59:59.999') + INTERVAL 8 HOUR), '1000-01-01'), program_id, status INTO s_day, s_prog, s_status
         FROM sessions WHERE id = NEW.session_id LOCK IN SHARE MODE;
     IF s_status <> 'cancelled' THEN
         INSERT INTO report_session_days (day, program_id, attendances, fees_fen) VALUES (s_day, s_prog, NEW.attendances, NEW.fees_fen)
@@ -308,7 +308,7 @@ BEGIN
         SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'session_imports.session_id is not updatable (report rollups)';
     END IF;
     IF d_att <> 0 OR d_fee <> 0 THEN
-        SELECT DATE(ends_at + INTERVAL 8 HOUR), program_id, status INTO s_day, s_prog, s_status
+        SELECT COALESCE(DATE(LEAST(ends_at, '9999-12-31 15:59:59.999') + INTERVAL 8 HOUR), '1000-01-01'), program_id, status INTO s_day, s_prog, s_status
             FROM sessions WHERE id = NEW.session_id LOCK IN SHARE MODE;
         IF s_status <> 'cancelled' THEN
             INSERT INTO report_session_days (day, program_id, attendances, fees_fen) VALUES (s_day, s_prog, d_att, d_fee)
@@ -322,7 +322,7 @@ BEGIN
     DECLARE s_day DATE;
     DECLARE s_prog BIGINT UNSIGNED;
     DECLARE s_status VARCHAR(16);
-    SELECT DATE(ends_at + INTERVAL 8 HOUR), program_id, status INTO s_day, s_prog, s_status
+    SELECT COALESCE(DATE(LEAST(ends_at, '9999-12-31 15:59:59.999') + INTERVAL 8 HOUR), '1000-01-01'), program_id, status INTO s_day, s_prog, s_status
         FROM sessions WHERE id = OLD.session_id LOCK IN SHARE MODE;
     IF s_status <> 'cancelled' THEN
         INSERT INTO report_session_days (day, program_id, attendances, fees_fen) VALUES (s_day, s_prog, -CAST(OLD.attendances AS SIGNED), -CAST(OLD.fees_fen AS SIGNED))
@@ -333,7 +333,7 @@ END;
 CREATE TRIGGER trg_rollup_sessions_ins AFTER INSERT ON sessions FOR EACH ROW
 BEGIN
     IF NEW.status <> 'cancelled' THEN
-        INSERT INTO report_session_days (day, program_id, sessions_held) VALUES (DATE(NEW.ends_at + INTERVAL 8 HOUR), NEW.program_id, 1)
+        INSERT INTO report_session_days (day, program_id, sessions_held) VALUES (COALESCE(DATE(LEAST(NEW.ends_at, '9999-12-31 15:59:59.999') + INTERVAL 8 HOUR), '1000-01-01'), NEW.program_id, 1)
             ON DUPLICATE KEY UPDATE sessions_held = sessions_held + 1;
     END IF;
 END;
@@ -349,7 +349,7 @@ BEGIN
     DECLARE i_att BIGINT DEFAULT 0;
     DECLARE i_fee BIGINT DEFAULT 0;
     IF (OLD.status = 'cancelled') <> (NEW.status = 'cancelled') OR OLD.program_id <> NEW.program_id
-       OR DATE(OLD.ends_at + INTERVAL 8 HOUR) <> DATE(NEW.ends_at + INTERVAL 8 HOUR) THEN
+       OR COALESCE(DATE(LEAST(OLD.ends_at, '9999-12-31 15:59:59.999') + INTERVAL 8 HOUR), '1000-01-01') <> COALESCE(DATE(LEAST(NEW.ends_at, '9999-12-31 15:59:59.999') + INTERVAL 8 HOUR), '1000-01-01') THEN
         SELECT COALESCE(SUM(b.status = 'attended'), 0),
                COALESCE(SUM(CASE WHEN b.order_id IS NULL THEN IF(b.status IN ('confirmed', 'attended'), CAST(b.fee_fen AS SIGNED), 0)
                    ELSE IF(EXISTS (SELECT 1 FROM payment_ledger lp WHERE lp.order_id = b.order_id AND lp.kind = 'paid'), CAST(b.fee_fen AS SIGNED), 0)
@@ -361,12 +361,12 @@ BEGIN
         SET c_att = c_att + i_att, c_fee = c_fee + i_fee;
         IF OLD.status <> 'cancelled' THEN
             INSERT INTO report_session_days (day, program_id, sessions_held, attendances, fees_fen)
-                VALUES (DATE(OLD.ends_at + INTERVAL 8 HOUR), OLD.program_id, -1, -c_att, -c_fee)
+                VALUES (COALESCE(DATE(LEAST(OLD.ends_at, '9999-12-31 15:59:59.999') + INTERVAL 8 HOUR), '1000-01-01'), OLD.program_id, -1, -c_att, -c_fee)
                 ON DUPLICATE KEY UPDATE sessions_held = sessions_held - 1, attendances = attendances - c_att, fees_fen = fees_fen - c_fee;
         END IF;
         IF NEW.status <> 'cancelled' THEN
             INSERT INTO report_session_days (day, program_id, sessions_held, attendances, fees_fen)
-                VALUES (DATE(NEW.ends_at + INTERVAL 8 HOUR), NEW.program_id, 1, c_att, c_fee)
+                VALUES (COALESCE(DATE(LEAST(NEW.ends_at, '9999-12-31 15:59:59.999') + INTERVAL 8 HOUR), '1000-01-01'), NEW.program_id, 1, c_att, c_fee)
                 ON DUPLICATE KEY UPDATE sessions_held = sessions_held + 1, attendances = attendances + c_att, fees_fen = fees_fen + c_fee;
         END IF;
     END IF;
@@ -383,7 +383,7 @@ BEGIN
         SELECT COALESCE(SUM(attendances), 0), COALESCE(SUM(fees_fen), 0) INTO i_att, i_fee
             FROM session_imports WHERE session_id = OLD.id LOCK IN SHARE MODE;
         INSERT INTO report_session_days (day, program_id, sessions_held, attendances, fees_fen)
-            VALUES (DATE(OLD.ends_at + INTERVAL 8 HOUR), OLD.program_id, -1, -i_att, -i_fee)
+            VALUES (COALESCE(DATE(LEAST(OLD.ends_at, '9999-12-31 15:59:59.999') + INTERVAL 8 HOUR), '1000-01-01'), OLD.program_id, -1, -i_att, -i_fee)
             ON DUPLICATE KEY UPDATE sessions_held = sessions_held - 1, attendances = attendances - i_att, fees_fen = fees_fen - i_fee;
     END IF;
 END;
@@ -392,11 +392,11 @@ END;
 
 CREATE TRIGGER trg_rollup_complaints_ins AFTER INSERT ON complaints FOR EACH ROW
 BEGIN
-    INSERT INTO report_complaint_days (day, estate, category, received) VALUES (DATE(NEW.created_at + INTERVAL 8 HOUR), NEW.estate, NEW.category, 1)
+    INSERT INTO report_complaint_days (day, estate, category, received) VALUES (COALESCE(DATE(LEAST(NEW.created_at, '9999-12-31 15:59:59.999') + INTERVAL 8 HOUR), '1000-01-01'), NEW.estate, NEW.category, 1)
         ON DUPLICATE KEY UPDATE received = received + 1;
     IF NEW.status IN ('resolved', 'closed') AND NEW.resolved_at IS NOT NULL THEN
         INSERT INTO report_complaint_days (day, estate, category, closed, closed_on_time, mediation)
-            VALUES (DATE(NEW.resolved_at + INTERVAL 8 HOUR), NEW.estate, NEW.category, 1, NEW.resolved_at <= NEW.resolve_due_at, NEW.mediation_agreement = 1)
+            VALUES (COALESCE(DATE(LEAST(NEW.resolved_at, '9999-12-31 15:59:59.999') + INTERVAL 8 HOUR), '1000-01-01'), NEW.estate, NEW.category, 1, NEW.resolved_at <= NEW.resolve_due_at, NEW.mediation_agreement = 1)
             ON DUPLICATE KEY UPDATE closed = closed + 1, closed_on_time = closed_on_time + (NEW.resolved_at <= NEW.resolve_due_at),
                 mediation = mediation + (NEW.mediation_agreement = 1);
     END IF;
@@ -407,22 +407,22 @@ BEGIN
     DECLARE o_closed BOOL DEFAULT OLD.status IN ('resolved', 'closed') AND OLD.resolved_at IS NOT NULL;
     DECLARE n_closed BOOL DEFAULT NEW.status IN ('resolved', 'closed') AND NEW.resolved_at IS NOT NULL;
     IF OLD.created_at <> NEW.created_at OR OLD.estate <> NEW.estate OR OLD.category <> NEW.category THEN
-        INSERT INTO report_complaint_days (day, estate, category, received) VALUES (DATE(OLD.created_at + INTERVAL 8 HOUR), OLD.estate, OLD.category, -1)
+        INSERT INTO report_complaint_days (day, estate, category, received) VALUES (COALESCE(DATE(LEAST(OLD.created_at, '9999-12-31 15:59:59.999') + INTERVAL 8 HOUR), '1000-01-01'), OLD.estate, OLD.category, -1)
             ON DUPLICATE KEY UPDATE received = received - 1;
-        INSERT INTO report_complaint_days (day, estate, category, received) VALUES (DATE(NEW.created_at + INTERVAL 8 HOUR), NEW.estate, NEW.category, 1)
+        INSERT INTO report_complaint_days (day, estate, category, received) VALUES (COALESCE(DATE(LEAST(NEW.created_at, '9999-12-31 15:59:59.999') + INTERVAL 8 HOUR), '1000-01-01'), NEW.estate, NEW.category, 1)
             ON DUPLICATE KEY UPDATE received = received + 1;
     END IF;
     IF o_closed <> n_closed OR (o_closed AND (OLD.resolved_at <> NEW.resolved_at OR OLD.resolve_due_at <> NEW.resolve_due_at
        OR OLD.mediation_agreement <> NEW.mediation_agreement OR OLD.estate <> NEW.estate OR OLD.category <> NEW.category)) THEN
         IF o_closed THEN
             INSERT INTO report_complaint_days (day, estate, category, closed, closed_on_time, mediation)
-                VALUES (DATE(OLD.resolved_at + INTERVAL 8 HOUR), OLD.estate, OLD.category, -1, -(OLD.resolved_at <= OLD.resolve_due_at), -(OLD.mediation_agreement = 1))
+                VALUES (COALESCE(DATE(LEAST(OLD.resolved_at, '9999-12-31 15:59:59.999') + INTERVAL 8 HOUR), '1000-01-01'), OLD.estate, OLD.category, -1, -(OLD.resolved_at <= OLD.resolve_due_at), -(OLD.mediation_agreement = 1))
                 ON DUPLICATE KEY UPDATE closed = closed - 1, closed_on_time = closed_on_time - (OLD.resolved_at <= OLD.resolve_due_at),
                     mediation = mediation - (OLD.mediation_agreement = 1);
         END IF;
         IF n_closed THEN
             INSERT INTO report_complaint_days (day, estate, category, closed, closed_on_time, mediation)
-                VALUES (DATE(NEW.resolved_at + INTERVAL 8 HOUR), NEW.estate, NEW.category, 1, NEW.resolved_at <= NEW.resolve_due_at, NEW.mediation_agreement = 1)
+                VALUES (COALESCE(DATE(LEAST(NEW.resolved_at, '9999-12-31 15:59:59.999') + INTERVAL 8 HOUR), '1000-01-01'), NEW.estate, NEW.category, 1, NEW.resolved_at <= NEW.resolve_due_at, NEW.mediation_agreement = 1)
                 ON DUPLICATE KEY UPDATE closed = closed + 1, closed_on_time = closed_on_time + (NEW.resolved_at <= NEW.resolve_due_at),
                     mediation = mediation + (NEW.mediation_agreement = 1);
         END IF;
@@ -431,11 +431,11 @@ END;
 
 CREATE TRIGGER trg_rollup_complaints_del AFTER DELETE ON complaints FOR EACH ROW
 BEGIN
-    INSERT INTO report_complaint_days (day, estate, category, received) VALUES (DATE(OLD.created_at + INTERVAL 8 HOUR), OLD.estate, OLD.category, -1)
+    INSERT INTO report_complaint_days (day, estate, category, received) VALUES (COALESCE(DATE(LEAST(OLD.created_at, '9999-12-31 15:59:59.999') + INTERVAL 8 HOUR), '1000-01-01'), OLD.estate, OLD.category, -1)
         ON DUPLICATE KEY UPDATE received = received - 1;
     IF OLD.status IN ('resolved', 'closed') AND OLD.resolved_at IS NOT NULL THEN
         INSERT INTO report_complaint_days (day, estate, category, closed, closed_on_time, mediation)
-            VALUES (DATE(OLD.resolved_at + INTERVAL 8 HOUR), OLD.estate, OLD.category, -1, -(OLD.resolved_at <= OLD.resolve_due_at), -(OLD.mediation_agreement = 1))
+            VALUES (COALESCE(DATE(LEAST(OLD.resolved_at, '9999-12-31 15:59:59.999') + INTERVAL 8 HOUR), '1000-01-01'), OLD.estate, OLD.category, -1, -(OLD.resolved_at <= OLD.resolve_due_at), -(OLD.mediation_agreement = 1))
             ON DUPLICATE KEY UPDATE closed = closed - 1, closed_on_time = closed_on_time - (OLD.resolved_at <= OLD.resolve_due_at),
                 mediation = mediation - (OLD.mediation_agreement = 1);
     END IF;
