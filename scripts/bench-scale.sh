@@ -108,6 +108,19 @@ wrk_once() {
   echo "${rps:-0} ${p99:-0} ${non2xx:-0}"
 }
 
+# settle waits (up to 120 s) until neither database runs a query: a request wrk
+# gave up on may leave its query running in MariaDB, which would load the next
+# measurement. Prints how many were still running if it gave up.
+settle() {
+  local n=0
+  for _ in $(seq 1 240); do
+    n=$(mysql_cmd -N -e "SELECT COUNT(*) FROM information_schema.processlist WHERE command = 'Query' AND db IN ('${DEMO_DB}', '${DISTRICT_DB}')")
+    [ "$n" = 0 ] && return 0
+    sleep 0.5
+  done
+  echo "   (still ${n} queries running after 120 s)"
+}
+
 echo "== $(date -u +%FT%TZ) $(nproc) cores, load: $(uptime | sed 's/.*load average/load average/')"
 echo "== wrk ${THREADS} threads, ${CONNS} connections, ${DURATION} per measurement, ${RUNS} runs; demo=${DEMO_DB} district=${DISTRICT_DB}"
 for run in $(seq 1 "$RUNS"); do
@@ -116,7 +129,9 @@ for run in $(seq 1 "$RUNS"); do
   printf "%-26s %10s %9s %7s | %10s %9s %7s | %8s\n" endpoint demo_rps demo_p99 non2xx district_rps dist_p99 non2xx ratio
   for e in "${ENDPOINTS[@]}"; do
     IFS='|' read -r label path who <<<"$e"
+    settle
     read -r drps dp99 dn <<<"$(wrk_once "http://127.0.0.1:${DEMO_PORT}${path}" "$(lua "$WORK/demo/${who}.token")")"
+    settle
     read -r xrps xp99 xn <<<"$(wrk_once "http://127.0.0.1:${DISTRICT_PORT}${path}" "$(lua "$WORK/district/${who}.token")")"
     ratio=$(awk -v a="$xrps" -v b="$drps" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }')
     printf "%-26s %10s %8sms %7s | %10s %8sms %7s | %8s\n" "$label" "$drps" "$dp99" "$dn" "$xrps" "$xp99" "$xn" "$ratio"
@@ -125,6 +140,7 @@ for run in $(seq 1 "$RUNS"); do
   # Resident throughput on the district server alone, then while two staff
   # members loop the heaviest reports (one connection each, back to back).
   RES_LUA=$(lua "$WORK/district/resident.token")
+  settle
   read -r alone_rps alone_p99 _ <<<"$(wrk_once "http://127.0.0.1:${DISTRICT_PORT}/api/v1/bookings" "$RES_LUA")"
   STAFF_TOKEN=$(cat "$WORK/district/staff.token")
   LOOPERS=()
