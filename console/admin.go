@@ -48,19 +48,11 @@ func (c *Console) setRole(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, http.StatusNotFound, "用户不存在")
 		return
 	}
-	role := r.FormValue("role")
-	var before any
-	if b, err := c.d.Users.Get(r.Context(), id); err == nil {
-		before = map[string]any{"id": b.ID, "role": b.Role}
-	}
-	u, err := c.d.Users.SetRole(r.Context(), id, role)
-	c.record(w, r, "POST /console/admin/users/{id}/role", "id="+strconv.FormatInt(id, 10), statusOf(err),
-		map[string]string{"role": role}, before, okOnly(err, map[string]any{"id": id, "role": role}))
+	u, err := c.d.Ops.Admin.SetRole(r.Context(), c.actor(w, r), id, r.FormValue("role"))
 	if err != nil {
 		c.refused(w, r, back, err)
 		return
 	}
-	c.d.Auth.InvalidateUser(r.Context(), id)
 	c.done(w, r, back, residentName(u)+" 的角色已改为"+roleText[u.Role])
 }
 

@@ -56,16 +56,13 @@ func (c *Console) approvalsConfirm(w http.ResponseWriter, r *http.Request) {
 	var failed []string
 	done := 0
 	for _, id := range ids {
-		before, _ := c.d.Bookings.Get(r.Context(), callerOf(r).Principal, id)
-		b, err := c.d.Bookings.Confirm(r.Context(), id)
-		status, msg := errorText(err)
+		_, err := c.d.Ops.Bookings.Confirm(r.Context(), c.actor(w, r), id)
 		if err == nil {
-			status = http.StatusOK
 			done++
 		} else {
+			_, msg := errorText(err)
 			failed = append(failed, fmt.Sprintf("#%d %s", id, msg))
 		}
-		c.record(w, r, "POST /console/approvals/confirm", "id="+strconv.FormatInt(id, 10), status, nil, before, b)
 	}
 	if len(failed) > 0 {
 		c.setFlash(w, "error", fmt.Sprintf("已确认 %d 条；%d 条未能确认：%s", done, len(failed), strings.Join(failed, "；")))
@@ -93,14 +90,7 @@ func (c *Console) approvalsReject(w http.ResponseWriter, r *http.Request) {
 		c.refused(w, r, back, models.Invalid("reason", "拒绝原因最多 200 字"))
 		return
 	}
-	before, _ := c.d.Bookings.Get(r.Context(), callerOf(r).Principal, id)
-	b, err := c.d.Bookings.Reject(r.Context(), id, reason)
-	status, _ := errorText(err)
-	if err == nil {
-		status = http.StatusOK
-	}
-	c.record(w, r, "POST /console/approvals/reject", "id="+strconv.FormatInt(id, 10), status, map[string]string{"reason": reason}, before, b)
-	if err != nil {
+	if _, err := c.d.Ops.Bookings.Reject(r.Context(), c.actor(w, r), id, reason); err != nil {
 		c.refused(w, r, back, err)
 		return
 	}

@@ -132,42 +132,26 @@ func (c *Console) complaintAction(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	to := "/console/complaints/" + strconv.FormatInt(id, 10)
-	me := callerOf(r).Principal
-	ctx := r.Context()
+	ctx, steps, actor := r.Context(), c.d.Ops.Complaints, c.actor(w, r)
 	var err error
 	var msg string
-	var after complaint.Complaint
-	var input any
-	action := r.PathValue("action")
-	switch action {
+	switch r.PathValue("action") {
 	case "accept":
-		input = map[string]string{"note": r.FormValue("note")}
-		after, err = c.d.Complaints.Accept(ctx, id, me, r.FormValue("note"))
+		_, err = steps.Accept(ctx, actor, id, r.FormValue("note"))
 		msg = "已受理，请在 30 分钟时限内联系居民。"
 	case "contact":
-		input = map[string]string{"note": r.FormValue("note")}
-		after, err = c.d.Complaints.Contact(ctx, id, me, r.FormValue("note"))
+		_, err = steps.Contact(ctx, actor, id, r.FormValue("note"))
 		msg = "已记录联系情况。"
 	case "resolve":
-		in := complaint.ResolveInput{
+		_, err = steps.Resolve(ctx, actor, id, complaint.ResolveInput{
 			Resolution:         r.FormValue("resolution"),
 			MediationAgreement: r.FormValue("mediation_agreement") == "1",
-		}
-		input = in
-		after, err = c.d.Complaints.Resolve(ctx, id, me, in)
+		})
 		msg = "已办结，居民会收到通知并评价。"
 	default:
 		c.fail(w, r, http.StatusNotFound, "页面不存在")
 		return
 	}
-	status := statusOf(err)
-	// The after-state without the resident's text and phone: the console's audit
-	// entries are not redacted the way the API middleware's are.
-	var out any
-	if err == nil {
-		out = map[string]any{"id": after.ID, "status": after.Status, "mediation_agreement": after.MediationAgreement}
-	}
-	c.record(w, r, "POST /console/complaints/{id}/"+action, "id="+strconv.FormatInt(id, 10), status, input, nil, out)
 	if err != nil {
 		c.refused(w, r, to, err)
 		return

@@ -29,6 +29,7 @@ import (
 	"nantian/models/complaint"
 	"nantian/models/consolelogin"
 	"nantian/models/desk"
+	"nantian/models/ops"
 	"nantian/models/points"
 	"nantian/models/report"
 )
@@ -55,14 +56,10 @@ type Deps struct {
 	// LoginPage is the mini-program page a scanned login code opens.
 	LoginPage string
 
-	Users   *account.Users
-	Catalog *catalog.Catalog
-	// CatalogCache is the API's cached program/session reads, invalidated on
-	// every catalogue change as the API's catalogue handler does.
-	CatalogCache *catalog.CatalogCache
-	Bookings     *booking.Bookings
-	WalkIns      *booking.WalkIns
-	Audit        *models.Audit
+	Users    *account.Users
+	Catalog  *catalog.Catalog
+	Bookings *booking.Bookings
+	Audit    *models.Audit
 	// Desk holds the desk's read views (today's sessions, the approval queue,
 	// rosters) over the same tables.
 	Desk *desk.Reader
@@ -75,12 +72,17 @@ type Deps struct {
 	Devices    *points.Devices
 	Reports    *report.Reports
 	Imports    *report.Imports
+
+	// Ops are the staff and admin operations every console action calls: the
+	// rule, the audit entry (door "console"), the follow-ups, the catalogue
+	// cache. The console decodes the form, calls one, and renders the answer.
+	Ops *ops.Ops
 }
 
 // Console serves /console/.
 type Console struct {
 	d       Deps
-	mux     *http.ServeMux
+	mux     *routeMux
 	handler http.Handler
 	assets  *assetSet
 	pages   *pageSet
@@ -95,7 +97,7 @@ func New(d Deps) (*Console, error) {
 	if d.Loc == nil {
 		d.Loc = time.UTC
 	}
-	c := &Console{d: d, mux: http.NewServeMux()}
+	c := &Console{d: d, mux: &routeMux{ServeMux: http.NewServeMux()}}
 	var err error
 	if c.assets, err = loadAssets(); err != nil {
 		return nil, err
@@ -112,6 +114,36 @@ func New(d Deps) (*Console, error) {
 	}))
 	c.handler = securityHeaders(cop.Handler(c.mux))
 	return c, nil
+}
+
+// routeMux is the console's ServeMux, remembering the patterns registered on
+// it so a test can hold every route against what it expects of it.
+type routeMux struct {
+	*http.ServeMux
+	patterns []string
+}
+
+func (m *routeMux) Handle(pattern string, h http.Handler) {
+	m.patterns = append(m.patterns, pattern)
+	m.ServeMux.Handle(pattern, h)
+}
+
+func (m *routeMux) HandleFunc(pattern string, h func(http.ResponseWriter, *http.Request)) {
+	m.patterns = append(m.patterns, pattern)
+	m.ServeMux.HandleFunc(pattern, h)
+}
+
+// Routes lists the console's route patterns ("POST /console/programs", ...).
+func (c *Console) Routes() []string { return append([]string(nil), c.mux.patterns...) }
+
+// actor is the signed-in clerk as the domain operations take them, through
+// the console's door, with the request id the router gave this request (set
+// on the response by its request-id middleware). The client address stays
+// empty, as the console's entries always had it: the console is mounted
+// behind the router, which alone knows which proxies to believe.
+func (c *Console) actor(w http.ResponseWriter, r *http.Request) models.Actor {
+	me := callerOf(r)
+	return models.Actor{UserID: me.UserID, Role: me.Role, Door: models.DoorConsole, RequestID: w.Header().Get("X-Request-Id")}
 }
 
 // ServeHTTP implements http.Handler.

@@ -1,7 +1,6 @@
 package console
 
 import (
-	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -126,7 +125,7 @@ func (c *Console) deskCheckIn(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	code := strings.TrimSpace(r.PostFormValue("code"))
-	res, err := c.d.Bookings.CheckInAtSession(r.Context(), id, code)
+	res, err := c.d.Ops.Sessions.DeskCheckIn(r.Context(), c.actor(w, r), id, code)
 	line := checkinResult{Code: code, At: time.Now()}
 	status := http.StatusOK
 	if err != nil {
@@ -137,11 +136,6 @@ func (c *Console) deskCheckIn(w http.ResponseWriter, r *http.Request) {
 	} else {
 		line.OK, line.Text = true, res.Name+" 签到成功"
 	}
-	var after any
-	if err == nil {
-		after = res.Booking
-	}
-	c.record(w, r, "POST /console/sessions/{id}/checkin", "id="+strconv.FormatInt(id, 10), status, nil, nil, after)
 	if r.Header.Get("HX-Request") == "true" {
 		c.fragment(w, r, http.StatusOK, "desk", "scan", c.newView(r, "", "sessions", line))
 		return
@@ -161,9 +155,7 @@ func (c *Console) deskClose(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	before, _ := c.d.Catalog.GetSession(r.Context(), id)
-	res, err := c.d.Bookings.CloseSession(r.Context(), c.d.Catalog, id)
-	c.recordResult(w, r, "POST /console/sessions/{id}/close", id, err, before, res)
+	res, err := c.d.Ops.Sessions.Close(r.Context(), c.actor(w, r), id)
 	if err != nil {
 		c.refused(w, r, deskBack(id), err)
 		return
@@ -182,14 +174,10 @@ func (c *Console) deskCancel(w http.ResponseWriter, r *http.Request) {
 		c.refused(w, r, deskBack(id), models.Invalid("confirm", "请勾选“确认取消并通知所有预约人”"))
 		return
 	}
-	before, _ := c.d.Catalog.GetSession(r.Context(), id)
-	s, err := c.d.Bookings.CancelSession(r.Context(), c.d.Catalog, id)
-	c.recordResult(w, r, "POST /console/sessions/{id}/cancel", id, err, before, s)
-	if err != nil {
+	if _, err := c.d.Ops.Sessions.Cancel(r.Context(), c.actor(w, r), id); err != nil {
 		c.refused(w, r, deskBack(id), err)
 		return
 	}
-	c.invalidateProgram(s.ProgramID)
 	c.done(w, r, deskBack(id), "场次已取消，已通知所有预约人。")
 }
 
@@ -204,15 +192,9 @@ func (c *Console) deskCapacity(w http.ResponseWriter, r *http.Request) {
 		c.refused(w, r, deskBack(id), models.Invalid("capacity", "名额应为 1–10000 的整数"))
 		return
 	}
-	ctx := r.Context()
-	before, _ := c.d.Catalog.GetSession(ctx, id)
-	s, err := c.d.Catalog.PatchSession(ctx, id, catalog.SessionPatch{Capacity: &n})
-	if err == nil {
-		c.invalidateProgram(s.ProgramID)
-		err = c.d.Bookings.SessionChanged(ctx, id, false) // the gate follows; freed places go to the waiting list
-	}
-	c.recordResult(w, r, "PATCH /console/sessions/{id}", id, err, before, s)
-	if err != nil {
+	// The same operation as the API's PATCH: the gate follows, freed places go
+	// to the waiting list.
+	if _, err := c.d.Ops.Sessions.Patch(r.Context(), c.actor(w, r), id, catalog.SessionPatch{Capacity: &n}); err != nil {
 		c.refused(w, r, deskBack(id), err)
 		return
 	}
@@ -233,18 +215,7 @@ func (c *Console) deskWalkIn(w http.ResponseWriter, r *http.Request) {
 		c.refused(w, r, deskBack(id), models.Invalid("real_name", "姓名、电话或小区过长"))
 		return
 	}
-	res, err := c.d.WalkIns.FindWalkInByPhone(ctx, in.Phone)
-	created := false
-	if errors.Is(err, models.ErrNotFound) {
-		res, err = c.d.WalkIns.Create(ctx, callerOf(r).UserID, in)
-		created = err == nil
-	}
-	if err != nil {
-		c.refused(w, r, deskBack(id), err)
-		return
-	}
-	b, err := c.d.WalkIns.Book(ctx, res.ID, booking.BookInput{SessionID: id, Waitlist: r.PostFormValue("waitlist") == "on"})
-	c.recordResult(w, r, "POST /console/sessions/{id}/walk-in", id, err, nil, b)
+	b, res, created, err := c.d.Ops.Residents.DeskWalkIn(ctx, c.actor(w, r), id, in, r.PostFormValue("waitlist") == "on")
 	if err != nil {
 		c.refused(w, r, deskBack(id), err)
 		return
@@ -270,20 +241,4 @@ func (c *Console) deskRosterCSV(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
 	w.Header().Set("Content-Disposition", `attachment; filename="roster-`+strconv.FormatInt(id, 10)+`.csv"`)
 	_, _ = w.Write(booking.RosterCSV(rows))
-}
-
-func (c *Console) recordResult(w http.ResponseWriter, r *http.Request, action string, id int64, err error, before, after any) {
-	status, _ := errorText(err)
-	if err == nil {
-		status = http.StatusOK
-	} else {
-		after = nil
-	}
-	c.record(w, r, action, "id="+strconv.FormatInt(id, 10), status, nil, before, after)
-}
-
-func (c *Console) invalidateProgram(programID int64) {
-	if c.d.CatalogCache != nil {
-		c.d.CatalogCache.Invalidate(programID)
-	}
 }

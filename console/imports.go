@@ -137,8 +137,7 @@ func (c *Console) importCommit(w http.ResponseWriter, r *http.Request) {
 		c.page(w, r, http.StatusUnprocessableEntity, "imports", c.newView(r, "历史数据导入", "imports", v))
 		return
 	}
-	res, err := c.d.Imports.ImportSessions(r.Context(), callerOf(r).UserID, v.Rows)
-	c.record(w, r, "POST /console/imports/commit", "", statusOf(err), map[string]any{"file_name": v.FileName, "rows": len(v.Rows)}, nil, okOnly(err, res))
+	res, err := c.d.Ops.Imports.Sessions(r.Context(), c.actor(w, r), v.FileName, v.Rows)
 	if err != nil {
 		c.refused(w, r, "/console/imports", err)
 		return

@@ -69,7 +69,11 @@ type fulfilLine struct {
 func (c *Console) fulfil(w http.ResponseWriter, r *http.Request) {
 	code := strings.ToUpper(strings.TrimSpace(r.FormValue("code")))
 	line := fulfilLine{Code: code}
-	red, err := c.d.Points.Fulfil(r.Context(), callerOf(r).UserID, code)
+	var red points.Redemption
+	var err error
+	if code != "" { // nothing typed is no attempt
+		red, err = c.d.Ops.Points.Fulfil(r.Context(), c.actor(w, r), code)
+	}
 	switch {
 	case code == "":
 		line.Text = "请输入取货码"
@@ -88,14 +92,6 @@ func (c *Console) fulfil(w http.ResponseWriter, r *http.Request) {
 		if status, _ := errorText(err); status >= 500 {
 			c.d.Logger.ErrorContext(r.Context(), "console: fulfil", "err", err)
 		}
-	}
-	if code != "" {
-		status, _ := errorText(err)
-		var after any
-		if err == nil {
-			status, after = http.StatusOK, map[string]any{"id": red.ID, "reward_id": red.RewardID, "status": red.Status}
-		}
-		c.record(w, r, "POST /console/points/fulfil", "pickup_code", status, nil, nil, after)
 	}
 	if r.Header.Get("HX-Request") == "true" {
 		c.fragment(w, r, http.StatusOK, "points", "scanline", c.newView(r, "", "points", line))
@@ -121,8 +117,7 @@ func (c *Console) createReward(w http.ResponseWriter, r *http.Request) {
 		Name: strings.TrimSpace(r.FormValue("name")), Description: strings.TrimSpace(r.FormValue("description")),
 		CostPoints: cost, Stock: stock,
 	}
-	rw, err := c.d.Points.CreateReward(r.Context(), in)
-	c.record(w, r, "POST /console/points/rewards", "", statusOf(err), in, nil, okOnly(err, rw))
+	rw, err := c.d.Ops.Points.CreateReward(r.Context(), c.actor(w, r), in)
 	if err != nil {
 		c.refused(w, r, "/console/points#rewards", err)
 		return
@@ -151,9 +146,7 @@ func (c *Console) patchReward(w http.ResponseWriter, r *http.Request) {
 		on := a == "1"
 		p.Active = &on
 	}
-	before, _ := c.d.Points.GetReward(r.Context(), id)
-	rw, err := c.d.Points.PatchReward(r.Context(), id, p)
-	c.record(w, r, "POST /console/points/rewards/{id}", "id="+strconv.FormatInt(id, 10), statusOf(err), p, before, okOnly(err, rw))
+	rw, err := c.d.Ops.Points.PatchReward(r.Context(), c.actor(w, r), id, p)
 	if err != nil {
 		c.refused(w, r, "/console/points#rewards", err)
 		return
@@ -172,8 +165,7 @@ func (c *Console) patchReward(w http.ResponseWriter, r *http.Request) {
 // redirect, no-store), so the secret is in no cookie, URL or later page.
 func (c *Console) createDevice(w http.ResponseWriter, r *http.Request) {
 	in := points.DeviceInput{Estate: strings.TrimSpace(r.FormValue("estate")), Name: strings.TrimSpace(r.FormValue("name"))}
-	dev, secret, err := c.d.Devices.Create(r.Context(), callerOf(r).UserID, in)
-	c.record(w, r, "POST /console/points/devices", "", statusOf(err), in, nil, okOnly(err, dev)) // never the secret
+	dev, secret, err := c.d.Ops.Points.CreateDevice(r.Context(), c.actor(w, r), in) // the secret is never audited
 	if err != nil {
 		c.refused(w, r, "/console/points#bins", err)
 		return
@@ -205,8 +197,7 @@ func (c *Console) deviceStatus(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, http.StatusNotFound, "页面不存在")
 		return
 	}
-	dev, err := c.d.Devices.SetStatus(r.Context(), id, to)
-	c.record(w, r, "POST /console/points/devices/{id}/"+r.PathValue("action"), "id="+strconv.FormatInt(id, 10), statusOf(err), nil, nil, okOnly(err, dev))
+	dev, err := c.d.Ops.Points.SetDeviceStatus(r.Context(), c.actor(w, r), id, to)
 	if err != nil {
 		c.refused(w, r, "/console/points#bins", err)
 		return
@@ -229,22 +220,4 @@ func residentName(u account.User) string {
 		return u.Nickname
 	}
 	return "居民 #" + strconv.FormatInt(u.ID, 10)
-}
-
-// statusOf is the HTTP status the API answers for err (200 for none), for the
-// audit entry.
-func statusOf(err error) int {
-	if err == nil {
-		return http.StatusOK
-	}
-	s, _ := errorText(err)
-	return s
-}
-
-// okOnly is v when err is nil, else nil: an audit entry's after-state.
-func okOnly(err error, v any) any {
-	if err != nil {
-		return nil
-	}
-	return v
 }

@@ -176,10 +176,8 @@ func (c *Console) programCreate(w http.ResponseWriter, r *http.Request) {
 	}
 	var prog catalog.Program
 	if err == nil {
-		prog, err = c.d.Catalog.CreateProgram(r.Context(), in)
+		prog, err = c.d.Ops.Programs.Create(r.Context(), c.actor(w, r), in)
 	}
-	// Refused attempts are audited too, as the API's middleware does.
-	c.record(w, r, "POST /console/programs", "", statusOrCreated(err), in, nil, okOnly(err, prog))
 	if err != nil {
 		c.refused(w, r, "/console/programs", err)
 		return
@@ -247,17 +245,13 @@ func (c *Console) programPatch(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		err = validate(&p)
 	}
-	before, _ := c.d.Catalog.GetProgram(r.Context(), id)
-	var after catalog.Program
 	if err == nil {
-		after, err = c.d.Catalog.PatchProgram(r.Context(), id, p)
+		_, err = c.d.Ops.Programs.Patch(r.Context(), c.actor(w, r), id, p)
 	}
-	c.record(w, r, "PATCH /console/programs/{id}", "id="+strconv.FormatInt(id, 10), statusOf(err), p, before, okOnly(err, after))
 	if err != nil {
 		c.refused(w, r, programBack(id), err)
 		return
 	}
-	c.invalidateProgram(id)
 	c.done(w, r, programBack(id), "项目已保存。")
 }
 
@@ -317,15 +311,10 @@ func (c *Console) sessionForm(r *http.Request) (catalog.SessionInput, error) {
 	return in, nil
 }
 
-// createSession is the API's POST /staff/programs/{id}/sessions: the
-// catalogue's CreateSession, the cache invalidated, the entry audited.
+// createSession is the API's POST /staff/programs/{id}/sessions: the same
+// operation (audited, the catalogue cache invalidated).
 func (c *Console) createSession(w http.ResponseWriter, r *http.Request, programID int64, in catalog.SessionInput) (catalog.Session, error) {
-	s, err := c.d.Catalog.CreateSession(r.Context(), programID, in)
-	c.record(w, r, "POST /console/programs/{id}/sessions", "id="+strconv.FormatInt(programID, 10), statusOrCreated(err), in, nil, okOnly(err, s))
-	if err == nil {
-		c.invalidateProgram(programID)
-	}
-	return s, err
+	return c.d.Ops.Programs.CreateSession(r.Context(), c.actor(w, r), programID, in)
 }
 
 // seriesForm is the series form as typed, kept to refill it.
@@ -550,12 +539,4 @@ func withFuncs(fm template.FuncMap, more template.FuncMap) template.FuncMap {
 		fm[k] = f
 	}
 	return fm
-}
-
-// statusOrCreated is statusOf for a creation: 201 when it worked, as the API.
-func statusOrCreated(err error) int {
-	if err == nil {
-		return http.StatusCreated
-	}
-	return statusOf(err)
 }

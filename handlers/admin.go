@@ -3,15 +3,14 @@ package handlers
 import (
 	"net/http"
 
-	"nantian/models/account"
+	"nantian/models/ops"
 
 	"github.com/gin-gonic/gin"
 )
 
 // AdminHandler serves admin-only user management.
 type AdminHandler struct {
-	Users *account.Users
-	Cache *account.AuthCache
+	Admin *ops.Admin
 }
 
 type roleRequest struct {
@@ -28,12 +27,10 @@ func (h *AdminHandler) SetRole(c *gin.Context) {
 	if !BindJSON(c, &req) {
 		return
 	}
-	ctx := c.Request.Context()
-	u, err := h.Users.SetRole(ctx, id, req.Role)
+	u, err := h.Admin.SetRole(c.Request.Context(), Actor(c), id, req.Role)
 	if err != nil {
 		Fail(c, err)
 		return
 	}
-	h.Cache.InvalidateUser(ctx, id)
 	c.JSON(http.StatusOK, u)
 }

@@ -5,6 +5,7 @@ import (
 	"net/http"
 
 	"nantian/models/catalog"
+	"nantian/models/ops"
 
 	"github.com/gin-gonic/gin"
 )
@@ -12,19 +13,14 @@ import (
 // CatalogHandler serves programs and sessions to residents and staff.
 type CatalogHandler struct {
 	Catalog *catalog.Catalog
-	// Cache keeps encoded program and session answers for a short TTL; writes here
-	// and in the booking engine invalidate it. May be nil (always read MySQL).
+	// Cache keeps encoded program and session answers for a short TTL; the
+	// operations that change them (ops.Programs, ops.Sessions, the booking
+	// engine) invalidate it. May be nil (always read MySQL).
 	Cache *catalog.CatalogCache
-	// AfterSessionChange lets the booking engine resize or rebuild its gate and
-	// promote the waiting list when staff change a session (capacity or times).
-	// timesChanged says starts_at/ends_at moved. May be nil.
-	AfterSessionChange func(c *gin.Context, s catalog.Session, timesChanged bool) error
-}
-
-func (h *CatalogHandler) invalidate(programID int64) {
-	if h.Cache != nil {
-		h.Cache.Invalidate(programID)
-	}
+	// Programs and Sessions are the staff operations (audited, with their
+	// follow-ups); the handler only decodes and encodes around them.
+	Programs *ops.Programs
+	Sessions *ops.Sessions
 }
 
 // ListPrograms lists programs by ?kind= and ?audience=.
@@ -111,7 +107,7 @@ func (h *CatalogHandler) CreateProgram(c *gin.Context) {
 	if !BindJSON(c, &in) {
 		return
 	}
-	p, err := h.Catalog.CreateProgram(c.Request.Context(), in)
+	p, err := h.Programs.Create(c.Request.Context(), Actor(c), in)
 	if err != nil {
 		Fail(c, err)
 		return
@@ -129,12 +125,11 @@ func (h *CatalogHandler) PatchProgram(c *gin.Context) {
 	if !BindJSON(c, &in) {
 		return
 	}
-	p, err := h.Catalog.PatchProgram(c.Request.Context(), id, in)
+	p, err := h.Programs.Patch(c.Request.Context(), Actor(c), id, in)
 	if err != nil {
 		Fail(c, err)
 		return
 	}
-	h.invalidate(p.ID)
 	c.JSON(http.StatusOK, p)
 }
 
@@ -148,12 +143,11 @@ func (h *CatalogHandler) CreateSession(c *gin.Context) {
 	if !BindJSON(c, &in) {
 		return
 	}
-	s, err := h.Catalog.CreateSession(c.Request.Context(), id, in)
+	s, err := h.Programs.CreateSession(c.Request.Context(), Actor(c), id, in)
 	if err != nil {
 		Fail(c, err)
 		return
 	}
-	h.invalidate(s.ProgramID)
 	c.JSON(http.StatusCreated, s)
 }
 
@@ -167,21 +161,10 @@ func (h *CatalogHandler) PatchSession(c *gin.Context) {
 	if !BindJSON(c, &in) {
 		return
 	}
-	s, err := h.Catalog.PatchSession(c.Request.Context(), id, in)
+	s, err := h.Sessions.Patch(c.Request.Context(), Actor(c), id, in)
 	if err != nil {
 		Fail(c, err)
 		return
-	}
-	h.invalidate(s.ProgramID)
-	if h.AfterSessionChange != nil {
-		if err := h.AfterSessionChange(c, s, in.StartsAt != nil || in.EndsAt != nil); err != nil {
-			Fail(c, err)
-			return
-		}
-		if s, err = h.Catalog.GetSession(c.Request.Context(), id); err != nil {
-			Fail(c, err)
-			return
-		}
 	}
 	c.JSON(http.StatusOK, s)
 }

@@ -5,13 +5,13 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"nantian/models/consolelogin"
+	"nantian/models/ops"
 )
 
 // ConsoleLoginsHandler lets staff approve a console login ticket from the
 // mini-program (api.md, "Staff console").
 type ConsoleLoginsHandler struct {
-	Logins *consolelogin.Store
+	Admin *ops.Admin
 }
 
 type consoleLoginInput struct {
@@ -25,7 +25,7 @@ func (h *ConsoleLoginsHandler) Approve(c *gin.Context) {
 	if !BindJSON(c, &in) {
 		return
 	}
-	if err := h.Logins.Approve(c.Request.Context(), Caller(c), in.Ticket); err != nil {
+	if err := h.Admin.ApproveConsoleLogin(c.Request.Context(), Actor(c), Caller(c).LoginID, in.Ticket); err != nil {
 		Fail(c, err)
 		return
 	}

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"time"
 
+	"nantian/models/ops"
 	"nantian/models/report"
 
 	"github.com/gin-gonic/gin"
@@ -18,7 +19,7 @@ const MaxImportBytes = 5 << 20
 
 // ImportsHandler serves the staff history import.
 type ImportsHandler struct {
-	Imports *report.Imports
+	Imports *ops.Imports   // the audited import operation
 	Loc     *time.Location // APP_TIMEZONE: the CSV's times are local
 }
 
@@ -44,7 +45,7 @@ func (h *ImportsHandler) Sessions(c *gin.Context) {
 		Fail(c, err)
 		return
 	}
-	res, err := h.Imports.ImportSessions(c.Request.Context(), Caller(c).UserID, rows)
+	res, err := h.Imports.Sessions(c.Request.Context(), Actor(c), "", rows)
 	if err != nil {
 		Fail(c, err)
 		return

@@ -1,11 +1,12 @@
 package handlers
 
 import (
-	"context"
 	"net/http"
 	"strings"
 
 	"nantian/models/account"
+	"nantian/models/booking"
+	"nantian/models/privacy"
 
 	"github.com/gin-gonic/gin"
 )
@@ -15,12 +16,12 @@ type MeHandler struct {
 	Users    *account.Users
 	Children *account.Children
 	WeChat   WeChatAuth
-	// AfterPhoneVerified runs once the verified phone is stored: it merges a
-	// walk-in registered at the desk with that phone into the caller (nil: none).
-	AfterPhoneVerified func(ctx context.Context, userID int64) error
-	// EraseChild erases a child, cancelling its upcoming bookings first
-	// (nil: Children.Delete alone).
-	EraseChild func(ctx context.Context, guardianID, childID int64) error
+	// WalkIns merges a walk-in registered at the desk with the phone just
+	// verified into the caller.
+	WalkIns *booking.WalkIns
+	// Privacy erases a child on the guardian's request, cancelling its live
+	// bookings first.
+	Privacy *privacy.Privacy
 }
 
 // Get returns the caller's profile.
@@ -68,16 +69,14 @@ func (h *MeHandler) Phone(c *gin.Context) {
 		Fail(c, err)
 		return
 	}
-	if h.AfterPhoneVerified != nil {
-		// Idempotent: if it fails, the client's retry stores the phone again and merges.
-		if err := h.AfterPhoneVerified(ctx, u.ID); err != nil {
-			Fail(c, err)
-			return
-		}
-		if u, err = h.Users.Get(ctx, u.ID); err != nil {
-			Fail(c, err)
-			return
-		}
+	// Idempotent: if it fails, the client's retry stores the phone again and merges.
+	if _, err := h.WalkIns.MergeVerifiedPhone(ctx, u.ID); err != nil {
+		Fail(c, err)
+		return
+	}
+	if u, err = h.Users.Get(ctx, u.ID); err != nil {
+		Fail(c, err)
+		return
 	}
 	c.JSON(http.StatusOK, u)
 }
@@ -165,11 +164,7 @@ func (h *MeHandler) DeleteChild(c *gin.Context) {
 	if !ok {
 		return
 	}
-	del := h.Children.Delete
-	if h.EraseChild != nil {
-		del = h.EraseChild
-	}
-	if err := del(c.Request.Context(), Caller(c).UserID, id); err != nil {
+	if err := h.Privacy.DeleteChild(c.Request.Context(), Actor(c), id); err != nil {
 		Fail(c, err)
 		return
 	}

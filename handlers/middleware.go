@@ -203,6 +203,14 @@ func Caller(c *gin.Context) models.Principal {
 	return p
 }
 
+// Actor is the caller as the domain operations (models/ops) take them: who,
+// through the API's door, with the request id of the access log line and the
+// client address (behind TRUSTED_PROXIES).
+func Actor(c *gin.Context) models.Actor {
+	p := Caller(c)
+	return models.Actor{UserID: p.UserID, Role: p.Role, Door: models.DoorAPI, RequestID: RequestID(c), IP: c.ClientIP()}
+}
+
 // NoRoute and NoMethod keep the envelope for the router's own 404 and 405.
 func NoRoute(c *gin.Context) { Abort(c, http.StatusNotFound, "not_found", "接口不存在") }
 

@@ -14,6 +14,7 @@ import (
 
 	"nantian/models"
 	"nantian/models/booking"
+	"nantian/models/ops"
 	"nantian/models/payment"
 )
 
@@ -22,7 +23,9 @@ import (
 type PaymentsHandler struct {
 	Payments *payment.Service
 	Bookings *booking.Bookings
-	Loc      *time.Location
+	// Refunds is the staff refund operation (audited).
+	Refunds *ops.Bookings
+	Loc     *time.Location
 }
 
 // maxNotifyBody bounds a callback body; WeChat's are a few KiB.
@@ -151,7 +154,7 @@ func (h *PaymentsHandler) Refund(c *gin.Context) {
 	if !BindJSON(c, &in) {
 		return
 	}
-	b, err := h.Bookings.RefundBooking(c.Request.Context(), id, strings.TrimSpace(in.Reason))
+	b, err := h.Refunds.Refund(c.Request.Context(), Actor(c), id, strings.TrimSpace(in.Reason))
 	if err != nil {
 		Fail(c, err)
 		return

@@ -6,7 +6,7 @@ import (
 	"strings"
 
 	"nantian/models/booking"
-	"nantian/models/catalog"
+	"nantian/models/ops"
 
 	"github.com/gin-gonic/gin"
 )
@@ -14,8 +14,11 @@ import (
 // StaffBookingsHandler serves the staff side of bookings: the pending queue,
 // confirm and reject, check-in, closing and cancelling sessions, the roster.
 type StaffBookingsHandler struct {
-	Bookings *booking.Bookings
-	Catalog  *catalog.Catalog
+	Bookings *booking.Bookings // reads: the queue, the roster
+	// Decisions and Sessions are the staff operations (audited, with their
+	// follow-ups: notices, the waiting list, the gate).
+	Decisions *ops.Bookings
+	Sessions  *ops.Sessions
 }
 
 // List lists bookings across sessions by ?status= and ?session_id=.
@@ -52,7 +55,7 @@ func (h *StaffBookingsHandler) Confirm(c *gin.Context) {
 	if !ok {
 		return
 	}
-	b, err := h.Bookings.Confirm(c.Request.Context(), id)
+	b, err := h.Decisions.Confirm(c.Request.Context(), Actor(c), id)
 	if err != nil {
 		Fail(c, err)
 		return
@@ -74,7 +77,7 @@ func (h *StaffBookingsHandler) Reject(c *gin.Context) {
 	if !bindOptional(c, &in) {
 		return
 	}
-	b, err := h.Bookings.Reject(c.Request.Context(), id, strings.TrimSpace(in.Reason))
+	b, err := h.Decisions.Reject(c.Request.Context(), Actor(c), id, strings.TrimSpace(in.Reason))
 	if err != nil {
 		Fail(c, err)
 		return
@@ -97,7 +100,7 @@ func (h *StaffBookingsHandler) CheckIn(c *gin.Context) {
 	if !BindJSON(c, &in) {
 		return
 	}
-	b, err := h.Bookings.CheckIn(c.Request.Context(), in.Code)
+	b, err := h.Sessions.CheckIn(c.Request.Context(), Actor(c), in.Code)
 	if err != nil {
 		Fail(c, err)
 		return
@@ -111,7 +114,7 @@ func (h *StaffBookingsHandler) CloseSession(c *gin.Context) {
 	if !ok {
 		return
 	}
-	res, err := h.Bookings.CloseSession(c.Request.Context(), h.Catalog, id)
+	res, err := h.Sessions.Close(c.Request.Context(), Actor(c), id)
 	if err != nil {
 		Fail(c, err)
 		return
@@ -125,7 +128,7 @@ func (h *StaffBookingsHandler) CancelSession(c *gin.Context) {
 	if !ok {
 		return
 	}
-	s, err := h.Bookings.CancelSession(c.Request.Context(), h.Catalog, id)
+	s, err := h.Sessions.Cancel(c.Request.Context(), Actor(c), id)
 	if err != nil {
 		Fail(c, err)
 		return

@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"context"
 	"net/http"
 	"time"
 
@@ -8,13 +9,16 @@ import (
 
 	"nantian/models"
 	"nantian/models/complaint"
+	"nantian/models/ops"
 )
 
 // StaffComplaintsHandler serves the staff side of 民意速办: the work queue, the
 // 10-30-24 steps and the statistics.
 type StaffComplaintsHandler struct {
-	Complaints *complaint.Complaints
-	Loc        *time.Location
+	Complaints *complaint.Complaints // reads: the queue, the statistics
+	// Steps are the workflow's staff operations (audited).
+	Steps *ops.Complaints
+	Loc   *time.Location
 }
 
 // parseDay reads ?name=YYYY-MM-DD. The years are kept to 1001-9998 so that the
@@ -105,44 +109,41 @@ type stepRequest struct {
 	Note string `json:"note" binding:"max=1000"`
 }
 
-// Accept takes a submitted or reopened order (optional {"note"}).
-func (h *StaffComplaintsHandler) Accept(c *gin.Context) {
-	id, ok := PathID(c, "id")
-	if !ok {
-		return
-	}
-	var req stepRequest
-	if !bindOptional(c, &req) {
-		return
-	}
-	out, err := h.Complaints.Accept(c.Request.Context(), id, Caller(c), req.Note)
-	if err != nil {
-		Fail(c, err)
-		return
-	}
-	c.JSON(http.StatusOK, out)
-}
-
 type contactRequest struct {
 	Note string `json:"note" binding:"required,max=1000"`
 }
 
-// Contact records that the resident was reached ({"note"} required).
-func (h *StaffComplaintsHandler) Contact(c *gin.Context) {
+// step is one note-carrying transition of a work order: decode the {"note"}
+// into req (noteRequired: an empty body is a 400, else it may be absent), run
+// the operation, answer the order as it now is.
+func (h *StaffComplaintsHandler) step(c *gin.Context, req interface{ note() string }, noteRequired bool,
+	run func(ctx context.Context, actor models.Actor, id int64, note string) (complaint.Complaint, error)) {
 	id, ok := PathID(c, "id")
 	if !ok {
 		return
 	}
-	var req contactRequest
-	if !BindJSON(c, &req) {
+	if noteRequired && !BindJSON(c, req) || !noteRequired && !bindOptional(c, req) {
 		return
 	}
-	out, err := h.Complaints.Contact(c.Request.Context(), id, Caller(c), req.Note)
+	out, err := run(c.Request.Context(), Actor(c), id, req.note())
 	if err != nil {
 		Fail(c, err)
 		return
 	}
 	c.JSON(http.StatusOK, out)
+}
+
+func (r *stepRequest) note() string    { return r.Note }
+func (r *contactRequest) note() string { return r.Note }
+
+// Accept takes a submitted or reopened order (optional {"note"}).
+func (h *StaffComplaintsHandler) Accept(c *gin.Context) {
+	h.step(c, &stepRequest{}, false, h.Steps.Accept)
+}
+
+// Contact records that the resident was reached ({"note"} required).
+func (h *StaffComplaintsHandler) Contact(c *gin.Context) {
+	h.step(c, &contactRequest{}, true, h.Steps.Contact)
 }
 
 // Resolve records the resolution ({"resolution", "mediation_agreement", "photo_ids"}).
@@ -155,7 +156,7 @@ func (h *StaffComplaintsHandler) Resolve(c *gin.Context) {
 	if !BindJSON(c, &in) {
 		return
 	}
-	out, err := h.Complaints.Resolve(c.Request.Context(), id, Caller(c), in)
+	out, err := h.Steps.Resolve(c.Request.Context(), Actor(c), id, in)
 	if err != nil {
 		Fail(c, err)
 		return

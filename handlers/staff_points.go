@@ -8,13 +8,16 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"nantian/models"
+	"nantian/models/ops"
 	"nantian/models/points"
 )
 
 // StaffPointsHandler serves staff: bins, rewards, pickups, adjustments, statistics.
 type StaffPointsHandler struct {
-	Devices *points.Devices
-	Points  *points.Points
+	Devices *points.Devices // reads
+	Points  *points.Points  // reads
+	// Ops are the points' staff operations (audited).
+	Ops *ops.Points
 }
 
 // DeviceSecret is the one-time answer carrying a bin's secret.
@@ -30,7 +33,7 @@ func (h *StaffPointsHandler) CreateDevice(c *gin.Context) {
 	if !BindJSON(c, &in) {
 		return
 	}
-	d, secret, err := h.Devices.Create(c.Request.Context(), Caller(c).UserID, in)
+	d, secret, err := h.Ops.CreateDevice(c.Request.Context(), Actor(c), in)
 	if err != nil {
 		Fail(c, err)
 		return
@@ -53,7 +56,7 @@ func (h *StaffPointsHandler) setDeviceStatus(c *gin.Context, to string) {
 	if !ok {
 		return
 	}
-	d, err := h.Devices.SetStatus(c.Request.Context(), id, to)
+	d, err := h.Ops.SetDeviceStatus(c.Request.Context(), Actor(c), id, to)
 	if err != nil {
 		Fail(c, err)
 		return
@@ -75,7 +78,7 @@ func (h *StaffPointsHandler) RotateDevice(c *gin.Context) {
 	if !ok {
 		return
 	}
-	d, secret, err := h.Devices.Rotate(c.Request.Context(), id)
+	d, secret, err := h.Ops.RotateDevice(c.Request.Context(), Actor(c), id)
 	if err != nil {
 		Fail(c, err)
 		return
@@ -89,7 +92,7 @@ func (h *StaffPointsHandler) CreateReward(c *gin.Context) {
 	if !BindJSON(c, &in) {
 		return
 	}
-	r, err := h.Points.CreateReward(c.Request.Context(), in)
+	r, err := h.Ops.CreateReward(c.Request.Context(), Actor(c), in)
 	if err != nil {
 		Fail(c, err)
 		return
@@ -107,7 +110,7 @@ func (h *StaffPointsHandler) PatchReward(c *gin.Context) {
 	if !BindJSON(c, &in) {
 		return
 	}
-	r, err := h.Points.PatchReward(c.Request.Context(), id, in)
+	r, err := h.Ops.PatchReward(c.Request.Context(), Actor(c), id, in)
 	if err != nil {
 		Fail(c, err)
 		return
@@ -147,7 +150,7 @@ func (h *StaffPointsHandler) Fulfil(c *gin.Context) {
 		Abort(c, http.StatusNotFound, "not_found", "资源不存在")
 		return
 	}
-	r, err := h.Points.Fulfil(c.Request.Context(), Caller(c).UserID, code)
+	r, err := h.Ops.Fulfil(c.Request.Context(), Actor(c), code)
 	if err != nil {
 		Fail(c, err)
 		return
@@ -168,7 +171,7 @@ func (h *StaffPointsHandler) Adjust(c *gin.Context) {
 	if !BindJSON(c, &in) {
 		return
 	}
-	e, err := h.Points.Adjust(c.Request.Context(), Caller(c).UserID, in)
+	e, err := h.Ops.Adjust(c.Request.Context(), Actor(c), in)
 	if err != nil {
 		Fail(c, err)
 		return

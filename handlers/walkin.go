@@ -6,6 +6,7 @@ import (
 
 	"nantian/models/account"
 	"nantian/models/booking"
+	"nantian/models/ops"
 
 	"github.com/gin-gonic/gin"
 )
@@ -13,8 +14,9 @@ import (
 // WalkInHandler serves staff registering walk-in residents (no WeChat) and
 // booking, cancelling and checking in for them (代预约).
 type WalkInHandler struct {
-	WalkIns  *booking.WalkIns
-	Children *account.Children
+	WalkIns *booking.WalkIns // reads
+	// Residents are the staff operations for walk-ins (audited).
+	Residents *ops.Residents
 }
 
 // Create registers a walk-in resident by name and phone.
@@ -23,7 +25,7 @@ func (h *WalkInHandler) Create(c *gin.Context) {
 	if !BindJSON(c, &in) {
 		return
 	}
-	r, err := h.WalkIns.Create(c.Request.Context(), Caller(c).UserID, in)
+	r, err := h.Residents.Create(c.Request.Context(), Actor(c), in)
 	if err != nil {
 		Fail(c, err)
 		return
@@ -70,12 +72,7 @@ func (h *WalkInHandler) CreateChild(c *gin.Context) {
 	if !BindJSON(c, &in) {
 		return
 	}
-	ctx := c.Request.Context()
-	if _, err := h.WalkIns.Get(ctx, id); err != nil {
-		Fail(c, err)
-		return
-	}
-	kid, err := h.Children.Create(ctx, id, in)
+	kid, err := h.Residents.CreateChild(c.Request.Context(), Actor(c), id, in)
 	if err != nil {
 		Fail(c, err)
 		return
@@ -116,7 +113,7 @@ func (h *WalkInHandler) Book(c *gin.Context) {
 	if !BindJSON(c, &in) {
 		return
 	}
-	b, err := h.WalkIns.Book(c.Request.Context(), id, in)
+	b, err := h.Residents.Book(c.Request.Context(), Actor(c), id, in)
 	if err != nil {
 		Fail(c, err)
 		return
@@ -138,7 +135,7 @@ func (h *WalkInHandler) Enroll(c *gin.Context) {
 	if !BindJSON(c, &in) {
 		return
 	}
-	bs, err := h.WalkIns.Enroll(c.Request.Context(), id, in.ProgramID, booking.EnrollInput{ChildID: in.ChildID})
+	bs, err := h.Residents.Enroll(c.Request.Context(), Actor(c), id, in.ProgramID, booking.EnrollInput{ChildID: in.ChildID})
 	if err != nil {
 		Fail(c, err)
 		return
@@ -152,7 +149,7 @@ func (h *WalkInHandler) Cancel(c *gin.Context) {
 	if !ok {
 		return
 	}
-	b, err := h.WalkIns.Cancel(c.Request.Context(), id, bid)
+	b, err := h.Residents.Cancel(c.Request.Context(), Actor(c), id, bid)
 	if err != nil {
 		Fail(c, err)
 		return
@@ -166,7 +163,7 @@ func (h *WalkInHandler) CheckIn(c *gin.Context) {
 	if !ok {
 		return
 	}
-	b, err := h.WalkIns.CheckIn(c.Request.Context(), id, bid)
+	b, err := h.Residents.CheckIn(c.Request.Context(), Actor(c), id, bid)
 	if err != nil {
 		Fail(c, err)
 		return

@@ -79,14 +79,19 @@ func (a *Audit) record(ctx context.Context, q Execer, entries ...AuditEntry) err
 // Change is what a domain operation tells the audit log about the state change
 // it made. Operations build one from their own values; Write encodes and redacts.
 type Change struct {
-	Action string // the operation, "<what>.<verb>": "booking.confirm", "session.patch"
-	Target string // what it acted on, "<what>_id=<id>": "booking_id=42"
+	Action string // the operation's stable name, e.g. "POST /api/v1/staff/bookings/:id/confirm" (see models/ops)
+	Target string // what it acted on, "<param>=<value>&...": "id=42", "id=7&booking_id=42"
 	Input  any    // what the actor asked for (the decoded request); nil for none
 	Before any    // the target's state before the change; nil when it was created
 	After  any    // its state after the change; nil when it was deleted
 	// ChildData says the states hold a child's data (PIPL): names and allergies
 	// are masked as well as phones and secrets.
 	ChildData bool
+	// Status is the outcome in the audit log's terms, the HTTP status the
+	// contract gives it whichever door asked: 200 done (the default), 201
+	// created, or a refusal's status (StatusOf) for an attempt the operation
+	// refused, so the log shows refused attempts as it always has.
+	Status int
 }
 
 // Execer is what *sql.DB and *sql.Tx have in common for writing.
@@ -109,9 +114,13 @@ func (a *Audit) Write(ctx context.Context, tx Execer, actor Actor, c Change) err
 		}
 		return RedactJSON(b, c.ChildData)
 	}
+	status := c.Status
+	if status == 0 {
+		status = 200
+	}
 	return a.record(ctx, tx, AuditEntry{
 		ActorID: actor.UserID, ActorRole: actor.Role, Door: actor.Door, Action: c.Action, Target: c.Target,
-		Status: 200, RequestID: actor.RequestID, IP: actor.IP,
+		Status: status, RequestID: actor.RequestID, IP: actor.IP,
 		RequestBody: enc(c.Input), BeforeBody: enc(c.Before), ResponseBody: enc(c.After),
 	})
 }

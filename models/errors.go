@@ -68,3 +68,41 @@ func IsDuplicate(err error) bool {
 	var me *mysql.MySQLError
 	return errors.As(err, &me) && me.Number == 1062
 }
+
+// StatusOf is the HTTP status the contract gives err: the status of its Kind
+// for a domain error, 503 for ErrUnavailable, 500 for anything else, 200 for
+// nil. The audit log records it for an operation's refused attempts.
+func StatusOf(err error) int {
+	if err == nil {
+		return 200
+	}
+	if e, ok := AsError(err); ok {
+		return e.Kind.Status()
+	}
+	return 500
+}
+
+// Status is the HTTP status handlers give the kind.
+func (k Kind) Status() int {
+	switch k {
+	case KindInvalid:
+		return 400
+	case KindUnauthorized:
+		return 401
+	case KindForbidden:
+		return 403
+	case KindNotFound:
+		return 404
+	case KindConflict:
+		return 409
+	case KindTooLarge:
+		return 413
+	case KindRule:
+		return 422
+	case KindTooMany:
+		return 429
+	case KindUnavailable:
+		return 503
+	}
+	return 500
+}

@@ -21,6 +21,7 @@ import (
 	"nantian/models/complaint"
 	"nantian/models/consolelogin"
 	"nantian/models/notify"
+	"nantian/models/ops"
 	"nantian/models/payment"
 	"nantian/models/report"
 	"nantian/models/staffalert"
@@ -61,6 +62,10 @@ type app struct {
 	// staff web console (app_console.go)
 	console       *console.Console
 	consoleLogins *consolelogin.Store
+	imports       *report.Imports
+	// operations are the staff and admin operations (audited, with their
+	// follow-ups) both doors call: the API's handlers and the console.
+	operations *ops.Ops
 
 	handler http.Handler
 	// workers run for the life of Serve; each returns when its ctx ends.
@@ -130,6 +135,14 @@ func newApp(ctx context.Context, cfg config.Config, logger *slog.Logger) (*app, 
 		return nil, err
 	}
 	a.reports = &report.Reports{DB: db, Now: now, Loc: cfg.Location}
+	a.imports = &report.Imports{DB: db, Now: now}
+	a.consoleLogins = &consolelogin.Store{DB: db, Now: now}
+	a.operations = ops.New(ops.Deps{
+		Audit: a.audit, Log: logger, Catalog: a.catalog, CatalogCache: a.bookings.catalogCache,
+		Bookings: a.bookings.engine, WalkIns: a.walkin.walkIns, Children: a.children,
+		Users: a.users, AuthCache: a.authCache, Complaints: a.complaints,
+		Devices: a.pts.devices, Points: a.pts.points, Logins: a.consoleLogins, Imports: a.imports,
+	})
 	if err := a.initConsole(); err != nil {
 		a.Close()
 		return nil, err

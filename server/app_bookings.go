@@ -1,10 +1,7 @@
 package main
 
 import (
-	"context"
 	"time"
-
-	"github.com/gin-gonic/gin"
 
 	"nantian/models"
 	"nantian/models/booking"
@@ -46,9 +43,4 @@ func (a *app) initBookings() {
 		reconciler:  &booking.Reconciler{B: eng, Redis: a.redis, Every: every, Log: a.logger, OnRepair: a.reconcilerRepairs().Inc},
 	}
 	a.workers = append(a.workers, a.bookings.reconciler.Run)
-}
-
-// afterSessionChange is the catalogue's hook into the engine (capacity or times).
-func (b *bookingsArea) afterSessionChange(c *gin.Context, s catalog.Session, timesChanged bool) error {
-	return b.engine.SessionChanged(context.WithoutCancel(c.Request.Context()), s.ID, timesChanged)
 }

@@ -6,9 +6,7 @@ import (
 
 	"nantian/console"
 	"nantian/models"
-	"nantian/models/consolelogin"
 	"nantian/models/desk"
-	"nantian/models/report"
 )
 
 // consoleLoginPage is the mini-program page a console login code opens; it
@@ -17,13 +15,12 @@ const consoleLoginPage = "pages/staff/console-login/index"
 
 // initConsole builds the staff web console (issue 12) over the app's stores.
 func (a *app) initConsole() error {
-	a.consoleLogins = &consolelogin.Store{DB: a.db, Now: models.SystemClock}
 	c, err := console.New(console.Deps{
 		Env: a.cfg.AppEnv, Loc: a.cfg.Location, Logger: a.logger,
 		Logins: a.consoleLogins, Auth: a.authCache, QR: a.wx, LoginPage: consoleLoginPage,
-		Users: a.users, Catalog: a.catalog, CatalogCache: a.bookings.catalogCache, Bookings: a.bookings.engine, WalkIns: a.walkin.walkIns, Audit: a.audit,
+		Users: a.users, Catalog: a.catalog, Bookings: a.bookings.engine, Audit: a.audit, Ops: a.operations,
 		DB: a.db, Complaints: a.complaints, Uploads: a.uploads, Points: a.pts.points, Devices: a.pts.devices,
-		Reports: a.reports, Imports: &report.Imports{DB: a.db, Now: models.SystemClock},
+		Reports: a.reports, Imports: a.imports,
 		Desk: &desk.Reader{DB: a.db, Now: models.SystemClock, Loc: a.cfg.Location, ComplaintWarn: 5 * time.Minute,
 			Cipher: a.bookings.engine.Cipher, ChildReads: a.bookings.engine.ChildReads},
 	})

@@ -1,8 +1,6 @@
 package main
 
 import (
-	"context"
-
 	"nantian/models"
 	"nantian/models/booking"
 	"nantian/models/notify"
@@ -25,11 +23,4 @@ func (a *app) initWalkIn() {
 			Before: a.cfg.Booking.ReminderBefore, Every: a.cfg.Booking.ReminderEvery, Batch: 200, Log: a.logger},
 	}
 	a.workers = append(a.workers, a.walkin.reminders.Run)
-}
-
-// mergeWalkIn is POST /me/phone's hook: fold a walk-in with the now verified
-// phone into the caller (its role and tokens are unchanged).
-func (w *walkInArea) mergeWalkIn(ctx context.Context, userID int64) error {
-	_, err := w.walkIns.MergeVerifiedPhone(ctx, userID)
-	return err
 }

@@ -4,18 +4,19 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"log/slog"
+	"nantian/models"
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/gin-gonic/gin"
 	"github.com/golang-jwt/jwt/v5"
-
-	"nantian/models"
 )
 
 func TestLogin(t *testing.T) {
@@ -494,5 +495,68 @@ func TestPhoneCodeRefusedKeepsSession(t *testing.T) {
 	defer fakeWX.SetDown(false)
 	if r := a.do("POST", "/api/v1/me/phone", p.AccessToken, map[string]string{"code": "phone-13833334444"}); r.Status != http.StatusServiceUnavailable {
 		t.Fatalf("WeChat down: %d %s, want 503", r.Status, r.Body)
+	}
+}
+
+// A login revoked while another request of it is loading the cache must be dead
+// from the moment Revoke + InvalidateLogin return: a load that read MySQL before
+// the revocation may not put its stale answer back after the eviction (it used to,
+// keeping a logged-out or demoted caller's token alive for the cache TTL).
+func TestAuthCacheEvictionBeatsInFlightLoad(t *testing.T) {
+	a := newTestApp(t)
+	ctx := context.Background()
+	cache, tokens := a.app.authCache, a.app.tokens
+	u, err := a.app.users.UpsertWeChat(ctx, uniqueName(t, "rv-cache"), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const trials = 100
+	stale := 0
+	for trial := 0; trial < trials; trial++ {
+		pair, err := tokens.NewLogin(ctx, u.ID, u.Role)
+		if err != nil {
+			t.Fatal(err)
+		}
+		claims, _, err := tokens.ParseAccess(pair.AccessToken)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sid := claims.SID
+		var stop atomic.Bool
+		var wg sync.WaitGroup
+		// Readers keep loading the login (an evictor keeps the entry cold) ...
+		for range 16 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for !stop.Load() {
+					_, _ = cache.Principal(ctx, u.ID, sid)
+				}
+			}()
+		}
+		var evictorStop atomic.Bool
+		var ew sync.WaitGroup
+		ew.Add(1)
+		go func() {
+			defer ew.Done()
+			for !evictorStop.Load() {
+				cache.InvalidateLogin(ctx, sid)
+			}
+		}()
+		// ... while the login is revoked the way logout does it.
+		if err := tokens.Revoke(ctx, sid); err != nil {
+			t.Fatal(err)
+		}
+		evictorStop.Store(true)
+		ew.Wait()
+		cache.InvalidateLogin(ctx, sid)
+		stop.Store(true)
+		wg.Wait()
+		if _, err := cache.Principal(ctx, u.ID, sid); !errors.Is(err, models.ErrUnauthorized) {
+			stale++
+		}
+	}
+	if stale > 0 {
+		t.Fatalf("%d of %d revoked logins still authenticated after logout's eviction", stale, trials)
 	}
 }

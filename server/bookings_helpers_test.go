@@ -10,6 +10,7 @@ import (
 
 	"nantian/handlers"
 	"nantian/models/account"
+	"nantian/models/booking/invariant"
 )
 
 // quickResidents creates n residents straight in the stores (no WeChat round trip)
@@ -64,16 +65,17 @@ func (a *testApp) liveBookings(sessionID int64) int {
 	return a.sqlInt(`SELECT COUNT(*) FROM bookings WHERE session_id = ? AND status IN ('pending','confirmed','attended')`, sessionID)
 }
 
-// assertCounts checks sessions.booked/waitlisted agree with the bookings rows.
+// assertCounts checks the session holds no more places than it has and that
+// sessions.booked/waitlisted agree with its bookings (invariant.Sessions, the
+// check the drills run too).
 func (a *testApp) assertCounts(sessionID int64) {
 	a.t.Helper()
-	booked := a.sqlInt(`SELECT booked FROM sessions WHERE id = ?`, sessionID)
-	waitlisted := a.sqlInt(`SELECT waitlisted FROM sessions WHERE id = ?`, sessionID)
-	if live := a.liveBookings(sessionID); booked != live {
-		a.t.Errorf("session %d: booked=%d but %d live bookings", sessionID, booked, live)
+	cs, err := invariant.Sessions(context.Background(), a.app.db, sessionID)
+	if err != nil || len(cs) != 1 {
+		a.t.Fatalf("session %d counts: %v (%d rows)", sessionID, err, len(cs))
 	}
-	if w := a.sqlInt(`SELECT COUNT(*) FROM bookings WHERE session_id = ? AND status = 'waitlisted'`, sessionID); w != waitlisted {
-		a.t.Errorf("session %d: waitlisted=%d but %d waitlisted bookings", sessionID, waitlisted, w)
+	for _, v := range cs[0].Violations() {
+		a.t.Error(v)
 	}
 }
 

@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 )
@@ -54,4 +56,49 @@ func TestIdempotencyKey(t *testing.T) {
 		t.Errorf("retention %v < 24h", ttl)
 	}
 	wantStatus(t, a.do("POST", "/api/v1/bookings", tok, body, "Idempotency-Key", strings.Repeat("k", 200)), 400, "invalid_request")
+}
+
+// cancelOnWrite is a client that hangs up as the response is written: the
+// request's context ends once the handler has done its work.
+type cancelOnWrite struct {
+	*httptest.ResponseRecorder
+	cancel context.CancelFunc
+}
+
+func (w cancelOnWrite) WriteHeader(code int) {
+	w.cancel()
+	w.ResponseRecorder.WriteHeader(code)
+}
+
+// A client that loses the connection after its booking was made retries with the
+// same Idempotency-Key and must get the first answer back (the booking), not a
+// 409 idempotency_in_progress for half a minute and then already_booked: the
+// outcome is stored even though the first request's context has ended.
+func TestIdempotencyOutcomeStoredAfterClientHangsUp(t *testing.T) {
+	a := newTestApp(t)
+	staffTok, _ := a.staff("rv-idem-staff")
+	_, sid := a.hotSession(staffTok, 5, false)
+	tok, _ := a.resident("rv-idem")
+	body := fmt.Sprintf(`{"session_id": %d}`, sid)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	req := httptest.NewRequest("POST", "/api/v1/bookings", strings.NewReader(body)).WithContext(ctx)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+tok)
+	req.Header.Set("Idempotency-Key", "rv-hangup-1")
+	w := cancelOnWrite{httptest.NewRecorder(), cancel}
+	a.app.handler.ServeHTTP(w, req)
+	if w.Code != http.StatusCreated {
+		t.Fatalf("first request: %d %s", w.Code, w.Body)
+	}
+	first := w.Body.String()
+
+	r := a.do("POST", "/api/v1/bookings", tok, body, "Idempotency-Key", "rv-hangup-1")
+	if r.Status != http.StatusCreated || r.Header.Get("Idempotent-Replayed") != "true" || string(r.Body) != first {
+		t.Fatalf("retry: %d %s (want the first 201 replayed: %s)", r.Status, r.Body, first)
+	}
+	if n := a.liveBookings(sid); n != 1 {
+		t.Fatalf("live bookings = %d", n)
+	}
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -476,4 +477,44 @@ func TestCheckInWindow(t *testing.T) {
 	wantStatus(t, a.do("POST", fmt.Sprintf("/api/v1/staff/residents/%d/bookings/%d/checkin", w, wb), staff, nil), 422, "checkin_not_open")
 	a.openCheckIn(far)
 	wantStatus(t, a.do("POST", fmt.Sprintf("/api/v1/staff/residents/%d/bookings/%d/checkin", w, wb), staff, nil), 200, "")
+}
+
+// A closed session happened: cancelling it afterwards would drop it from the
+// annual report's held sessions, so it is refused.
+func TestClosedSessionCannotBeCancelled(t *testing.T) {
+	a := newTestApp(t)
+	staff, _ := a.staff("closecancel")
+	_, sid := a.hotSession(staff, 5, false)
+	a.startSession(sid)
+	if r := a.do("POST", fmt.Sprintf("/api/v1/staff/sessions/%d/close", sid), staff, nil); r.Status != http.StatusOK {
+		t.Fatalf("close: %d %s", r.Status, r.Body)
+	}
+	r := a.do("POST", fmt.Sprintf("/api/v1/staff/sessions/%d/cancel", sid), staff, nil)
+	if r.Status != http.StatusConflict || r.ErrorCode() != "invalid_transition" {
+		t.Fatalf("cancel a closed session: %d %s", r.Status, r.Body)
+	}
+	s, err := a.app.catalog.GetSession(t.Context(), sid)
+	if err != nil || s.Status != "closed" {
+		t.Fatalf("session now %q (%v)", s.Status, err)
+	}
+}
+
+// Staff cannot confirm a pending booking once its session has started.
+func TestConfirmAfterStartRefused(t *testing.T) {
+	a := newTestApp(t)
+	staff, _ := a.staff("lateconfirm")
+	tok, _ := a.resident("lateconfirm-res")
+	_, sid := a.hotSession(staff, 5, true)
+	r := a.do("POST", "/api/v1/bookings", tok, map[string]any{"session_id": sid})
+	if r.Status != http.StatusCreated || r.JSON(t)["status"] != "pending" {
+		t.Fatalf("book: %d %s", r.Status, r.Body)
+	}
+	bid := int64(r.JSON(t)["id"].(float64))
+	if _, err := a.app.db.Exec(`UPDATE sessions SET starts_at = ? WHERE id = ?`, time.Now().UTC().Add(-time.Minute), sid); err != nil {
+		t.Fatal(err)
+	}
+	r = a.do("POST", fmt.Sprintf("/api/v1/staff/bookings/%d/confirm", bid), staff, nil)
+	if r.Status != http.StatusUnprocessableEntity || r.ErrorCode() != "booking_closed" {
+		t.Fatalf("confirm after start: %d %s", r.Status, r.Body)
+	}
 }

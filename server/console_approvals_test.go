@@ -80,7 +80,7 @@ func TestConsoleApprovals(t *testing.T) {
 			t.Fatalf("resident %d got %d subscribe messages, want 1", i, n)
 		}
 	}
-	if got := h.app.sqlInt(`SELECT COUNT(*) FROM audit_log WHERE actor_id = ? AND action LIKE 'POST /console/approvals/%'`, staffID); got != 3 {
+	if got := h.app.sqlInt(`SELECT COUNT(*) FROM audit_log WHERE actor_id = ? AND action IN ('POST /api/v1/staff/bookings/:id/confirm', 'POST /api/v1/staff/bookings/:id/reject') AND door = 'console'`, staffID); got != 3 {
 		t.Fatalf("audit entries by the clerk: %d, want 3", got)
 	}
 

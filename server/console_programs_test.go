@@ -166,12 +166,22 @@ func TestConsolePrograms(t *testing.T) {
 	if r := h.app.do("GET", fmt.Sprintf("/api/v1/programs/%d", pid), "", nil); len(r.JSON(t)["sessions"].([]any)) != 7 {
 		t.Fatalf("the API's cached program read was not invalidated: %s", r.Body)
 	}
-	if n := h.app.sqlInt(`SELECT COUNT(*) FROM audit_log WHERE actor_id = ? AND action = 'POST /console/programs/{id}/sessions' AND target = ? AND status = 201`,
+	if n := h.app.sqlInt(`SELECT COUNT(*) FROM audit_log WHERE actor_id = ? AND action = 'POST /api/v1/staff/programs/:id/sessions' AND door = 'console' AND target = ? AND status = 201`,
 		staffID, fmt.Sprintf("id=%d", pid)); n != 7 {
 		t.Fatalf("%d session creations audited, want 7", n)
 	}
-	if n := h.app.sqlInt(`SELECT COUNT(*) FROM audit_log WHERE actor_id = ? AND action IN ('POST /console/programs', 'PATCH /console/programs/{id}')`, staffID); n != 3 {
-		t.Fatalf("%d program changes audited, want 3 (create, edit, refused edit)", n)
+	// The create and the edit, each once, as done (the refused edit, an empty
+	// title, is refused by the form's check before any operation runs, as a
+	// malformed body is at the API's door: no operation, no entry).
+	if n := h.app.sqlInt(`SELECT COUNT(*) FROM audit_log WHERE actor_id = ? AND action = 'POST /api/v1/staff/programs' AND door = 'console' AND status = 201 AND before_body IS NULL AND response_body IS NOT NULL`, staffID); n != 1 {
+		t.Fatalf("%d program creations audited, want 1", n)
+	}
+	if n := h.app.sqlInt(`SELECT COUNT(*) FROM audit_log WHERE actor_id = ? AND action = 'PATCH /api/v1/staff/programs/:id' AND door = 'console' AND target = ? AND status = 200
+		AND JSON_VALUE(before_body, '$.title') <> JSON_VALUE(response_body, '$.title')`, staffID, fmt.Sprintf("id=%d", pid)); n != 1 {
+		t.Fatalf("%d program edits audited with before and after, want 1", n)
+	}
+	if n := h.app.sqlInt(`SELECT COUNT(*) FROM audit_log WHERE actor_id = ? AND action = 'PATCH /api/v1/staff/programs/:id'`, staffID); n != 1 {
+		t.Fatalf("%d program edit entries, want 1 (the refused edit ran no operation)", n)
 	}
 
 	// A double click: the same preview's save form posted twice at once.

@@ -221,7 +221,7 @@ func TestReconcilerRepairsAreCounted(t *testing.T) {
 }
 
 // accessLines returns the access-log lines ("msg":"http") logged so far.
-func accessLines(t *testing.T, log *syncBuffer) []map[string]any {
+func accessLines(t *testing.T, log *testdb.SyncBuffer) []map[string]any {
 	t.Helper()
 	var out []map[string]any
 	sc := bufio.NewScanner(strings.NewReader(log.String()))
@@ -235,7 +235,7 @@ func accessLines(t *testing.T, log *syncBuffer) []map[string]any {
 }
 
 // lastAccess sends one request and returns its access-log line.
-func lastAccess(t *testing.T, a *testApp, log *syncBuffer, headers ...string) (response, map[string]any) {
+func lastAccess(t *testing.T, a *testApp, log *testdb.SyncBuffer, headers ...string) (response, map[string]any) {
 	t.Helper()
 	r := a.do("GET", "/api/v1/programs", "", nil, headers...)
 	lines := accessLines(t, log)
@@ -266,7 +266,7 @@ func TestClientIPOnlyFromTheTrustedProxyHeader(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			log := &syncBuffer{}
+			log := &testdb.SyncBuffer{}
 			a := startTestApp(t, testdb.RedisPrefix(), tc.env, log)
 			_, line := lastAccess(t, a, log, tc.headers...)
 			if line["ip"] != tc.want {
@@ -280,7 +280,7 @@ func TestClientIPOnlyFromTheTrustedProxyHeader(t *testing.T) {
 // by a fresh one (response, access log and audit all carry the fresh one); the
 // trusted proxy's is kept.
 func TestClientRequestIDOnlyFromTrustedProxies(t *testing.T) {
-	log := &syncBuffer{}
+	log := &testdb.SyncBuffer{}
 	a := startTestApp(t, testdb.RedisPrefix(), nil, log)
 	r, line := lastAccess(t, a, log, "X-Request-Id", "chosen-by-client-1")
 	if id := r.Header.Get("X-Request-Id"); id == "chosen-by-client-1" || len(id) != 24 || line["request_id"] != id {
@@ -300,7 +300,7 @@ func TestClientRequestIDOnlyFromTrustedProxies(t *testing.T) {
 		t.Fatalf("audit rows under the fresh id: %d (%v)", n, err)
 	}
 
-	log2 := &syncBuffer{}
+	log2 := &testdb.SyncBuffer{}
 	b := startTestApp(t, testdb.RedisPrefix(), map[string]string{"TRUSTED_PROXIES": "127.0.0.1"}, log2)
 	r, line = lastAccess(t, b, log2, "X-Request-Id", "lb-trace-7f3a")
 	if r.Header.Get("X-Request-Id") != "lb-trace-7f3a" || line["request_id"] != "lb-trace-7f3a" {

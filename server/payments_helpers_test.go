@@ -33,7 +33,7 @@ type payApp struct {
 	fake    *fakepay.Server
 	fakeURL string
 	svc     *payment.Service
-	logs    *syncLog
+	logs    *testdb.SyncBuffer
 }
 
 // newPayApp starts a fake pay server and an app configured for it. The worker
@@ -70,33 +70,12 @@ func newPayApp(t *testing.T, overrides ...map[string]string) *payApp {
 			env[k] = v
 		}
 	}
-	logs := &syncLog{}
+	logs := &testdb.SyncBuffer{}
 	a := startTestApp(t, testdb.RedisPrefix(), env, logs)
 	if a.app.payments == nil {
 		t.Fatal("payments not wired")
 	}
 	return &payApp{testApp: a, fake: fake, fakeURL: ts.URL, svc: a.app.payments, logs: logs}
-}
-
-// syncLog collects the app's log lines for tests that check what was logged.
-type syncLog struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *syncLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if os.Getenv("TEST_LOG") != "" {
-		os.Stderr.Write(p)
-	}
-	return l.b.Write(p)
-}
-
-func (l *syncLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // payCerts makes the throwaway CA and merchant certificate once per test binary:

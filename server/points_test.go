@@ -5,14 +5,13 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/binary"
+	"nantian/models/points"
 	"net/http"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
-
-	"nantian/models/points"
 )
 
 // The webhook's authentication: only a correctly signed, fresh, never-seen request
@@ -468,5 +467,79 @@ func TestDepositStatistics(t *testing.T) {
 	}
 	if r := a.do("GET", "/api/v1/staff/points/stats?from=2039-03-01&to=2039-02-01", staffTok, nil); r.Status != 400 {
 		t.Fatalf("reversed range: %d", r.Status)
+	}
+}
+
+// A points code shown just before the account was deleted earns nothing.
+func TestDeletedAccountCodeEarnsNothing(t *testing.T) {
+	a := newTestApp(t)
+	staff, _ := a.staff("delcode-staff")
+	tok, uid := a.resident("delcode")
+	devID, secret := a.newDevice(staff, "南天一花园")
+	code := a.residentCode(tok)
+	if r := a.do("DELETE", "/api/v1/me", tok, nil); r.Status != http.StatusNoContent {
+		t.Fatalf("delete: %d %s", r.Status, r.Body)
+	}
+	r := a.sendDeposit(devID, secret, randomID("ev-"), code, 500, "ok")
+	if r.Status != http.StatusUnprocessableEntity || r.ErrorCode() != "token_invalid" {
+		t.Fatalf("deposit for a deleted account: %d %s", r.Status, r.Body)
+	}
+	if n := a.count(`SELECT COUNT(*) FROM bin_deposits WHERE user_id = ?`, uid); n != 0 {
+		t.Fatalf("%d deposits stored", n)
+	}
+}
+
+// Event ids are the bin's own: another bin using the same id, or the same bin
+// using an id that differs only in case, is a different event and earns points;
+// the same bin repeating an id is a duplicate.
+func TestDepositEventIDsArePerBinAndExact(t *testing.T) {
+	a := newTestApp(t)
+	staff, _ := a.staff("evscope-staff")
+	tok, uid := a.resident("evscope")
+	dev1, sec1 := a.newDevice(staff, "南天一花园")
+	dev2, sec2 := a.newDevice(staff, "国城花园")
+	code := a.residentCode(tok)
+	id := randomID("evt-")
+	for _, c := range []struct {
+		dev        int64
+		sec, event string
+		dup        bool
+	}{
+		{dev1, sec1, id, false},
+		{dev2, sec2, id, false},                  // another bin, same number
+		{dev1, sec1, strings.ToUpper(id), false}, // differs only in case
+		{dev1, sec1, id, true},                   // a real repeat
+	} {
+		r := a.sendDeposit(c.dev, c.sec, c.event, code, 300, "ok")
+		if r.Status != http.StatusOK || r.JSON(t)["duplicate"] != c.dup {
+			t.Fatalf("device %d event %s: %d %s (want duplicate=%v)", c.dev, c.event, r.Status, r.Body, c.dup)
+		}
+	}
+	if n := a.count(`SELECT COUNT(*) FROM bin_deposits WHERE user_id = ?`, uid); n != 3 {
+		t.Fatalf("%d deposits, want 3", n)
+	}
+	if b := a.balance(uid); b != 9 {
+		t.Fatalf("balance %d, want 9", b)
+	}
+}
+
+// A retried staff adjustment with the same Idempotency-Key credits once.
+func TestAdjustmentIdempotent(t *testing.T) {
+	a := newTestApp(t)
+	staff, _ := a.staff("adjidem")
+	_, uid := a.resident("adjidem-res")
+	body := map[string]any{"user_id": uid, "amount": 5, "reason": "补录"}
+	key := uniqueName(t, "adj")
+	for i := 0; i < 2; i++ {
+		if r := a.do("POST", "/api/v1/staff/points/adjustments", staff, body, "Idempotency-Key", key); r.Status != http.StatusCreated {
+			t.Fatalf("adjust %d: %d %s", i, r.Status, r.Body)
+		}
+	}
+	body["amount"] = 6
+	if r := a.do("POST", "/api/v1/staff/points/adjustments", staff, body, "Idempotency-Key", key); r.Status != http.StatusUnprocessableEntity {
+		t.Fatalf("reused key: %d %s", r.Status, r.Body)
+	}
+	if b := a.balance(uid); b != 5 {
+		t.Fatalf("balance %d, want 5", b)
 	}
 }

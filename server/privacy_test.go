@@ -9,16 +9,16 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"nantian/config"
+	"nantian/models"
+	"nantian/models/account"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
-
-	"nantian/config"
-	"nantian/models"
-	"nantian/models/account"
 )
 
 // privacyResident is a resident with a bit of everything: a verified phone, a
@@ -592,5 +592,27 @@ func TestPrivacyConfigRefusesDevDataKey(t *testing.T) {
 	}
 	if _, err := config.Load(get(map[string]string{"APP_ENV": "dev", "DATA_KEY": ""})); err != nil {
 		t.Errorf("dev with the default DATA_KEY: %v", err)
+	}
+}
+
+// A WeChat user who absorbed a walk-in and then deletes their account must not
+// leave their personal data behind on the walk-in's tombstone row: DELETE /me
+// erases every personal column, and the tombstone was the same person.
+func TestDeleteAccountErasesMergedWalkInTombstone(t *testing.T) {
+	a := newTestApp(t)
+	staffTok, _ := a.staff("rv-desk")
+	phone := newPhone()
+	r := a.do("POST", "/api/v1/staff/residents", staffTok, map[string]any{
+		"real_name": "赵大爷", "phone": phone, "birth_date": "1948-05-06", "estate": "南天二花园", "building": "7", "room": "7-502"})
+	walk := idOf(t, r)
+	tok, uid := a.resident("rv-zhao")
+	wantStatus(t, a.do("POST", "/api/v1/me/phone", tok, map[string]string{"code": "phone-" + phone}), http.StatusOK, "")
+	if n := a.sqlInt(`SELECT COUNT(*) FROM users WHERE id = ? AND merged_into = ?`, walk, uid); n != 1 {
+		t.Fatalf("walk-in %d not merged into %d", walk, uid)
+	}
+	wantStatus(t, a.do("DELETE", "/api/v1/me", tok, nil), http.StatusNoContent, "")
+	if n := a.sqlInt(`SELECT COUNT(*) FROM users WHERE id IN (?, ?) AND (real_name <> '' OR nickname <> '' OR birth_date IS NOT NULL
+		OR estate <> '' OR building <> '' OR room <> '' OR phone_enc IS NOT NULL OR phone_bidx IS NOT NULL OR walkin_phone IS NOT NULL)`, uid, walk); n != 0 {
+		t.Fatalf("%d rows still hold the deleted resident's personal data", n)
 	}
 }

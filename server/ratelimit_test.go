@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"fmt"
 	"log/slog"
 	"net"
@@ -17,6 +16,7 @@ import (
 
 	"nantian/handlers"
 	"nantian/models"
+	"nantian/models/testdb"
 )
 
 func loginCode(name string) map[string]string {
@@ -39,24 +39,6 @@ func TestRateLimitRedisDownLetsLoginThrough(t *testing.T) {
 	}
 }
 
-// syncBuffer is a goroutine-safe log sink.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // With Redis failing, the middleware lets every request through and says so in
 // the log once per pause, not once per request; after the pause it tries again.
 func TestRateLimitRedisDownLogsOncePerPause(t *testing.T) {
@@ -68,7 +50,7 @@ func TestRateLimitRedisDownLogsOncePerPause(t *testing.T) {
 	ln.Close()
 	rdb := redis.NewClient(&redis.Options{Addr: dead, MaxRetries: -1, DialTimeout: 200 * time.Millisecond})
 	defer rdb.Close()
-	var logs syncBuffer
+	var logs testdb.SyncBuffer
 	l := handlers.NewRateLimiter(&models.Redis{Client: rdb, Prefix: "test:down:"}, slog.New(slog.NewJSONHandler(&logs, nil)))
 	now := time.Now()
 	var mu sync.Mutex

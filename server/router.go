@@ -1,15 +1,12 @@
 package main
 
 import (
-	"context"
 	"net/http"
 
 	"github.com/gin-gonic/gin"
 
 	"nantian"
 	"nantian/handlers"
-	"nantian/models"
-	"nantian/models/report"
 )
 
 // maxBodyBytes caps JSON bodies; uploads set their own, larger limit.
@@ -49,11 +46,11 @@ func (a *app) routes() http.Handler {
 
 	authn := &handlers.Authenticator{Tokens: a.tokens, Cache: a.authCache}
 	authH := &handlers.AuthHandler{Users: a.users, Tokens: a.tokens, Cache: a.authCache, WeChat: a.wx}
-	me := &handlers.MeHandler{Users: a.users, Children: a.children, WeChat: a.wx, AfterPhoneVerified: a.walkin.mergeWalkIn,
-		EraseChild: a.privacy.service.DeleteChild}
-	catalog := &handlers.CatalogHandler{Catalog: a.catalog, Cache: a.bookings.catalogCache, AfterSessionChange: a.bookings.afterSessionChange}
-	admin := &handlers.AdminHandler{Users: a.users, Cache: a.authCache}
-	audit := &handlers.AuditHandler{Audit: a.audit, Before: a.auditBefore()}
+	me := &handlers.MeHandler{Users: a.users, Children: a.children, WeChat: a.wx, WalkIns: a.walkin.walkIns, Privacy: a.privacy.service}
+	op := a.operations
+	catalog := &handlers.CatalogHandler{Catalog: a.catalog, Cache: a.bookings.catalogCache, Programs: op.Programs, Sessions: op.Sessions}
+	admin := &handlers.AdminHandler{Admin: op.Admin}
+	audit := &handlers.AuditHandler{Audit: a.audit}
 
 	// Rate limits (issue 7; logins: issue 14, see AuthHandler); handlers.RateLimit with ByUser /
 	// ByParam / ByHeader and a.cfg.RateLimits for booking, complaints and devices.
@@ -98,7 +95,7 @@ func (a *app) routes() http.Handler {
 	user.POST("/bookings/:id/cancel", bookingsH.Cancel)
 	user.POST("/programs/:id/enrollments", idem, bookingsH.Enroll)
 	// --- resident routes: payments ---
-	paymentsH := &handlers.PaymentsHandler{Payments: a.payments, Bookings: a.bookings.engine, Loc: a.cfg.Location}
+	paymentsH := &handlers.PaymentsHandler{Payments: a.payments, Bookings: a.bookings.engine, Refunds: op.Bookings, Loc: a.cfg.Location}
 	user.POST("/bookings/:id/payment", paymentsH.Pay)
 	calendarH := &handlers.CalendarHandler{Bookings: a.bookings.engine}
 	user.GET("/bookings/:id/calendar.ics", calendarH.Booking)
@@ -122,21 +119,22 @@ func (a *app) routes() http.Handler {
 	user.POST("/redemptions", idem, pointsH.Redeem)
 	user.GET("/redemptions", pointsH.Redemptions)
 
-	// Staff and admins.
-	staff := user.Group("/staff", handlers.RequireStaff(), audit.Middleware())
+	// Staff and admins. Every state change here is a models/ops operation, which
+	// audits itself (actor, door, before and after) whichever door called it.
+	staff := user.Group("/staff", handlers.RequireStaff())
 	staff.POST("/programs", catalog.CreateProgram)
 	staff.PATCH("/programs/:id", catalog.PatchProgram)
 	staff.POST("/programs/:id/sessions", catalog.CreateSession)
 	staff.PATCH("/sessions/:id", catalog.PatchSession)
 	// --- staff routes: bookings ---
-	staffBookings := &handlers.StaffBookingsHandler{Bookings: a.bookings.engine, Catalog: a.catalog}
+	staffBookings := &handlers.StaffBookingsHandler{Bookings: a.bookings.engine, Decisions: op.Bookings, Sessions: op.Sessions}
 	staff.GET("/bookings", staffBookings.List)
 	staff.POST("/bookings/:id/confirm", staffBookings.Confirm)
 	staff.POST("/bookings/:id/reject", staffBookings.Reject)
 	staff.POST("/checkins", staffBookings.CheckIn)
 	staff.POST("/sessions/:id/close", staffBookings.CloseSession)
 	staff.POST("/sessions/:id/cancel", staffBookings.CancelSession)
-	consoleLogins := &handlers.ConsoleLoginsHandler{Logins: a.consoleLogins}
+	consoleLogins := &handlers.ConsoleLoginsHandler{Admin: op.Admin}
 	staff.POST("/console-logins", consoleLogins.Approve)
 	staff.GET("/sessions/:id/roster.csv", handlers.StaffReader(), staffBookings.Roster) // StaffReader: child names are audited
 	// --- staff routes: payments ---
@@ -144,7 +142,7 @@ func (a *app) routes() http.Handler {
 	staff.GET("/payments/summary", paymentsH.Summary)
 	staff.GET("/payments.csv", paymentsH.CSV)
 	staff.POST("/bookings/:id/refund", paymentsH.Refund)
-	walkInH := &handlers.WalkInHandler{WalkIns: a.walkin.walkIns, Children: a.children}
+	walkInH := &handlers.WalkInHandler{WalkIns: a.walkin.walkIns, Residents: op.Residents}
 	staff.POST("/residents", walkInH.Create)
 	staff.GET("/residents", walkInH.List)
 	staff.GET("/residents/:id", walkInH.Get)
@@ -155,14 +153,14 @@ func (a *app) routes() http.Handler {
 	staff.POST("/residents/:id/bookings/:booking_id/cancel", walkInH.Cancel)
 	staff.POST("/residents/:id/bookings/:booking_id/checkin", walkInH.CheckIn)
 	// --- staff routes: complaints ---
-	staffComplaints := &handlers.StaffComplaintsHandler{Complaints: a.complaints, Loc: a.cfg.Location}
+	staffComplaints := &handlers.StaffComplaintsHandler{Complaints: a.complaints, Steps: op.Complaints, Loc: a.cfg.Location}
 	staff.GET("/complaints", staffComplaints.List)
 	staff.GET("/complaints/stats", staffComplaints.Stats)
 	staff.POST("/complaints/:id/accept", staffComplaints.Accept)
 	staff.POST("/complaints/:id/contact", staffComplaints.Contact)
 	staff.POST("/complaints/:id/resolve", staffComplaints.Resolve)
 	// --- staff routes: points ---
-	staffPts := &handlers.StaffPointsHandler{Devices: a.pts.devices, Points: a.pts.points}
+	staffPts := &handlers.StaffPointsHandler{Devices: a.pts.devices, Points: a.pts.points, Ops: op.Points}
 	staff.POST("/devices", staffPts.CreateDevice)
 	staff.GET("/devices", staffPts.ListDevices)
 	staff.POST("/devices/:id/disable", staffPts.DisableDevice)
@@ -179,14 +177,14 @@ func (a *app) routes() http.Handler {
 	// --- staff routes: imports ---
 	// History import: up to 5,000 CSV rows, so it sits outside the api group's
 	// 1 MiB body limit (limits nest, the smaller wins) with its own 5 MiB.
-	importsH := &handlers.ImportsHandler{Imports: &report.Imports{DB: a.db, Now: models.SystemClock}, Loc: a.cfg.Location}
-	importG := r.Group("/api/v1/staff", handlers.BodyLimit(handlers.MaxImportBytes), authn.Required(), handlers.RequireStaff(), audit.Middleware())
+	importsH := &handlers.ImportsHandler{Imports: op.Imports, Loc: a.cfg.Location}
+	importG := r.Group("/api/v1/staff", handlers.BodyLimit(handlers.MaxImportBytes), authn.Required(), handlers.RequireStaff())
 	importG.POST("/imports/sessions", importsH.Sessions)
 	reports := &handlers.ReportsHandler{Reports: a.reports, Loc: a.cfg.Location}
 	staff.GET("/reports/annual", reports.Annual)
 
 	// Admins only.
-	adminG := user.Group("/admin", handlers.RequireAdmin(), audit.Middleware())
+	adminG := user.Group("/admin", handlers.RequireAdmin())
 	adminG.PUT("/users/:id/role", admin.SetRole)
 	adminG.GET("/audit", audit.List)
 
@@ -207,32 +205,4 @@ func (a *app) routes() http.Handler {
 	api.POST("/devices/deposits", jsonOnly, deviceLimit, devicesH.Deposit)
 	api.POST("/devices/deposits/batch", jsonOnly, deviceLimit, devicesH.DepositBatch)
 	return r
-}
-
-// auditBefore names, per staff route that changes one thing, how to read that
-// thing's state before the change, so its audit entry shows before and after.
-func (a *app) auditBefore() map[string]func(ctx context.Context, id int64) (any, error) {
-	asStaff := models.Principal{Role: models.RoleStaff}
-	program := func(ctx context.Context, id int64) (any, error) { return a.catalog.GetProgram(ctx, id) }
-	session := func(ctx context.Context, id int64) (any, error) { return a.catalog.GetSession(ctx, id) }
-	booking := func(ctx context.Context, id int64) (any, error) { return a.bookings.engine.Get(ctx, asStaff, id) }
-	complaint := func(ctx context.Context, id int64) (any, error) { return a.complaints.Get(ctx, id, asStaff, false) }
-	device := func(ctx context.Context, id int64) (any, error) { return a.pts.devices.Get(ctx, id) }
-	return map[string]func(ctx context.Context, id int64) (any, error){
-		"/api/v1/staff/programs/:id":              program,
-		"/api/v1/staff/sessions/:id":              session,
-		"/api/v1/staff/sessions/:id/cancel":       session,
-		"/api/v1/staff/sessions/:id/close":        session,
-		"/api/v1/staff/bookings/:id/confirm":      booking,
-		"/api/v1/staff/bookings/:id/reject":       booking,
-		"/api/v1/staff/bookings/:id/refund":       booking,
-		"/api/v1/staff/complaints/:id/accept":     complaint,
-		"/api/v1/staff/complaints/:id/contact":    complaint,
-		"/api/v1/staff/complaints/:id/resolve":    complaint,
-		"/api/v1/staff/devices/:id/disable":       device,
-		"/api/v1/staff/devices/:id/enable":        device,
-		"/api/v1/staff/devices/:id/rotate-secret": device,
-		"/api/v1/staff/rewards/:id":               func(ctx context.Context, id int64) (any, error) { return a.pts.points.GetReward(ctx, id) },
-		"/api/v1/admin/users/:id/role":            func(ctx context.Context, id int64) (any, error) { return a.users.Get(ctx, id) },
-	}
 }

@@ -271,3 +271,24 @@ func TestLocalTimesRewritesReplays(t *testing.T) {
 		t.Fatalf("the booking carried no time: %s", again.Body)
 	}
 }
+
+// The refusal before booking opens names the opening time as residents read it,
+// in APP_TIMEZONE (Asia/Shanghai), not in UTC: 09:00 is not "01:00Z".
+func TestBookingNotYetOpenNamesLocalTime(t *testing.T) {
+	a := newTestApp(t)
+	staffTok, _ := a.staff("rv-opens")
+	pid := a.createProgram(staffTok, map[string]any{"kind": "activity", "title": "早鸟班"})
+	start := time.Now().Add(72 * time.Hour).Truncate(time.Second)
+	opens := time.Now().Add(24 * time.Hour).Truncate(time.Second)
+	r := a.do("POST", fmt.Sprintf("/api/v1/staff/programs/%d/sessions", pid), staffTok, map[string]any{
+		"starts_at": start.Format(time.RFC3339), "ends_at": start.Add(time.Hour).Format(time.RFC3339),
+		"capacity": 5, "booking_opens_at": opens.UTC().Format(time.RFC3339)})
+	sid := idOf(t, r)
+	tok, _ := a.resident("rv-early")
+	r = a.do("POST", "/api/v1/bookings", tok, map[string]any{"session_id": sid})
+	wantStatus(t, r, http.StatusUnprocessableEntity, "booking_closed")
+	want := opens.In(a.app.cfg.Location).Format("2006-01-02 15:04")
+	if msg := r.JSON(t)["error"].(map[string]any)["message"].(string); !strings.Contains(msg, want) {
+		t.Fatalf("message %q does not name the opening time %s (Asia/Shanghai)", msg, want)
+	}
+}

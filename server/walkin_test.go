@@ -431,3 +431,50 @@ func TestWalkInDeskBookingRacesMerge(t *testing.T) {
 		t.Fatalf("user has %d bookings, %d were created", n, tally[http.StatusCreated])
 	}
 }
+
+// A walk-in is enrolled in a whole course at the desk, all or nothing, through
+// the engine: every upcoming session booked; a second enrolment is already_booked;
+// a course with a full session enrols nobody.
+func TestWalkInEnrolment(t *testing.T) {
+	a := newTestApp(t)
+	staff, _ := a.staff("wenrol")
+	walk := createWalkIn(t, a, staff, "陈伯", newPhone())
+	pid := a.createProgram(staff, map[string]any{"kind": "activity", "title": "长者书画课程", "requires_approval": false})
+	s1 := a.createSession(staff, pid, 48*time.Hour, 5)
+	s2 := a.createSession(staff, pid, 96*time.Hour, 5)
+	path := fmt.Sprintf("/api/v1/staff/residents/%d/enrollments", walk)
+	r := a.do("POST", path, staff, map[string]any{"program_id": pid})
+	if r.Status != http.StatusCreated {
+		t.Fatalf("enrol: %d %s", r.Status, r.Body)
+	}
+	if n := len(r.JSON(t)["bookings"].([]any)); n != 2 {
+		t.Fatalf("%d bookings, want 2", n)
+	}
+	if r := a.do("POST", path, staff, map[string]any{"program_id": pid}); r.Status != http.StatusConflict || r.ErrorCode() != "already_booked" {
+		t.Fatalf("second enrolment: %d %s", r.Status, r.Body)
+	}
+	// A course whose second session is full: nobody is enrolled anywhere.
+	pid2 := a.createProgram(staff, map[string]any{"kind": "activity", "title": "满员课程", "requires_approval": false})
+	a1 := a.createSession(staff, pid2, 48*time.Hour, 5)
+	a2 := a.createSession(staff, pid2, 96*time.Hour, 1)
+	other, _ := a.resident("wenrol-other")
+	if r := a.do("POST", "/api/v1/bookings", other, map[string]any{"session_id": a2}); r.Status != http.StatusCreated {
+		t.Fatalf("fill: %d %s", r.Status, r.Body)
+	}
+	walk2 := createWalkIn(t, a, staff, "周姨", newPhone())
+	r = a.do("POST", fmt.Sprintf("/api/v1/staff/residents/%d/enrollments", walk2), staff, map[string]any{"program_id": pid2})
+	if r.Status != http.StatusConflict || r.ErrorCode() != "session_full" {
+		t.Fatalf("enrol in a full course: %d %s", r.Status, r.Body)
+	}
+	for _, sid := range []int64{s1, s2, a1, a2} {
+		a.assertCounts(sid)
+	}
+	if n := a.liveBookings(a1); n != 0 {
+		t.Fatalf("partial enrolment left %d bookings", n)
+	}
+	// Not a walk-in: 404.
+	_, uid := a.resident("wenrol-wechat")
+	if r := a.do("POST", fmt.Sprintf("/api/v1/staff/residents/%d/enrollments", uid), staff, map[string]any{"program_id": pid}); r.Status != http.StatusNotFound {
+		t.Fatalf("enrol a WeChat user at the desk: %d %s", r.Status, r.Body)
+	}
+}

@@ -339,7 +339,11 @@ func (p *Privacy) cancelLiveBookings(ctx context.Context, userID int64) (int, er
 // does for the whole account: a place kept for a child whose record is gone
 // would be confirmed, and checked in, for nobody. Bookings of sessions already
 // begun or past keep their counts and lose the link (Children.Delete).
-func (p *Privacy) DeleteChild(ctx context.Context, guardianID, childID int64) error {
+//
+// The actor is the guardian: only their own child can be erased (another
+// user's child is ErrNotFound, as if it did not exist).
+func (p *Privacy) DeleteChild(ctx context.Context, actor models.Actor, childID int64) error {
+	guardianID := actor.UserID
 	var one int
 	err := p.DB.QueryRowContext(ctx, `SELECT 1 FROM children WHERE id = ? AND user_id = ?`, childID, guardianID).Scan(&one)
 	if errors.Is(err, sql.ErrNoRows) {

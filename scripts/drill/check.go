@@ -5,21 +5,20 @@ import (
 	"fmt"
 	"strconv"
 	"time"
+
+	"nantian/models/booking/invariant"
 )
 
-// sessionCounts is one session as MySQL sees it.
-type sessionCounts struct {
-	capacity, booked, waitlisted int
-	live, waiting                int // counted from bookings
-}
-
-func (e *env) session(ctx context.Context, id int64) (sessionCounts, error) {
-	var s sessionCounts
-	err := e.db.QueryRowContext(ctx, `SELECT s.capacity, s.booked, s.waitlisted,
-		(SELECT COUNT(*) FROM bookings b WHERE b.session_id = s.id AND b.status IN ('pending', 'awaiting_payment', 'confirmed', 'attended')),
-		(SELECT COUNT(*) FROM bookings b WHERE b.session_id = s.id AND b.status = 'waitlisted')
-		FROM sessions s WHERE s.id = ?`, id).Scan(&s.capacity, &s.booked, &s.waitlisted, &s.live, &s.waiting)
-	return s, err
+// session reads one session's counts as MySQL sees them (invariant.Counts).
+func (e *env) session(ctx context.Context, id int64) (invariant.Counts, error) {
+	cs, err := invariant.Sessions(ctx, e.db, id)
+	if err == nil && len(cs) != 1 {
+		err = fmt.Errorf("session %d not found", id)
+	}
+	if err != nil {
+		return invariant.Counts{}, err
+	}
+	return cs[0], nil
 }
 
 // checkAll runs the invariants over the whole drill database (every session and
@@ -41,26 +40,10 @@ func (e *env) checkAll(ctx context.Context, confirmedSeen []int64) ([]string, er
 		return rows.Err()
 	}
 	// 1. no oversell; booked and waitlisted equal what the bookings say.
-	err := q(`SELECT s.id, s.capacity, s.booked, s.waitlisted,
-		(SELECT COUNT(*) FROM bookings b WHERE b.session_id = s.id AND b.status IN ('pending', 'awaiting_payment', 'confirmed', 'attended')),
-		(SELECT COUNT(*) FROM bookings b WHERE b.session_id = s.id AND b.status = 'waitlisted')
-		FROM sessions s`, func(scan func(...any) error) error {
-		var id int64
-		var c sessionCounts
-		if err := scan(&id, &c.capacity, &c.booked, &c.waitlisted, &c.live, &c.waiting); err != nil {
-			return err
-		}
-		if c.booked > c.capacity || c.live > c.capacity {
-			add("session %d oversold: capacity %d, booked %d, live bookings %d", id, c.capacity, c.booked, c.live)
-		}
-		if c.booked != c.live {
-			add("session %d: booked %d but %d live bookings", id, c.booked, c.live)
-		}
-		if c.waitlisted != c.waiting {
-			add("session %d: waitlisted %d but %d waitlisted bookings", id, c.waitlisted, c.waiting)
-		}
-		return nil
-	})
+	counts, err := invariant.Sessions(ctx, e.db)
+	for _, c := range counts {
+		bad = append(bad, c.Violations()...)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("check sessions: %w", err)
 	}
@@ -227,9 +210,9 @@ func (e *env) gateDiff(ctx context.Context, sessionID int64, h string) (string, 
 		}
 	}
 	c, _ := strconv.Atoi(capS)
-	if c == s.capacity && len(stale) == 0 && len(missing) == 0 {
+	if c == s.Capacity && len(stale) == 0 && len(missing) == 0 {
 		return "", nil
 	}
 	return fmt.Sprintf("gate cap %d with %d members, MySQL capacity %d booked %d; in the gate without a live booking %v, live but not in the gate %v",
-		c, len(members), s.capacity, s.booked, stale, missing), nil
+		c, len(members), s.Capacity, s.Booked, stale, missing), nil
 }

@@ -203,9 +203,9 @@ func (e *env) finishBookingDrill(ctx context.Context, r *row, sid int64, res *cr
 		fail("read session: %v", err)
 		return
 	}
-	r.booked, r.live = fmt.Sprint(s.booked), fmt.Sprint(s.live)
-	if s.booked != s.capacity {
-		fail("session has %d of %d places booked after the top-up: a place leaked", s.booked, s.capacity)
+	r.booked, r.live = fmt.Sprint(s.Booked), fmt.Sprint(s.Live)
+	if s.Booked != s.Capacity {
+		fail("session has %d of %d places booked after the top-up: a place leaked", s.Booked, s.Capacity)
 	}
 	if len(res.unanswered) > 0 {
 		var k int
