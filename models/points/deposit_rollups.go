@@ -10,26 +10,60 @@ import (
 )
 
 // depositStatsFromRollups answers DepositStats from the rollups kept by the
-// bin_deposits triggers (migration 0028): sums from report_deposit_days (one row
-// per day and estate), distinct participants from the per-month and per-year
+// bin_deposits triggers (migrations 0028, 0029): sums from report_deposit_months
+// for calendar months inside the range and report_deposit_days for the cut
+// months at its ends, distinct participants from the per-month and per-year
 // sets' counters. Participants are exact only over whole sets, so a month (or
 // for the totals, the year) counts as whole when no deposit of it lies outside
 // [from, to] (the default "this year so far" is whole: nothing is deposited
 // after today). Otherwise that figure is counted from bin_deposits.
 func depositStatsFromRollups(ctx context.Context, db *sql.DB, from, to models.Date) (DepositStatistics, error) {
 	out := DepositStatistics{From: from, To: to, Rows: []DepositRow{}}
-	f, t := from.String(), to.String()
-	err := db.QueryRowContext(ctx, `SELECT COALESCE(SUM(deposits), 0), COALESCE(SUM(grams), 0), COALESCE(SUM(points), 0)
-		FROM report_deposit_days WHERE local_day BETWEEN ? AND ?`, f, t).
-		Scan(&out.Totals.Deposits, &out.Totals.Grams, &out.Totals.PointsAwarded)
+	ft, tt := from.Time(), to.Time()
+	day := func(t time.Time) string { return t.Format(time.DateOnly) }
+	// Calendar months wholly inside [from, to] come from the monthly sums, the
+	// cut months at either end from the daily ones; the two never share a row.
+	fullFrom := time.Date(ft.Year(), ft.Month(), 1, 0, 0, 0, 0, time.UTC)
+	if !fullFrom.Equal(ft) {
+		fullFrom = fullFrom.AddDate(0, 1, 0)
+	}
+	after := tt.AddDate(0, 0, 1) // exclusive end
+	fullTo := time.Date(after.Year(), after.Month(), 1, 0, 0, 0, 0, time.UTC)
+	cutA, cutB, cutC, cutD := ft, fullFrom, fullTo, after // days [A, B) and [C, D)
+	if !fullFrom.Before(fullTo) {
+		fullFrom, fullTo = ft, ft // no whole month: all days
+		cutA, cutB, cutC, cutD = ft, after, after, after
+	}
+	rows, err := db.QueryContext(ctx, `SELECT estate, DATE_FORMAT(month, '%Y-%m') AS m, deposits, grams, points
+		FROM report_deposit_months WHERE month >= ? AND month < ? AND deposits > 0
+		UNION ALL
+		SELECT estate, DATE_FORMAT(local_day, '%Y-%m') AS m, SUM(deposits), SUM(grams), SUM(points)
+		FROM report_deposit_days WHERE (local_day >= ? AND local_day < ?) OR (local_day >= ? AND local_day < ?)
+		GROUP BY estate, m HAVING SUM(deposits) > 0
+		ORDER BY m, estate`, day(fullFrom), day(fullTo), day(cutA), day(cutB), day(cutC), day(cutD))
 	if err != nil {
-		return out, fmt.Errorf("deposit totals (rollup): %w", err)
+		return out, fmt.Errorf("deposit stats (rollup): %w", err)
+	}
+	for rows.Next() {
+		var r DepositRow
+		if err := rows.Scan(&r.Estate, &r.Month, &r.Deposits, &r.Grams, &r.PointsAwarded); err != nil {
+			rows.Close()
+			return out, fmt.Errorf("scan deposit stats (rollup): %w", err)
+		}
+		r.Kilograms = float64(r.Grams) / 1000
+		out.Rows = append(out.Rows, r)
+		out.Totals.Deposits += r.Deposits
+		out.Totals.Grams += r.Grams
+		out.Totals.PointsAwarded += r.PointsAwarded
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return out, fmt.Errorf("deposit stats (rollup): %w", err)
 	}
 	out.Totals.Kilograms = float64(out.Totals.Grams) / 1000
 	if out.Totals.Deposits == 0 {
 		return out, nil
 	}
-	ft, tt := from.Time(), to.Time()
 	firstMonth := time.Date(ft.Year(), ft.Month(), 1, 0, 0, 0, 0, time.UTC)
 	lastMonth := time.Date(tt.Year(), tt.Month(), 1, 0, 0, 0, 0, time.UTC)
 	// whole reports whether no deposit lies in [a, b) outside the range.
@@ -45,6 +79,20 @@ func depositStatsFromRollups(ctx context.Context, db *sql.DB, from, to models.Da
 		}
 		return n == 0, nil
 	}
+	// wholeMonths is whole for a span of calendar months [a, b), from the
+	// monthly sums.
+	wholeMonths := func(a, b time.Time) (bool, error) {
+		if !a.Before(b) {
+			return true, nil
+		}
+		var n int
+		err := db.QueryRowContext(ctx, `SELECT COALESCE(SUM(deposits), 0) FROM report_deposit_months WHERE month >= ? AND month < ?`,
+			a.Format(time.DateOnly), b.Format(time.DateOnly)).Scan(&n)
+		if err != nil {
+			return false, fmt.Errorf("deposit months (rollup): %w", err)
+		}
+		return n == 0, nil
+	}
 	firstWhole, err := whole(firstMonth, ft)
 	if err != nil {
 		return out, err
@@ -54,25 +102,6 @@ func depositStatsFromRollups(ctx context.Context, db *sql.DB, from, to models.Da
 		return out, err
 	}
 
-	rows, err := db.QueryContext(ctx, `SELECT d.estate, DATE_FORMAT(d.local_day, '%Y-%m') AS month, SUM(d.deposits), SUM(d.grams), SUM(d.points)
-		FROM report_deposit_days d WHERE d.local_day BETWEEN ? AND ?
-		GROUP BY d.estate, month HAVING SUM(d.deposits) > 0 ORDER BY month, d.estate`, f, t)
-	if err != nil {
-		return out, fmt.Errorf("deposit stats (rollup): %w", err)
-	}
-	for rows.Next() {
-		var r DepositRow
-		if err := rows.Scan(&r.Estate, &r.Month, &r.Deposits, &r.Grams, &r.PointsAwarded); err != nil {
-			rows.Close()
-			return out, fmt.Errorf("scan deposit stats (rollup): %w", err)
-		}
-		r.Kilograms = float64(r.Grams) / 1000
-		out.Rows = append(out.Rows, r)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return out, fmt.Errorf("deposit stats (rollup): %w", err)
-	}
 	// Participants per row: the month's counter when the month is whole, else
 	// counted over the range's part of that month.
 	counters := map[[2]string]int{}
@@ -145,9 +174,9 @@ func depositStatsFromRollups(ctx context.Context, db *sql.DB, from, to models.Da
 	// of whole months' sets, else from the deposits.
 	switch {
 	case firstWhole && lastWhole && ft.Year() == tt.Year():
-		yearWhole, err := whole(time.Date(ft.Year(), 1, 1, 0, 0, 0, 0, time.UTC), firstMonth)
+		yearWhole, err := wholeMonths(time.Date(ft.Year(), 1, 1, 0, 0, 0, 0, time.UTC), firstMonth)
 		if err == nil && yearWhole {
-			yearWhole, err = whole(lastMonth.AddDate(0, 1, 0), time.Date(ft.Year()+1, 1, 1, 0, 0, 0, 0, time.UTC))
+			yearWhole, err = wholeMonths(lastMonth.AddDate(0, 1, 0), time.Date(ft.Year()+1, 1, 1, 0, 0, 0, 0, time.UTC))
 		}
 		if err != nil {
 			return out, err
@@ -168,7 +197,7 @@ func depositStatsFromRollups(ctx context.Context, db *sql.DB, from, to models.Da
 			return out, fmt.Errorf("deposit participants (month rollup): %w", err)
 		}
 	default:
-		err = db.QueryRowContext(ctx, `SELECT COUNT(DISTINCT user_id) FROM bin_deposits WHERE local_day BETWEEN ? AND ?`, f, t).
+		err = db.QueryRowContext(ctx, `SELECT COUNT(DISTINCT user_id) FROM bin_deposits WHERE local_day BETWEEN ? AND ?`, from.String(), to.String()).
 			Scan(&out.Totals.Participants)
 		if err != nil {
 			return out, fmt.Errorf("deposit participants: %w", err)

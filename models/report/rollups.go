@@ -39,7 +39,17 @@ func (r *Reports) annualFromRollups(ctx context.Context, rep AnnualReport, from,
 		if midnight.Before(from) {
 			midnight = from
 		}
-		if err := r.sessionDays(ctx, &rep, localDay(from, r.Loc), localDay(midnight, r.Loc)); err != nil {
+		// Whole months before this one from the monthly rollup, this month's
+		// days before today from the daily one.
+		ml := midnight.In(r.Loc)
+		monthCut := time.Date(ml.Year(), ml.Month(), 1, 0, 0, 0, 0, r.Loc).UTC()
+		if monthCut.Before(from) {
+			monthCut = from
+		}
+		if err := r.sessionRollup(ctx, &rep, "report_session_months", "month", localDay(from, r.Loc), localDay(monthCut, r.Loc)); err != nil {
+			return rep, err
+		}
+		if err := r.sessionRollup(ctx, &rep, "report_session_days", "day", localDay(monthCut, r.Loc), localDay(midnight, r.Loc)); err != nil {
 			return rep, err
 		}
 		if midnight.Before(to) { // today so far
@@ -71,14 +81,14 @@ func (r *Reports) annualFromRollups(ctx context.Context, rep AnnualReport, from,
 	yFrom, yTo := YearBounds(rep.Year, r.Loc)
 	first, next := localDay(yFrom, r.Loc), localDay(yTo, r.Loc)
 	err := r.DB.QueryRowContext(ctx, `SELECT COALESCE(SUM(received), 0), COALESCE(SUM(closed), 0), COALESCE(SUM(closed_on_time), 0), COALESCE(SUM(mediation), 0)
-		FROM report_complaint_days WHERE day >= ? AND day < ?`, first, next).
+		FROM report_complaint_months WHERE month >= ? AND month < ?`, first, next).
 		Scan(&rep.Complaints.Received, &rep.Complaints.Closed, &rep.Complaints.ClosedOnTime, &rep.Complaints.MediationAgreements)
 	if err != nil {
 		return rep, fmt.Errorf("report complaints (rollup): %w", err)
 	}
 	var grams int64
 	err = r.DB.QueryRowContext(ctx, `SELECT COALESCE(SUM(deposits), 0), COALESCE(SUM(grams), 0), COALESCE(SUM(points), 0)
-		FROM report_deposit_days WHERE local_day >= ? AND local_day < ?`, first, next).
+		FROM report_deposit_months WHERE month >= ? AND month < ?`, first, next).
 		Scan(&rep.Points.Deposits, &grams, &rep.Points.PointsAwarded)
 	if err != nil {
 		return rep, fmt.Errorf("report points (rollup): %w", err)
@@ -92,12 +102,16 @@ func (r *Reports) annualFromRollups(ctx context.Context, rep AnnualReport, from,
 	return rep, nil
 }
 
-// sessionDays adds the held sessions ending on local days [first, next) to rep,
-// one pass over the days' rows grouped by program kind and audience.
-func (r *Reports) sessionDays(ctx context.Context, rep *AnnualReport, first, next string) error {
+// sessionRollup adds the held sessions of table's rows (report_session_months by
+// month, report_session_days by day) in [first, next) to rep, one pass grouped by
+// program kind and audience.
+func (r *Reports) sessionRollup(ctx context.Context, rep *AnnualReport, table, column, first, next string) error {
+	if first >= next {
+		return nil
+	}
 	rows, err := r.DB.QueryContext(ctx, `SELECT p.kind, p.audience, SUM(d.sessions_held), SUM(d.attendances), SUM(d.fees_fen)
-		FROM report_session_days d JOIN programs p ON p.id = d.program_id
-		WHERE d.day >= ? AND d.day < ? GROUP BY p.kind, p.audience`, first, next)
+		FROM `+table+` d JOIN programs p ON p.id = d.program_id
+		WHERE d.`+column+` >= ? AND d.`+column+` < ? GROUP BY p.kind, p.audience`, first, next)
 	if err != nil {
 		return fmt.Errorf("report sessions (rollup): %w", err)
 	}

@@ -54,7 +54,9 @@ func TestRollupsEqualRecordsAtScale(t *testing.T) {
 		}
 	}
 	today := models.DateOf(time.Now().In(loc))
-	d := func(y, m, day int) models.Date { return models.DateOf(time.Date(y, time.Month(m), day, 0, 0, 0, 0, time.UTC)) }
+	d := func(y, m, day int) models.Date {
+		return models.DateOf(time.Date(y, time.Month(m), day, 0, 0, 0, 0, time.UTC))
+	}
 	for _, rg := range [][2]models.Date{{d(y, 1, 1), today}, {d(y-1, 1, 1), d(y-1, 12, 31)}, {d(y-1, 3, 10), d(y-1, 5, 20)}} {
 		t0 := time.Now()
 		got, err := points.DepositStats(ctx, db, rg[0], rg[1])
