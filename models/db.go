@@ -126,6 +126,14 @@ func openPool(ctx context.Context, base *mysql.Config, opt PoolOptions, limitVar
 // GET_LOCK advisory lock, so several instances starting at once apply each migration
 // exactly once; the others wait and then find nothing to do.
 func Migrate(ctx context.Context, dsn string) error {
+	return MigrateUpTo(ctx, dsn, 0)
+}
+
+// MigrateUpTo applies the pending migrations up to and including version until
+// (0: all of them). scripts/scale-seed bulk-loads at a fixed schema version and
+// then applies the rest, so later migrations (their backfills and indexes) run over
+// the loaded rows exactly as they would on a deployment that upgrades.
+func MigrateUpTo(ctx context.Context, dsn string, until uint) error {
 	cfg, err := mysql.ParseDSN(dsn)
 	if err != nil {
 		return fmt.Errorf("parse MYSQL_DSN: %w", err)
@@ -152,5 +160,5 @@ func Migrate(ctx context.Context, dsn string) error {
 	if err != nil {
 		return fmt.Errorf("migrator: %w", err)
 	}
-	return upChecked(ctx, db, m, src)
+	return upChecked(ctx, db, m, src, until)
 }

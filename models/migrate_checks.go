@@ -65,13 +65,13 @@ func checkLegacyEncrypted(ctx context.Context, db *sql.DB) error {
 	return nil
 }
 
-// upChecked applies the pending migrations one at a time, running the check that
+// upChecked applies the pending migrations (up to until, unless 0) one at a time, running the check that
 // guards LegacyDropVersion just before it, so a refusal leaves the database clean
 // at the version before (golang-migrate marks a failed migration dirty, which
 // needs a manual force). The whole walk holds an advisory lock of its own: the
 // driver's lock covers one step, and without ours another instance could apply
 // the guarded step between our check and our step.
-func upChecked(ctx context.Context, db *sql.DB, m *migrate.Migrate, src source.Driver) error {
+func upChecked(ctx context.Context, db *sql.DB, m *migrate.Migrate, src source.Driver, until uint) error {
 	conn, err := db.Conn(ctx)
 	if err != nil {
 		return fmt.Errorf("migration lock connection: %w", err)
@@ -109,6 +109,9 @@ func upChecked(ctx context.Context, db *sql.DB, m *migrate.Migrate, src source.D
 		}
 		if err != nil {
 			return fmt.Errorf("next migration: %w", err)
+		}
+		if until != 0 && next > until {
+			return nil // stopped where the caller asked
 		}
 		if next == LegacyDropVersion {
 			if err := checkLegacyEncrypted(ctx, db); err != nil {

@@ -40,7 +40,17 @@ type DepositStatistics struct {
 // DepositStats computes the figures for deposits whose business day (local_day,
 // APP_TIMEZONE) lies in [from, to] inclusive. It takes the *sql.DB directly so
 // the annual report can call it for a year: DepositStats(ctx, db, Jan 1, Dec 31).
+//
+// It reads the rollups of migration 0028 (deposit_rollups.go); the figures are
+// those of DepositStatsFromRecords, the definition.
 func DepositStats(ctx context.Context, db *sql.DB, from, to models.Date) (DepositStatistics, error) {
+	return depositStatsFromRollups(ctx, db, from, to)
+}
+
+// DepositStatsFromRecords computes DepositStats from bin_deposits itself: the
+// reference the rollups are tested against, and the fallback for participants
+// over a range that cuts a month's deposits in two.
+func DepositStatsFromRecords(ctx context.Context, db *sql.DB, from, to models.Date) (DepositStatistics, error) {
 	out := DepositStatistics{From: from, To: to, Rows: []DepositRow{}}
 	err := db.QueryRowContext(ctx, `SELECT COUNT(*), COALESCE(SUM(weight_grams), 0), COUNT(DISTINCT user_id), COALESCE(SUM(points_awarded), 0)
 		FROM bin_deposits WHERE local_day BETWEEN ? AND ?`, from.String(), to.String()).

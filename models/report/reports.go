@@ -71,7 +71,23 @@ func YearBounds(year int, loc *time.Location) (time.Time, time.Time) {
 // the fee_fen of confirmed-or-attended bookings of held night-school sessions.
 // Sessions imported from the pre-system spreadsheets carry their attendances and
 // fees in session_imports and count like live ones.
+//
+// The figures come from the report rollups (rollups.go) when APP_TIMEZONE allows
+// it, which reads a few thousand daily rows instead of every booking and deposit
+// of the year; AnnualFromRecords is the same report from the raw tables, the
+// definition the rollups must reproduce.
 func (r *Reports) Annual(ctx context.Context, year int) (AnnualReport, error) {
+	return r.annual(ctx, year, true)
+}
+
+// AnnualFromRecords computes Annual from the raw tables only (no rollups): the
+// reference the rollup test compares with, and the fallback for a zone the
+// rollups' days do not fit.
+func (r *Reports) AnnualFromRecords(ctx context.Context, year int) (AnnualReport, error) {
+	return r.annual(ctx, year, false)
+}
+
+func (r *Reports) annual(ctx context.Context, year int, rollups bool) (AnnualReport, error) {
 	if year < 2000 || year > 2100 {
 		return AnnualReport{}, models.Invalid("year", "必须是 2000 到 2100 之间的年份")
 	}
@@ -80,6 +96,10 @@ func (r *Reports) Annual(ctx context.Context, year int) (AnnualReport, error) {
 		to = now // a session that has not ended yet was not held
 	}
 	rep := AnnualReport{Year: year}
+	yearFrom, yearTo := YearBounds(year, r.Loc)
+	if rollups && rollupDaysFit(r.Loc, yearFrom, yearTo) {
+		return r.annualFromRollups(ctx, rep, from, to)
+	}
 	var err error
 	if rep.NightSchool, err = r.nightSchool(ctx, from, to); err != nil {
 		return AnnualReport{}, err
