@@ -100,7 +100,7 @@ func openPool(ctx context.Context, base *mysql.Config, opt PoolOptions, limitVar
 		kc.limitOn = "SET SESSION " + limitVar + " = " + limit
 		kc.limitOff = "SET SESSION " + limitVar + " = 0"
 	}
-	var c driver.Connector = kc
+	c := kc.connector()
 	if opt.Wrap != nil {
 		c = opt.Wrap(c)
 	}

@@ -6,10 +6,11 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
-	"io"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"nantian/models/dbwrap"
 )
 
 // When a request's context ends while its statement runs (the client hung up, a
@@ -33,6 +34,8 @@ import (
 // killTimeout bounds the KILL QUERY itself.
 const killTimeout = 5 * time.Second
 
+// killingConnector holds what a pool's connections share: the statement limit's
+// SET statements and the small pool the kills go out on.
 type killingConnector struct {
 	base driver.Connector
 	// limitOn and limitOff set the session's statement limit ("" without one).
@@ -46,33 +49,30 @@ func newKillingConnector(base driver.Connector) *killingConnector {
 	return &killingConnector{base: base}
 }
 
-func (k *killingConnector) Driver() driver.Driver { return k.base.Driver() }
-
-// Connect opens a connection and learns its server thread id.
-func (k *killingConnector) Connect(ctx context.Context) (driver.Conn, error) {
-	c, err := k.base.Connect(ctx)
-	if err != nil {
-		return nil, err
-	}
-	id, err := connectionID(ctx, c)
-	if err != nil {
-		c.Close()
-		return nil, fmt.Errorf("read connection id: %w", err)
-	}
-	return &killConn{conn: c, id: id, k: k}, nil // the DSN set the limit on connect
+// connector is the pool's connector: base's connections, each with its thread id
+// and the hooks of a killConn (the forwarding is dbwrap's).
+func (k *killingConnector) connector() driver.Connector {
+	return dbwrap.Connector(k.base, dbwrap.Wrapper{Conn: k.connect, Close: k.close})
 }
 
-// Close closes the kill pool with the main pool (sql.DB.Close calls it).
-func (k *killingConnector) Close() error {
-	var err error
+// connect learns a new connection's server thread id.
+func (k *killingConnector) connect(ctx context.Context, dc driver.Conn) (dbwrap.Hooks, error) {
+	id, err := connectionID(ctx, dc)
+	if err != nil {
+		return dbwrap.Hooks{}, fmt.Errorf("read connection id: %w", err)
+	}
+	c := &killConn{conn: dc, id: id, k: k} // the DSN set the limit on connect
+	return dbwrap.Hooks{Prepare: c.prepare, Run: c.run, Begin: c.begin, End: c.end}, nil
+}
+
+// close closes the kill pool with the main pool (sql.DB.Close calls it; dbwrap
+// closes base after).
+func (k *killingConnector) close() error {
 	k.once.Do(func() {}) // no kill pool may open after this
 	if k.killer != nil {
-		err = k.killer.Close()
+		return k.killer.Close()
 	}
-	if c, ok := k.base.(io.Closer); ok {
-		err = errors.Join(err, c.Close())
-	}
-	return err
+	return nil
 }
 
 // kill stops the statement running on server thread id. It runs after the
@@ -119,8 +119,9 @@ func connectionID(ctx context.Context, c driver.Conn) (uint64, error) {
 	return 0, fmt.Errorf("connection id of type %T", dest[0])
 }
 
-// killConn is one connection with its thread id. It forwards everything to the
-// driver's connection and watches the context of each statement.
+// killConn is one connection's state: its thread id, whether a transaction is
+// open and whether the session's limit is off. Its methods are the connection's
+// dbwrap hooks.
 type killConn struct {
 	conn    driver.Conn
 	id      uint64
@@ -158,9 +159,9 @@ func (c *killConn) limited(ctx context.Context) error {
 
 // watch kills the connection's statement if ctx ends before the returned stop
 // is called.
-func (c *killConn) watch(ctx context.Context) (stop func()) {
+func (c *killConn) watch(ctx context.Context) (stop func(error)) {
 	if ctx.Done() == nil {
-		return func() {}
+		return nil
 	}
 	c.running.Add(1)
 	done := make(chan struct{})
@@ -173,169 +174,36 @@ func (c *killConn) watch(ctx context.Context) (stop func()) {
 		case <-done:
 		}
 	}()
-	return func() {
+	return func(error) {
 		c.running.Add(-1)
 		close(done)
 	}
 }
 
-func (c *killConn) Prepare(query string) (driver.Stmt, error) {
-	return c.PrepareContext(context.Background(), query)
+// prepare: a statement is prepared under the limit outside a transaction.
+func (c *killConn) prepare(ctx context.Context, _ string) error { return c.limited(ctx) }
+
+// run watches a statement's context while it runs; one sent directly first
+// gets the limit back (a prepared one got it when it was prepared).
+func (c *killConn) run(ctx context.Context, s dbwrap.Stmt) (func(error), error) {
+	if !s.Prepared {
+		if err := c.limited(ctx); err != nil {
+			return nil, err
+		}
+	}
+	return c.watch(ctx), nil
 }
 
-func (c *killConn) PrepareContext(ctx context.Context, query string) (driver.Stmt, error) {
-	if err := c.limited(ctx); err != nil {
-		return nil, err
-	}
-	var s driver.Stmt
-	var err error
-	if p, ok := c.conn.(driver.ConnPrepareContext); ok {
-		s, err = p.PrepareContext(ctx, query)
-	} else {
-		s, err = c.conn.Prepare(query)
-	}
-	if err != nil {
-		return nil, err
-	}
-	return &killStmt{stmt: s, c: c}, nil
-}
-
-func (c *killConn) Close() error { return c.conn.Close() }
-
-func (c *killConn) Begin() (driver.Tx, error) {
-	return c.BeginTx(context.Background(), driver.TxOptions{})
-}
-
-func (c *killConn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, error) {
+// begin turns the limit off for the transaction.
+func (c *killConn) begin(ctx context.Context) (func(error), error) {
 	if c.k.limitOff != "" && !c.unlimited {
 		if err := c.session(ctx, c.k.limitOff); err != nil {
 			return nil, err
 		}
 		c.unlimited = true
 	}
-	var tx driver.Tx
-	var err error
-	if b, ok := c.conn.(driver.ConnBeginTx); ok {
-		tx, err = b.BeginTx(ctx, opts)
-	} else {
-		tx, err = c.conn.Begin() //nolint:staticcheck // fallback for drivers without BeginTx
-	}
-	if err != nil {
-		return nil, err
-	}
-	c.inTx = true
-	return &killTx{tx: tx, c: c}, nil
+	return func(err error) { c.inTx = err == nil }, nil
 }
 
-// killTx marks the end of the connection's transaction.
-type killTx struct {
-	tx driver.Tx
-	c  *killConn
-}
-
-func (t *killTx) Commit() error {
-	t.c.inTx = false
-	return t.tx.Commit()
-}
-
-func (t *killTx) Rollback() error {
-	t.c.inTx = false
-	return t.tx.Rollback()
-}
-
-func (c *killConn) QueryContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
-	q, ok := c.conn.(driver.QueryerContext)
-	if !ok {
-		return nil, driver.ErrSkip
-	}
-	if err := c.limited(ctx); err != nil {
-		return nil, err
-	}
-	defer c.watch(ctx)()
-	return q.QueryContext(ctx, query, args)
-}
-
-func (c *killConn) ExecContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
-	e, ok := c.conn.(driver.ExecerContext)
-	if !ok {
-		return nil, driver.ErrSkip
-	}
-	if err := c.limited(ctx); err != nil {
-		return nil, err
-	}
-	defer c.watch(ctx)()
-	return e.ExecContext(ctx, query, args)
-}
-
-func (c *killConn) Ping(ctx context.Context) error {
-	if p, ok := c.conn.(driver.Pinger); ok {
-		return p.Ping(ctx)
-	}
-	return nil
-}
-
-func (c *killConn) ResetSession(ctx context.Context) error {
-	if r, ok := c.conn.(driver.SessionResetter); ok {
-		return r.ResetSession(ctx)
-	}
-	return nil
-}
-
-func (c *killConn) IsValid() bool {
-	if v, ok := c.conn.(driver.Validator); ok {
-		return v.IsValid()
-	}
-	return true
-}
-
-// CheckNamedValue keeps the driver's own argument conversion (uint64, Valuers).
-func (c *killConn) CheckNamedValue(nv *driver.NamedValue) error {
-	if ch, ok := c.conn.(driver.NamedValueChecker); ok {
-		return ch.CheckNamedValue(nv)
-	}
-	return driver.ErrSkip
-}
-
-// killStmt is a prepared statement of a killConn (database/sql prepares every
-// statement with arguments, so most queries run here).
-type killStmt struct {
-	stmt driver.Stmt
-	c    *killConn
-}
-
-func (s *killStmt) Close() error  { return s.stmt.Close() }
-func (s *killStmt) NumInput() int { return s.stmt.NumInput() }
-
-func (s *killStmt) Exec(args []driver.Value) (driver.Result, error) {
-	return s.stmt.Exec(args) //nolint:staticcheck // required by driver.Stmt
-}
-
-func (s *killStmt) Query(args []driver.Value) (driver.Rows, error) {
-	return s.stmt.Query(args) //nolint:staticcheck // required by driver.Stmt
-}
-
-func (s *killStmt) ExecContext(ctx context.Context, args []driver.NamedValue) (driver.Result, error) {
-	e, ok := s.stmt.(driver.StmtExecContext)
-	if !ok {
-		return nil, errors.New("driver statement cannot ExecContext")
-	}
-	defer s.c.watch(ctx)()
-	return e.ExecContext(ctx, args)
-}
-
-func (s *killStmt) QueryContext(ctx context.Context, args []driver.NamedValue) (driver.Rows, error) {
-	q, ok := s.stmt.(driver.StmtQueryContext)
-	if !ok {
-		return nil, errors.New("driver statement cannot QueryContext")
-	}
-	defer s.c.watch(ctx)()
-	return q.QueryContext(ctx, args)
-}
-
-// CheckNamedValue, as on the connection.
-func (s *killStmt) CheckNamedValue(nv *driver.NamedValue) error {
-	if ch, ok := s.stmt.(driver.NamedValueChecker); ok {
-		return ch.CheckNamedValue(nv)
-	}
-	return driver.ErrSkip
-}
+// end marks the end of the connection's transaction.
+func (c *killConn) end() { c.inTx = false }
