@@ -23,13 +23,14 @@ import (
 // milliseconds. MYSQL_STATEMENT_TIMEOUT (PoolOptions) is the backstop for a
 // statement whose context never ends.
 //
-// That limit covers statements outside transactions: the reads of lists,
-// reports and lookups, where a long statement is a plan gone wrong. Inside a
-// transaction a statement may rightly wait for a row lock another booking holds
-// (flash crowds, concurrent deposits); killing it there would turn a wait into
-// a 503. Those stay bounded by innodb_lock_wait_timeout and the driver's read
-// timeout, as before, and the limit comes back on the connection's next
-// statement outside a transaction (one SET per switch, not per statement).
+// Statements inside a transaction get a limit of their own,
+// MYSQL_TX_STATEMENT_TIMEOUT (PoolOptions.TxStatementTimeout), longer by
+// default: there a statement may rightly wait for a row lock another booking
+// holds (flash crowds, concurrent deposits), and cutting that wait at the
+// read-path limit would turn a short queue into 503s. When the two limits
+// differ, the connection switches the session's limit at BeginTx and back on
+// its next statement outside a transaction (one SET per switch, not per
+// statement).
 
 // killTimeout bounds the KILL QUERY itself.
 const killTimeout = 5 * time.Second
@@ -38,8 +39,10 @@ const killTimeout = 5 * time.Second
 // SET statements and the small pool the kills go out on.
 type killingConnector struct {
 	base driver.Connector
-	// limitOn and limitOff set the session's statement limit ("" without one).
-	limitOn, limitOff string
+	// limitOn sets the session's statement limit for statements outside a
+	// transaction, limitTx for those inside one ("" both when the limits are the
+	// same: the DSN set it on connect and nothing switches).
+	limitOn, limitTx string
 
 	once   sync.Once
 	killer *sql.DB // opened on the first kill, from the same connector settings
@@ -120,8 +123,8 @@ func connectionID(ctx context.Context, c driver.Conn) (uint64, error) {
 }
 
 // killConn is one connection's state: its thread id, whether a transaction is
-// open and whether the session's limit is off. Its methods are the connection's
-// dbwrap hooks.
+// open and which limit the session has. Its methods are the connection's dbwrap
+// hooks.
 type killConn struct {
 	conn    driver.Conn
 	id      uint64
@@ -130,8 +133,8 @@ type killConn struct {
 
 	// A connection is used by one goroutine at a time (database/sql), so these
 	// need no lock.
-	inTx      bool // between BeginTx and Commit/Rollback
-	unlimited bool // the session's statement limit is off (set for a transaction)
+	inTx    bool // between BeginTx and Commit/Rollback
+	txLimit bool // the session has the transaction limit (set by a BeginTx)
 }
 
 // session runs a SET on the connection itself.
@@ -144,16 +147,16 @@ func (c *killConn) session(ctx context.Context, stmt string) error {
 	return err
 }
 
-// limited turns the statement limit back on before a statement outside a
-// transaction, if a transaction turned it off.
+// limited puts the statement limit back before a statement outside a
+// transaction, if a transaction switched the session to its own.
 func (c *killConn) limited(ctx context.Context) error {
-	if c.inTx || !c.unlimited || c.k.limitOn == "" {
+	if c.inTx || !c.txLimit {
 		return nil
 	}
 	if err := c.session(ctx, c.k.limitOn); err != nil {
 		return err
 	}
-	c.unlimited = false
+	c.txLimit = false
 	return nil
 }
 
@@ -180,7 +183,7 @@ func (c *killConn) watch(ctx context.Context) (stop func(error)) {
 	}
 }
 
-// prepare: a statement is prepared under the limit outside a transaction.
+// prepare: a statement prepared outside a transaction gets that limit back.
 func (c *killConn) prepare(ctx context.Context, _ string) error { return c.limited(ctx) }
 
 // run watches a statement's context while it runs; one sent directly first
@@ -194,13 +197,13 @@ func (c *killConn) run(ctx context.Context, s dbwrap.Stmt) (func(error), error) 
 	return c.watch(ctx), nil
 }
 
-// begin turns the limit off for the transaction.
+// begin gives the transaction's statements the transaction limit.
 func (c *killConn) begin(ctx context.Context) (func(error), error) {
-	if c.k.limitOff != "" && !c.unlimited {
-		if err := c.session(ctx, c.k.limitOff); err != nil {
+	if c.k.limitTx != "" && !c.txLimit {
+		if err := c.session(ctx, c.k.limitTx); err != nil {
 			return nil, err
 		}
-		c.unlimited = true
+		c.txLimit = true
 	}
 	return func(err error) { c.inTx = err == nil }, nil
 }

@@ -111,9 +111,120 @@ func TestCancelledQueryStopsOnServer(t *testing.T) {
 	}
 }
 
-// Inside a transaction a statement may wait (for a row lock) past the limit; the
-// limit is back for the next statement outside it.
-func TestStatementTimeoutSparesTransactions(t *testing.T) {
+// Inside a transaction a statement may wait (for a row lock) past the read
+// path's limit, up to the transaction limit; past that it is stopped like any
+// other; the read path's limit is back for the next statement outside it.
+func TestTxStatementTimeout(t *testing.T) {
+	ctx := context.Background()
+	db, err := models.OpenDBWith(ctx, testDSN, models.PoolOptions{StatementTimeout: 300 * time.Millisecond, TxStatementTimeout: time.Second, MaxOpen: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	err = models.InTx(ctx, db, func(tx *sql.Tx) error {
+		var v int
+		return tx.QueryRowContext(ctx, `SELECT SLEEP(0.6)`).Scan(&v)
+	})
+	if err != nil {
+		t.Fatalf("a 600 ms statement in a transaction under a 300 ms / 1 s limit: %v", err)
+	}
+	start := time.Now()
+	err = models.InTx(ctx, db, func(tx *sql.Tx) error {
+		var v int
+		return tx.QueryRowContext(ctx, `SELECT SLEEP(5) + ?`, 0).Scan(&v)
+	})
+	var me *mysql.MySQLError
+	if !errors.As(err, &me) || me.Number != 1969 {
+		t.Fatalf("a 5 s statement in a transaction under a 1 s limit: %v, want 1969", err)
+	}
+	if took := time.Since(start); took < 900*time.Millisecond || took > 4*time.Second {
+		t.Fatalf("the statement in the transaction was stopped after %s, want about 1 s", took)
+	}
+	var v int
+	err = db.QueryRowContext(ctx, `SELECT SLEEP(2)`).Scan(&v)
+	if !errors.As(err, &me) || me.Number != 1969 {
+		t.Fatalf("after the transaction, on the same connection: %v (%d), want the 300 ms limit back (1969)", err, v)
+	}
+}
+
+// A row-lock wait inside a transaction: one shorter than the transaction limit
+// waits and succeeds; one the holder keeps past it is stopped by the server
+// with 1969 (not left waiting for innodb_lock_wait_timeout), and the
+// transaction's own locks are released with its rollback.
+func TestTxStatementTimeoutBoundsLockWaits(t *testing.T) {
+	ctx := context.Background()
+	if _, err := testDB.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS tx_limit_probe (id INT PRIMARY KEY, v INT NOT NULL) ENGINE=InnoDB`); err != nil {
+		t.Fatal(err)
+	}
+	defer testDB.ExecContext(ctx, `DROP TABLE IF EXISTS tx_limit_probe`)
+	if _, err := testDB.ExecContext(ctx, `INSERT INTO tx_limit_probe VALUES (1, 0), (2, 0)`); err != nil {
+		t.Fatal(err)
+	}
+	db, err := models.OpenDBWith(ctx, testDSN, models.PoolOptions{StatementTimeout: 200 * time.Millisecond, TxStatementTimeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+
+	// hold locks row 1 for d from another session.
+	hold := func(d time.Duration) <-chan error {
+		locked := make(chan struct{})
+		done := make(chan error, 1)
+		go func() {
+			done <- models.InTx(ctx, testDB, func(tx *sql.Tx) error {
+				if _, err := tx.ExecContext(ctx, `SELECT id FROM tx_limit_probe WHERE id = 1 FOR UPDATE`); err != nil {
+					close(locked)
+					return err
+				}
+				close(locked)
+				time.Sleep(d)
+				return nil
+			})
+		}()
+		<-locked
+		return done
+	}
+	bump := func() error {
+		return models.InTx(ctx, db, func(tx *sql.Tx) error {
+			if _, err := tx.ExecContext(ctx, `UPDATE tx_limit_probe SET v = v + 1 WHERE id = 2`); err != nil {
+				return err
+			}
+			_, err := tx.ExecContext(ctx, `UPDATE tx_limit_probe SET v = v + 1 WHERE id = 1`)
+			return err
+		})
+	}
+
+	held := hold(500 * time.Millisecond) // past the 200 ms read limit, within the 1 s one
+	if err := bump(); err != nil {
+		t.Fatalf("a 500 ms lock wait in a transaction under a 1 s limit: %v", err)
+	}
+	if err := <-held; err != nil {
+		t.Fatal(err)
+	}
+
+	held = hold(4 * time.Second)
+	start := time.Now()
+	err = bump()
+	var me *mysql.MySQLError
+	if !errors.As(err, &me) || me.Number != 1969 {
+		t.Fatalf("a lock held 4 s against a 1 s transaction limit: %v, want 1969", err)
+	}
+	if took := time.Since(start); took > 3*time.Second {
+		t.Fatalf("the lock wait was stopped after %s, want about 1 s", took)
+	}
+	// The stopped transaction rolled back: row 2 is free again at once.
+	var v int
+	if err := testDB.QueryRowContext(ctx, `SELECT v FROM tx_limit_probe WHERE id = 2 FOR UPDATE`).Scan(&v); err != nil || v != 1 {
+		t.Fatalf("row 2 after the stopped transaction: v %d, %v; want 1 (only the first bump)", v, err)
+	}
+	if err := <-held; err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Without a transaction limit (0), a transaction's statements run unlimited
+// while the read path keeps its own.
+func TestTxStatementTimeoutOff(t *testing.T) {
 	ctx := context.Background()
 	db, err := models.OpenDBWith(ctx, testDSN, models.PoolOptions{StatementTimeout: 300 * time.Millisecond, MaxOpen: 1})
 	if err != nil {
@@ -125,12 +236,24 @@ func TestStatementTimeoutSparesTransactions(t *testing.T) {
 		return tx.QueryRowContext(ctx, `SELECT SLEEP(0.6)`).Scan(&v)
 	})
 	if err != nil {
-		t.Fatalf("a 600 ms statement in a transaction under a 300 ms limit: %v", err)
+		t.Fatalf("a 600 ms statement in a transaction with no transaction limit: %v", err)
 	}
 	var v int
-	err = db.QueryRowContext(ctx, `SELECT SLEEP(2)`).Scan(&v)
 	var me *mysql.MySQLError
-	if !errors.As(err, &me) || me.Number != 1969 {
-		t.Fatalf("after the transaction, on the same connection: %v (%d), want the limit back (1969)", err, v)
+	if err := db.QueryRowContext(ctx, `SELECT SLEEP(2)`).Scan(&v); !errors.As(err, &me) || me.Number != 1969 {
+		t.Fatalf("outside the transaction: %v, want 1969", err)
+	}
+}
+
+// A transaction limit at or past the read timeout is refused, like the other.
+func TestTxStatementTimeoutBelowReadTimeout(t *testing.T) {
+	cfg, err := mysql.ParseDSN(testDSN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.ReadTimeout = 2 * time.Second
+	_, err = models.OpenDBWith(context.Background(), cfg.FormatDSN(), models.PoolOptions{TxStatementTimeout: 2 * time.Second})
+	if err == nil {
+		t.Fatal("a 2 s transaction statement limit with a 2 s read timeout was accepted")
 	}
 }
