@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"nantian/models/dbwrap"
@@ -126,10 +125,9 @@ func connectionID(ctx context.Context, c driver.Conn) (uint64, error) {
 // open and which limit the session has. Its methods are the connection's dbwrap
 // hooks.
 type killConn struct {
-	conn    driver.Conn
-	id      uint64
-	k       *killingConnector
-	running atomic.Int64 // statements in flight (0 or 1: a connection runs one at a time)
+	conn driver.Conn
+	id   uint64
+	k    *killingConnector
 
 	// A connection is used by one goroutine at a time (database/sql), so these
 	// need no lock.
@@ -161,25 +159,31 @@ func (c *killConn) limited(ctx context.Context) error {
 }
 
 // watch kills the connection's statement if ctx ends before the returned stop
-// is called.
+// is called; dbwrap calls stop when the statement is over, for a query when
+// its rows are closed (the server may still be computing a long result while
+// the first rows are read).
+//
+// The kill belongs to this one statement. stop cancels a kill not yet begun
+// and waits for one under way, so the connection goes back to the pool (and
+// runs another request's statement) only after any KILL QUERY sent for it has
+// landed; one that lands after the statement ended finds the connection idle,
+// which MariaDB ignores. (A kill decided by a connection-wide "is anything
+// running" count, as before, could fire late, when the count was already the
+// next statement's, and stop that one with error 1317: the payment flash crowd
+// test saw it under load.)
 func (c *killConn) watch(ctx context.Context) (stop func(error)) {
 	if ctx.Done() == nil {
 		return nil
 	}
-	c.running.Add(1)
-	done := make(chan struct{})
-	go func() {
-		select {
-		case <-ctx.Done():
-			if c.running.Load() > 0 {
-				c.k.kill(c.id)
-			}
-		case <-done:
-		}
-	}()
+	killed := make(chan struct{})
+	cancelKill := context.AfterFunc(ctx, func() {
+		defer close(killed)
+		c.k.kill(c.id)
+	})
 	return func(error) {
-		c.running.Add(-1)
-		close(done)
+		if !cancelKill() {
+			<-killed // the kill began: wait until it has landed
+		}
 	}
 }
 

@@ -111,6 +111,84 @@ func TestCancelledQueryStopsOnServer(t *testing.T) {
 	}
 }
 
+// A query's statement runs until its last row is sent, and the driver returns
+// from QueryContext as soon as the server flushes its first network buffer:
+// here a first row over the buffer's size is sent at once while the second is
+// still to be computed. The caller waits in rows.Next and its context ends (the
+// client hung up): the statement must still be stopped on the server, not left
+// to run to the end because the watch ended with QueryContext.
+func TestCancelledQueryStopsOnServerWhileRowsAreRead(t *testing.T) {
+	db, err := models.OpenDB(context.Background(), testDSN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if _, err := testDB.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS rows_cancel_probe (id INT PRIMARY KEY) ENGINE=InnoDB`); err != nil {
+		t.Fatal(err)
+	}
+	defer testDB.ExecContext(context.Background(), `DROP TABLE IF EXISTS rows_cancel_probe`)
+	if _, err := testDB.ExecContext(ctx, `INSERT IGNORE INTO rows_cancel_probe VALUES (1), (2)`); err != nil {
+		t.Fatal(err)
+	}
+	marker := fmt.Sprintf("rows-cancel-test-%d", time.Now().UnixNano())
+	returned := make(chan time.Duration, 1)
+	done := make(chan error, 1)
+	go func() {
+		start := time.Now()
+		// BENCHMARK, not SLEEP: MariaDB's SLEEP notices a closed client
+		// connection by itself (it checks every 5 s), a computation does not.
+		rows, err := db.QueryContext(ctx, `SELECT REPEAT('x', 200000) AS v, IF(id = 1, 0, BENCHMARK(100000000, MD5(id))) AS s /* `+marker+` */
+			FROM rows_cancel_probe WHERE id > ? ORDER BY id`, 0)
+		returned <- time.Since(start)
+		if err != nil {
+			done <- err
+			return
+		}
+		defer rows.Close()
+		for rows.Next() {
+		}
+		done <- rows.Err()
+	}()
+	if took := <-returned; took > 5*time.Second {
+		t.Fatalf("QueryContext took %s: the server computed every row before answering, so this test proves nothing", took)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for runningLike(t, marker) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the statement never showed in the process list")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("reading the cancelled query's rows: %v, want context.Canceled", err)
+	}
+	deadline = time.Now().Add(10 * time.Second)
+	for runningLike(t, marker) > 0 {
+		if time.Now().After(deadline) {
+			// Stop it here: it would compute for tens of seconds more.
+			killLike(t, marker)
+			t.Fatal("the statement whose rows were being read is still running on the server 10 s after its context ended")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// killLike stops every statement containing marker (a failed test's leftovers).
+func killLike(t *testing.T, marker string) {
+	t.Helper()
+	ids, err := models.QueryColumn[int64](context.Background(), testDB, `SELECT ID FROM information_schema.PROCESSLIST
+		WHERE INFO LIKE CONCAT('%', ?, '%') AND ID <> CONNECTION_ID()`, marker)
+	if err != nil {
+		t.Error(err)
+	}
+	for _, id := range ids {
+		_, _ = testDB.ExecContext(context.Background(), fmt.Sprintf("KILL QUERY %d", id))
+	}
+}
+
 // Inside a transaction a statement may wait (for a row lock) past the read
 // path's limit, up to the transaction limit; past that it is stopped like any
 // other; the read path's limit is back for the next statement outside it.

@@ -13,6 +13,7 @@ import (
 	"database/sql/driver"
 	"errors"
 	"io"
+	"reflect"
 )
 
 // Stmt describes one statement about to run on a wrapped connection.
@@ -35,7 +36,12 @@ type Hooks struct {
 	// Prepare runs before a statement is prepared; an error fails the prepare.
 	Prepare func(ctx context.Context, query string) error
 	// Run runs before a statement is sent; an error fails it unsent. done, when
-	// not nil, is called with the statement's error once the driver returned.
+	// not nil, is called once the statement is over: for an exec, or a query
+	// that failed, with its error when the driver returned; for a query that
+	// succeeded, with nil when its rows are closed. A query's statement runs on
+	// the server until its last row is sent, and the driver returns as soon as
+	// the first rows arrive (a result over the server's network buffer, 16 KiB,
+	// is sent while it is still being computed), so "over" is the rows' Close.
 	Run func(ctx context.Context, s Stmt) (done func(err error), err error)
 	// Begin runs before a transaction starts; an error fails BeginTx. done, when
 	// not nil, is called with BeginTx's error.
@@ -109,10 +115,80 @@ func run[T any](ctx context.Context, h Hooks, s Stmt, f func() (T, error)) (T, e
 		return zero, err
 	}
 	v, err := f()
-	if done != nil {
-		done(err)
+	if done == nil {
+		return v, err
 	}
+	if r, ok := any(v).(driver.Rows); ok && err == nil && r != nil {
+		return any(&rows{Rows: r, done: done}).(T), nil
+	}
+	done(err)
 	return v, err
+}
+
+// rows calls done when it is closed. database/sql looks for the optional
+// interfaces below on the rows it gets; each forwards to the driver's rows or
+// answers what database/sql assumes when they are missing.
+type rows struct {
+	driver.Rows
+	done func(error)
+}
+
+func (r *rows) Close() error {
+	err := r.Rows.Close()
+	if r.done != nil {
+		r.done(nil)
+		r.done = nil
+	}
+	return err
+}
+
+func (r *rows) HasNextResultSet() bool {
+	if n, ok := r.Rows.(driver.RowsNextResultSet); ok {
+		return n.HasNextResultSet()
+	}
+	return false
+}
+
+func (r *rows) NextResultSet() error {
+	if n, ok := r.Rows.(driver.RowsNextResultSet); ok {
+		return n.NextResultSet()
+	}
+	return io.EOF
+}
+
+func (r *rows) ColumnTypeScanType(i int) reflect.Type {
+	if t, ok := r.Rows.(driver.RowsColumnTypeScanType); ok {
+		return t.ColumnTypeScanType(i)
+	}
+	return reflect.TypeFor[any]()
+}
+
+func (r *rows) ColumnTypeDatabaseTypeName(i int) string {
+	if t, ok := r.Rows.(driver.RowsColumnTypeDatabaseTypeName); ok {
+		return t.ColumnTypeDatabaseTypeName(i)
+	}
+	return ""
+}
+
+func (r *rows) ColumnTypeLength(i int) (int64, bool) {
+	if t, ok := r.Rows.(driver.RowsColumnTypeLength); ok {
+		return t.ColumnTypeLength(i)
+	}
+	return 0, false
+}
+
+func (r *rows) ColumnTypeNullable(i int) (nullable, ok bool) {
+	if t, is := r.Rows.(driver.RowsColumnTypeNullable); is {
+		return t.ColumnTypeNullable(i)
+	}
+	return false, false
+}
+
+func (r *rows) ColumnTypePrecisionScale(i int) (precision, scale int64, ok bool) {
+	if t, is := r.Rows.(driver.RowsColumnTypePrecisionScale); is {
+		return t.ColumnTypePrecisionScale(i)
+	}
+	return 0, 0, false
 }
 
 func (c *conn) Prepare(query string) (driver.Stmt, error) {
