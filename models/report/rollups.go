@@ -5,23 +5,15 @@ import (
 	"fmt"
 	"time"
 
+	"nantian/models"
 	"nantian/models/catalog"
 )
 
-// rollupOffset is the UTC offset the rollup triggers of migration 0028 cut days
-// at (DATE(ts + INTERVAL 8 HOUR)): Asia/Shanghai, the community's zone.
-const rollupOffset = 8 * 60 * 60
-
 // rollupDaysFit reports whether the rollups' days are the local days of loc over
-// [from, to): loc is UTC+8 there with no change of offset. Otherwise the report
-// is computed from the raw tables.
+// [from, to) (models.RollupDaysFit). Otherwise the report is computed from the
+// raw tables.
 func rollupDaysFit(loc *time.Location, from, to time.Time) bool {
-	t := from.In(loc)
-	if _, off := t.Zone(); off != rollupOffset {
-		return false
-	}
-	_, end := t.ZoneBounds()
-	return end.IsZero() || !end.Before(to)
+	return models.RollupDaysFit(loc, from, to)
 }
 
 // localDay is the date (as a DATE parameter) of the local day starting at t, a
