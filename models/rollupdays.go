@@ -18,3 +18,18 @@ func RollupDaysFit(loc *time.Location, from, to time.Time) bool {
 	_, end := t.ZoneBounds()
 	return end.IsZero() || !end.Before(to)
 }
+
+// CeilMillisecond rounds t up to the next whole millisecond (t itself when it is
+// one). Stored instants are DATETIME(3), so for any stored x, x < t exactly when
+// x < CeilMillisecond(t), and x >= t when x >= CeilMillisecond(t): the bound can
+// be sent instead of t. It must be: the MySQL driver sends a time.Time as a
+// string with nine fractional digits when it has nanoseconds, which MariaDB
+// does not take as a range bound on a DATETIME index (a session list "ended by
+// now" then read every session after midnight, future ones included).
+func CeilMillisecond(t time.Time) time.Time {
+	c := t.Truncate(time.Millisecond)
+	if c.Before(t) {
+		c = c.Add(time.Millisecond)
+	}
+	return c
+}

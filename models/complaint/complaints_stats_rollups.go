@@ -7,6 +7,8 @@ import (
 	"math"
 	"sort"
 	"time"
+
+	"nantian/models"
 )
 
 // Complaint statistics from the rollups of migration 0034. Every figure is over
@@ -113,11 +115,8 @@ func statsFromRollups(ctx context.Context, db *sql.DB, loc *time.Location, start
 
 	// Steps not done yet whose due time has passed, from the work orders in hand.
 	// Stored times have millisecond precision: due < now exactly when due < now
-	// rounded up to the millisecond, which is what the driver can send.
-	nowMS := now.UTC().Truncate(time.Millisecond)
-	if nowMS.Before(now) {
-		nowMS = nowMS.Add(time.Millisecond)
-	}
+	// rounded up to the millisecond (models.CeilMillisecond).
+	nowMS := models.CeilMillisecond(now).UTC()
 	var accLate, conLate, resLate int
 	err = tx.QueryRowContext(ctx, `SELECT COALESCE(SUM(accept_open_due < ?), 0), COALESCE(SUM(contact_open_due < ?), 0),
 			COALESCE(SUM(resolve_open_due < ?), 0)
