@@ -120,18 +120,7 @@ func statsBounds(loc *time.Location, from, to models.Date) (time.Time, time.Time
 // newStats is the empty answer for [start, end): every category, status and
 // estate (of the estates table) at zero, one trend entry per month touched.
 func newStats(ctx context.Context, q models.Querier, loc *time.Location, start, end time.Time) (ComplaintStats, map[string]*ComplaintMonth, error) {
-	st := ComplaintStats{
-		From: start.Format("2006-01-02"), To: end.AddDate(0, 0, -1).Format("2006-01-02"),
-		ByCategory: map[string]int{}, ByEstate: map[string]int{}, ByStatus: map[string]int{},
-		OnTime: map[string]OnTimeRate{}, MedianMinutes: map[string]*float64{},
-		Monthly: []ComplaintMonth{},
-	}
-	for _, c := range ComplaintCategories {
-		st.ByCategory[c] = 0
-	}
-	for _, s := range ComplaintStatuses {
-		st.ByStatus[s] = 0
-	}
+	st, months := emptyStats(loc, start, end)
 	estates, err := q.QueryContext(ctx, `SELECT name FROM estates ORDER BY id`)
 	if err != nil {
 		return st, nil, fmt.Errorf("list estates: %w", err)
@@ -144,11 +133,26 @@ func newStats(ctx context.Context, q models.Querier, loc *time.Location, start, 
 		}
 		st.ByEstate[name] = 0
 	}
-	if err := estates.Close(); err != nil {
+	if err := closeRows(estates); err != nil {
 		return st, nil, fmt.Errorf("list estates: %w", err)
 	}
-	if err := estates.Err(); err != nil {
-		return st, nil, fmt.Errorf("list estates: %w", err)
+	return st, months, nil
+}
+
+// emptyStats is newStats without the estates: every category and status at
+// zero, one trend entry per month touched (and the index of those by YYYY-MM).
+func emptyStats(loc *time.Location, start, end time.Time) (ComplaintStats, map[string]*ComplaintMonth) {
+	st := ComplaintStats{
+		From: start.Format("2006-01-02"), To: end.AddDate(0, 0, -1).Format("2006-01-02"),
+		ByCategory: map[string]int{}, ByEstate: map[string]int{}, ByStatus: map[string]int{},
+		OnTime: map[string]OnTimeRate{}, MedianMinutes: map[string]*float64{},
+		Monthly: []ComplaintMonth{},
+	}
+	for _, c := range ComplaintCategories {
+		st.ByCategory[c] = 0
+	}
+	for _, s := range ComplaintStatuses {
+		st.ByStatus[s] = 0
 	}
 	months := map[string]*ComplaintMonth{}
 	for m := time.Date(start.Year(), start.Month(), 1, 0, 0, 0, 0, loc); m.Before(end); m = m.AddDate(0, 1, 0) {
@@ -157,7 +161,7 @@ func newStats(ctx context.Context, q models.Querier, loc *time.Location, start, 
 	for i := range st.Monthly {
 		months[st.Monthly[i].Month] = &st.Monthly[i]
 	}
-	return st, months, nil
+	return st, months
 }
 
 // onTimeRate is one limit's figure with its rate rounded to 4 places.
