@@ -72,11 +72,11 @@ func planCases(ids planIDs) map[string]planCase {
 			"?category=" + q("噪音扰民") + "&estate=" + q("南天一花园"), "?cursor=" + ids.complaintCursor,
 			"?overdue=true&estate=" + q("国城花园")}},
 		"/api/v1/staff/complaints/stats": {queries: []string{"", "?from=2025-01-01&to=2025-12-31", "?from=2025-03-10&to=2025-05-20"}},
-		"/api/v1/staff/devices":        {queries: []string{"", "?estate=" + q("南天一花园")}},
-		"/api/v1/staff/rewards":        {queries: []string{""}},
-		"/api/v1/staff/redemptions":    {queries: []string{"", "?status=pending", "?status=fulfilled"}},
-		"/api/v1/staff/points/stats":   {queries: []string{"", "?from=2025-01-01&to=2025-12-31"}},
-		"/api/v1/staff/reports/annual": {queries: []string{"?year=2025"}},
+		"/api/v1/staff/devices":          {queries: []string{"", "?estate=" + q("南天一花园")}},
+		"/api/v1/staff/rewards":          {queries: []string{""}},
+		"/api/v1/staff/redemptions":      {queries: []string{"", "?status=pending", "?status=fulfilled"}},
+		"/api/v1/staff/points/stats":     {queries: []string{"", "?from=2025-01-01&to=2025-12-31"}},
+		"/api/v1/staff/reports/annual":   {queries: []string{"?year=2025"}},
 		// Without a merchant (this app has none) the payment lists answer empty
 		// without SQL; payments_test.go runs them against the fake pay server.
 		"/api/v1/staff/payments":         {queries: []string{"", "?status=paid"}},
