@@ -33,11 +33,11 @@ import (
 // bucket's count: its rows are checked against the histogram and, if they
 // differ, both statements run again.
 
-// statSteps are the three limits, with the columns of their bucket and time.
-var statSteps = []struct{ name, bucket, at string }{
-	{"accept", "accept_bucket", "accepted_at"},
-	{"contact", "contact_bucket", "contacted_at"},
-	{"resolve", "resolve_bucket", "resolved_at"},
+// statSteps are the three limits, with the columns of their bucket and duration.
+var statSteps = []struct{ name, bucket, us string }{
+	{"accept", "accept_bucket", "accept_us"},
+	{"contact", "contact_bucket", "contact_us"},
+	{"resolve", "resolve_bucket", "resolve_us"},
 }
 
 // statSpan is a range of local days cut into whole months and the days of the
@@ -282,7 +282,7 @@ func medians(ctx context.Context, db *sql.DB, st *ComplaintStats, hist map[strin
 				continue
 			}
 			seen[k] = true
-			parts = append(parts, `SELECT '`+s.name+`', `+s.bucket+`, cycle_started_at, `+s.at+`
+			parts = append(parts, `SELECT '`+s.name+`', `+s.bucket+`, `+s.us+`
 				FROM complaints FORCE INDEX (idx_complaints_`+s.bucket+`)
 				WHERE `+s.bucket+` = ? AND created_at >= ? AND created_at < ?`)
 			args = append(args, pk.bucket, start.UTC(), end.UTC())
@@ -298,12 +298,12 @@ func medians(ctx context.Context, db *sql.DB, st *ComplaintStats, hist map[strin
 	values := map[key][]float64{}
 	for rows.Next() {
 		var k key
-		var cycle, at time.Time
-		if err := rows.Scan(&k.step, &k.bucket, &cycle, &at); err != nil {
+		var us int64
+		if err := rows.Scan(&k.step, &k.bucket, &us); err != nil {
 			rows.Close()
 			return fmt.Errorf("scan complaint duration: %w", err)
 		}
-		values[k] = append(values[k], stepMinutes(cycle, at))
+		values[k] = append(values[k], microsMinutes(us))
 	}
 	if err := closeRows(rows); err != nil {
 		return fmt.Errorf("complaint durations of the middle buckets: %w", err)
@@ -328,6 +328,20 @@ func medians(ctx context.Context, db *sql.DB, st *ComplaintStats, hist map[strin
 		st.MedianMinutes[s.name] = &m
 	}
 	return nil
+}
+
+// microsMinutes is stepMinutes of a step that took us microseconds (the
+// *_us columns): time.Time.Sub's duration, saturated as Sub saturates it, in
+// minutes. Stored times have millisecond precision, so the nanoseconds are
+// exactly us × 1000.
+func microsMinutes(us int64) float64 {
+	switch {
+	case us > math.MaxInt64/1000:
+		return time.Duration(math.MaxInt64).Minutes()
+	case us < math.MinInt64/1000:
+		return time.Duration(math.MinInt64).Minutes()
+	}
+	return (time.Duration(us) * time.Microsecond).Minutes()
 }
 
 // closeRows closes rows and returns the error that ended their iteration.

@@ -19,4 +19,7 @@ ALTER TABLE complaints
     DROP COLUMN accept_open_due,
     DROP COLUMN resolve_bucket,
     DROP COLUMN contact_bucket,
-    DROP COLUMN accept_bucket;
+    DROP COLUMN accept_bucket,
+    DROP COLUMN resolve_us,
+    DROP COLUMN contact_us,
+    DROP COLUMN accept_us;

@@ -14,11 +14,11 @@
 -- step is missing); done steps never change their judgement and are rolled up.
 --
 -- Medians are exact: report_complaint_duration_* hold a histogram of step
--- durations (minutes from the start of the handling cycle) in coarse buckets
--- (per minute below 1 h, per 15 min below 1 day, per hour below 14 days, per day
--- beyond); the request finds the bucket holding the median's position and reads
--- only that bucket's complaints of the range, through the covering index on the
--- step's bucket, to find the exact middle value(s).
+-- durations (from the start of the handling cycle) in buckets (per minute below
+-- 4 h, per 5 minutes below 24 h, per hour below 14 days, per day beyond); the
+-- request finds the bucket holding the median's position and reads only that
+-- bucket's durations over the range, through the covering index on the step's
+-- bucket, to find the exact middle value(s).
 --
 -- Kept by triggers in the same transaction as the change, whatever code path
 -- makes it (as 0028): a trigger takes the old row's contributions out and puts
@@ -33,26 +33,30 @@
 -- columns' own collation would merge '其他' and '其他 '.
 
 ALTER TABLE complaints
-    ADD COLUMN accept_bucket INT AS (CASE
-        WHEN TIMESTAMPDIFF(MICROSECOND, cycle_started_at, accepted_at) < 0 THEN -1
-        WHEN TIMESTAMPDIFF(MICROSECOND, cycle_started_at, accepted_at) < 3600000000 THEN TIMESTAMPDIFF(MICROSECOND, cycle_started_at, accepted_at) DIV 60000000
-        WHEN TIMESTAMPDIFF(MICROSECOND, cycle_started_at, accepted_at) < 86400000000 THEN 60 + (TIMESTAMPDIFF(MICROSECOND, cycle_started_at, accepted_at) - 3600000000) DIV 900000000
-        WHEN TIMESTAMPDIFF(MICROSECOND, cycle_started_at, accepted_at) < 1209600000000 THEN 152 + (TIMESTAMPDIFF(MICROSECOND, cycle_started_at, accepted_at) - 86400000000) DIV 3600000000
-        ELSE 464 + LEAST((TIMESTAMPDIFF(MICROSECOND, cycle_started_at, accepted_at) - 1209600000000) DIV 86400000000, 1000) END) VIRTUAL,
-    ADD COLUMN contact_bucket INT AS (CASE
-        WHEN TIMESTAMPDIFF(MICROSECOND, cycle_started_at, contacted_at) < 0 THEN -1
-        WHEN TIMESTAMPDIFF(MICROSECOND, cycle_started_at, contacted_at) < 3600000000 THEN TIMESTAMPDIFF(MICROSECOND, cycle_started_at, contacted_at) DIV 60000000
-        WHEN TIMESTAMPDIFF(MICROSECOND, cycle_started_at, contacted_at) < 86400000000 THEN 60 + (TIMESTAMPDIFF(MICROSECOND, cycle_started_at, contacted_at) - 3600000000) DIV 900000000
-        WHEN TIMESTAMPDIFF(MICROSECOND, cycle_started_at, contacted_at) < 1209600000000 THEN 152 + (TIMESTAMPDIFF(MICROSECOND, cycle_started_at, contacted_at) - 86400000000) DIV 3600000000
-        ELSE 464 + LEAST((TIMESTAMPDIFF(MICROSECOND, cycle_started_at, contacted_at) - 1209600000000) DIV 86400000000, 1000) END) VIRTUAL,
-    -- The resolve step is done when the work order is resolved or closed (a
-    -- reopened one keeps its old resolved_at, which does not count).
-    ADD COLUMN resolve_bucket INT AS (CASE WHEN BINARY status IN ('resolved', 'closed') THEN CASE
-        WHEN TIMESTAMPDIFF(MICROSECOND, cycle_started_at, resolved_at) < 0 THEN -1
-        WHEN TIMESTAMPDIFF(MICROSECOND, cycle_started_at, resolved_at) < 3600000000 THEN TIMESTAMPDIFF(MICROSECOND, cycle_started_at, resolved_at) DIV 60000000
-        WHEN TIMESTAMPDIFF(MICROSECOND, cycle_started_at, resolved_at) < 86400000000 THEN 60 + (TIMESTAMPDIFF(MICROSECOND, cycle_started_at, resolved_at) - 3600000000) DIV 900000000
-        WHEN TIMESTAMPDIFF(MICROSECOND, cycle_started_at, resolved_at) < 1209600000000 THEN 152 + (TIMESTAMPDIFF(MICROSECOND, cycle_started_at, resolved_at) - 86400000000) DIV 3600000000
-        ELSE 464 + LEAST((TIMESTAMPDIFF(MICROSECOND, cycle_started_at, resolved_at) - 1209600000000) DIV 86400000000, 1000) END END) VIRTUAL,
+    -- How long each step took from the start of its cycle, in microseconds
+    -- (NULL: not done). The resolve step is done when the work order is resolved
+    -- or closed (a reopened one keeps its old resolved_at, which does not count).
+    ADD COLUMN accept_us BIGINT AS (TIMESTAMPDIFF(MICROSECOND, cycle_started_at, accepted_at)) VIRTUAL,
+    ADD COLUMN contact_us BIGINT AS (TIMESTAMPDIFF(MICROSECOND, cycle_started_at, contacted_at)) VIRTUAL,
+    ADD COLUMN resolve_us BIGINT AS (IF(BINARY status IN ('resolved', 'closed'), TIMESTAMPDIFF(MICROSECOND, cycle_started_at, resolved_at), NULL)) VIRTUAL,
+    -- Its histogram bucket, never decreasing with the duration: -1 below zero,
+    -- per minute below 4 h (0..239), per 5 minutes below 24 h (240..479), per
+    -- hour below 14 days (480..791), per day beyond (792.., capped).
+    ADD COLUMN accept_bucket INT AS (CASE WHEN accept_us < 0 THEN -1
+        WHEN accept_us < 14400000000 THEN accept_us DIV 60000000
+        WHEN accept_us < 86400000000 THEN 240 + (accept_us - 14400000000) DIV 300000000
+        WHEN accept_us < 1209600000000 THEN 480 + (accept_us - 86400000000) DIV 3600000000
+        ELSE 792 + LEAST((accept_us - 1209600000000) DIV 86400000000, 1000) END) VIRTUAL,
+    ADD COLUMN contact_bucket INT AS (CASE WHEN contact_us < 0 THEN -1
+        WHEN contact_us < 14400000000 THEN contact_us DIV 60000000
+        WHEN contact_us < 86400000000 THEN 240 + (contact_us - 14400000000) DIV 300000000
+        WHEN contact_us < 1209600000000 THEN 480 + (contact_us - 86400000000) DIV 3600000000
+        ELSE 792 + LEAST((contact_us - 1209600000000) DIV 86400000000, 1000) END) VIRTUAL,
+    ADD COLUMN resolve_bucket INT AS (CASE WHEN resolve_us < 0 THEN -1
+        WHEN resolve_us < 14400000000 THEN resolve_us DIV 60000000
+        WHEN resolve_us < 86400000000 THEN 240 + (resolve_us - 14400000000) DIV 300000000
+        WHEN resolve_us < 1209600000000 THEN 480 + (resolve_us - 86400000000) DIV 3600000000
+        ELSE 792 + LEAST((resolve_us - 1209600000000) DIV 86400000000, 1000) END) VIRTUAL,
     -- The due time of each step not done yet (NULL when done), and whether any is.
     ADD COLUMN accept_open_due DATETIME(3) AS (IF(accepted_at IS NULL, accept_due_at, NULL)) VIRTUAL,
     ADD COLUMN contact_open_due DATETIME(3) AS (IF(contacted_at IS NULL, contact_due_at, NULL)) VIRTUAL,
@@ -60,9 +64,9 @@ ALTER TABLE complaints
     ADD COLUMN steps_open TINYINT(1) AS (accepted_at IS NULL OR contacted_at IS NULL
         OR NOT (BINARY status IN ('resolved', 'closed') AND resolved_at IS NOT NULL)) VIRTUAL,
     ADD KEY idx_complaints_steps_open (steps_open, created_at, accept_open_due, contact_open_due, resolve_open_due),
-    ADD KEY idx_complaints_accept_bucket (accept_bucket, created_at, cycle_started_at, accepted_at),
-    ADD KEY idx_complaints_contact_bucket (contact_bucket, created_at, cycle_started_at, contacted_at),
-    ADD KEY idx_complaints_resolve_bucket (resolve_bucket, created_at, cycle_started_at, resolved_at);
+    ADD KEY idx_complaints_accept_bucket (accept_bucket, created_at, accept_us),
+    ADD KEY idx_complaints_contact_bucket (contact_bucket, created_at, contact_us),
+    ADD KEY idx_complaints_resolve_bucket (resolve_bucket, created_at, resolve_us);
 
 -- Totals by day of receipt: received; closed (status resolved or closed),
 -- closed on time (resolved_at <= resolve_due_at, which is also the resolve
