@@ -22,11 +22,11 @@
 --
 -- Kept by triggers in the same transaction as the change, whatever code path
 -- makes it (as 0028): a trigger takes the old row's contributions out and puts
--- the new row's in. Locks: the rows written are the day's (and month's) rows of
--- the complaint's receipt day; a transition of one complaint takes them in a
--- fixed order (totals, category, estate, old status, new status, durations), and
--- no service transition goes from a status back to one it came from, so two
--- transitions cannot wait on each other's rows in opposite orders.
+-- the new row's in. Locks: the rows written are those of the complaint's receipt
+-- day and month, the day's totals row first, so transitions of complaints
+-- received the same day queue on it and those of different days take disjoint
+-- rows. Only a receipt moved to another day (created_at changed, which the
+-- service never does) takes two days' rows, old then new.
 --
 -- Category, estate and status values are keyed in utf8mb4_nopad_bin: the
 -- statistics count them as the exact strings they are (a Go map), where the
