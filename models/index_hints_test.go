@@ -49,6 +49,8 @@ var (
 // collectIndexHints scans every non-test Go file under root.
 func collectIndexHints(root string) (hints []indexHint, problems []string, err error) {
 	fset := token.NewFileSet()
+	byDir := map[string][]*ast.File{}
+	var dirs []string
 	err = filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -67,19 +69,51 @@ func collectIndexHints(root string) (hints []indexHint, problems []string, err e
 		if err != nil {
 			return err
 		}
-		h, p := hintsInFile(fset, f)
-		hints = append(hints, h...)
-		problems = append(problems, p...)
+		dir := filepath.Dir(path)
+		if byDir[dir] == nil {
+			dirs = append(dirs, dir)
+		}
+		byDir[dir] = append(byDir[dir], f)
 		return nil
 	})
+	for _, dir := range dirs {
+		vars := packageVars(byDir[dir])
+		for _, f := range byDir[dir] {
+			h, p := hintsInFile(fset, f, vars)
+			hints = append(hints, h...)
+			problems = append(problems, p...)
+		}
+	}
 	return hints, problems, err
 }
 
+// packageVars maps each package-level variable of files to its declaration.
+func packageVars(files []*ast.File) map[string]*ast.ValueSpec {
+	vars := map[string]*ast.ValueSpec{}
+	for _, f := range files {
+		for _, decl := range f.Decls {
+			g, ok := decl.(*ast.GenDecl)
+			if !ok || g.Tok != token.VAR {
+				continue
+			}
+			for _, spec := range g.Specs {
+				vs := spec.(*ast.ValueSpec)
+				for _, n := range vs.Names {
+					vars[n.Name] = vs
+				}
+			}
+		}
+	}
+	return vars
+}
+
 // hintsInFile finds the hints in one file's string literals. A literal joined
-// with others by + is read with them (variables standing as {{name}}), and a
-// variable in the parentheses is resolved to the string literals assigned to it
-// in the same function.
-func hintsInFile(fset *token.FileSet, f *ast.File) (hints []indexHint, problems []string) {
+// with others by + is read with them (variables standing as {{name}}, a field
+// as {{v.field}}). In the parentheses a variable is resolved to the string
+// literals assigned to it in the same function, and v.field, where v ranges
+// over a package-level table of struct literals (vars), to that field's
+// literals; a name may be a literal joined to one of those.
+func hintsInFile(fset *token.FileSet, f *ast.File, vars map[string]*ast.ValueSpec) (hints []indexHint, problems []string) {
 	for _, decl := range f.Decls {
 		var scope ast.Node = decl
 		seen := map[ast.Node]bool{} // operands of a chain already read with it
@@ -95,7 +129,7 @@ func hintsInFile(fset *token.FileSet, f *ast.File) (hints []indexHint, problems 
 				if !ok || !hintRE.MatchString(text) {
 					return true
 				}
-				h, p := hintsInText(text, fset.Position(e.Pos()).String(), scope)
+				h, p := hintsInText(text, fset.Position(e.Pos()).String(), scope, vars)
 				hints, problems = append(hints, h...), append(problems, p...)
 			case *ast.BasicLit:
 				if seen[e] || e.Kind != token.STRING {
@@ -105,7 +139,7 @@ func hintsInFile(fset *token.FileSet, f *ast.File) (hints []indexHint, problems 
 				if err != nil || !hintRE.MatchString(text) {
 					return true
 				}
-				h, p := hintsInText(text, fset.Position(e.Pos()).String(), scope)
+				h, p := hintsInText(text, fset.Position(e.Pos()).String(), scope, vars)
 				hints, problems = append(hints, h...), append(problems, p...)
 			}
 			return true
@@ -149,6 +183,12 @@ func chainText(parts []ast.Expr) (string, bool) {
 			b.WriteString(s)
 		case *ast.Ident:
 			b.WriteString("{{" + v.Name + "}}")
+		case *ast.SelectorExpr:
+			if x, ok := v.X.(*ast.Ident); ok {
+				b.WriteString("{{" + x.Name + "." + v.Sel.Name + "}}")
+			} else {
+				b.WriteString("{{?}}")
+			}
 		default:
 			b.WriteString("{{?}}")
 		}
@@ -157,7 +197,7 @@ func chainText(parts []ast.Expr) (string, bool) {
 }
 
 // hintsInText reads each hint of one query text.
-func hintsInText(text, at string, scope ast.Node) (hints []indexHint, problems []string) {
+func hintsInText(text, at string, scope ast.Node, vars map[string]*ast.ValueSpec) (hints []indexHint, problems []string) {
 	for _, m := range hintRE.FindAllStringSubmatchIndex(text, -1) {
 		before, inside := text[:m[0]], text[m[2]:m[3]]
 		table := ""
@@ -171,26 +211,138 @@ func hintsInText(text, at string, scope ast.Node) (hints []indexHint, problems [
 			continue
 		}
 		for _, name := range strings.Split(inside, ",") {
-			name = strings.TrimSpace(name)
-			if id := identRE.FindStringSubmatch(name); id != nil {
-				vals, ok := literalAssignments(scope, id[1])
-				if !ok || len(vals) == 0 {
-					problems = append(problems, fmt.Sprintf("%s: the hint's index comes from %s, which is not only ever assigned string literals in its function", at, id[1]))
-					continue
-				}
-				for _, v := range vals {
-					hints = append(hints, indexHint{table: table, index: v, at: at})
-				}
+			names, err := resolveName(strings.Trim(strings.TrimSpace(name), "`"), scope, vars)
+			if err != nil {
+				problems = append(problems, fmt.Sprintf("%s: %v in %q", at, err, text))
 				continue
 			}
-			if n := indexNameRE.FindStringSubmatch(name); n != nil {
-				hints = append(hints, indexHint{table: table, index: n[1], at: at})
-				continue
+			for _, n := range names {
+				hints = append(hints, indexHint{table: table, index: n, at: at})
 			}
-			problems = append(problems, fmt.Sprintf("%s: cannot read index name %q in %q", at, name, text))
 		}
 	}
 	return hints, problems
+}
+
+// placeholderRE finds the Go values spliced into a name.
+var placeholderRE = regexp.MustCompile(`\{\{([\w.]+|\?)\}\}`)
+
+// resolveName turns one name of a hint's list into the index names it can be:
+// itself when written out; with one spliced value, the name with each literal
+// that value can have.
+func resolveName(name string, scope ast.Node, vars map[string]*ast.ValueSpec) ([]string, error) {
+	loc := placeholderRE.FindAllStringSubmatchIndex(name, -1)
+	switch {
+	case len(loc) == 0:
+		if !indexNameRE.MatchString(name) {
+			return nil, fmt.Errorf("cannot read index name %q", name)
+		}
+		return []string{name}, nil
+	case len(loc) > 1:
+		return nil, fmt.Errorf("index name %q splices more than one value", name)
+	}
+	expr := name[loc[0][2]:loc[0][3]]
+	var vals []string
+	ok := false
+	if x, field, isSel := strings.Cut(expr, "."); isSel {
+		vals, ok = tableField(scope, x, field, vars)
+		if !ok {
+			return nil, fmt.Errorf("the hint's index comes from %s, which is not a field of a package-level table of string literals ranged over here", expr)
+		}
+	} else if expr != "?" {
+		vals, ok = literalAssignments(scope, expr)
+		if !ok || len(vals) == 0 {
+			return nil, fmt.Errorf("the hint's index comes from %s, which is not only ever assigned string literals in its function", expr)
+		}
+	} else {
+		return nil, fmt.Errorf("cannot read index name %q (an expression spliced in)", name)
+	}
+	out := make([]string, 0, len(vals))
+	for _, v := range vals {
+		n := name[:loc[0][0]] + v + name[loc[0][1]:]
+		if !indexNameRE.MatchString(n) {
+			return nil, fmt.Errorf("cannot read index name %q", n)
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}
+
+// tableField resolves x.field where scope has `for _, x := range T` over a
+// package-level variable T whose value is a slice of struct literals: the
+// field's string literal in every element (keyed or by position).
+func tableField(scope ast.Node, x, field string, vars map[string]*ast.ValueSpec) ([]string, bool) {
+	var table string
+	ast.Inspect(scope, func(n ast.Node) bool {
+		r, ok := n.(*ast.RangeStmt)
+		if !ok {
+			return true
+		}
+		if v, ok := r.Value.(*ast.Ident); ok && v.Name == x {
+			if t, ok := r.X.(*ast.Ident); ok {
+				table = t.Name
+			}
+		}
+		return true
+	})
+	spec := vars[table]
+	if spec == nil || len(spec.Values) != len(spec.Names) {
+		return nil, false
+	}
+	var lit *ast.CompositeLit
+	for i, n := range spec.Names {
+		if n.Name == table {
+			lit, _ = spec.Values[i].(*ast.CompositeLit)
+		}
+	}
+	if lit == nil {
+		return nil, false
+	}
+	typ := lit.Type
+	if typ == nil {
+		typ = spec.Type
+	}
+	pos := -1 // the field's position, for unkeyed elements
+	if at, ok := typ.(*ast.ArrayType); ok {
+		if st, ok := at.Elt.(*ast.StructType); ok {
+			i := 0
+			for _, f := range st.Fields.List {
+				for _, n := range f.Names {
+					if n.Name == field {
+						pos = i
+					}
+					i++
+				}
+			}
+		}
+	}
+	var vals []string
+	for _, e := range lit.Elts {
+		el, ok := e.(*ast.CompositeLit)
+		if !ok {
+			return nil, false
+		}
+		var v ast.Expr
+		for i, fe := range el.Elts {
+			if kv, ok := fe.(*ast.KeyValueExpr); ok {
+				if k, ok := kv.Key.(*ast.Ident); ok && k.Name == field {
+					v = kv.Value
+				}
+			} else if i == pos {
+				v = fe
+			}
+		}
+		b, ok := v.(*ast.BasicLit)
+		if !ok || b.Kind != token.STRING {
+			return nil, false
+		}
+		s, err := strconv.Unquote(b.Value)
+		if err != nil {
+			return nil, false
+		}
+		vals = append(vals, s)
+	}
+	return vals, len(vals) > 0
 }
 
 // literalAssignments returns the string literals assigned to the variable name
@@ -334,18 +486,24 @@ func b(s bool) {
 func c() { from := ` + "`complaints c USE INDEX (idx_c1, idx_c2)`" + `; _ = from }
 func d(x string) { _ = "SELECT 1 FROM t IGNORE INDEX (" + x + ")" }
 func e() { _ = fmt.Sprintf("SELECT 1 FROM t FORCE INDEX (%s)", "idx") }
+var steps = []struct{ name, col string }{{"a", "a_bucket"}, {name: "b", col: "b_bucket"}}
+func f() {
+	for _, st := range steps {
+		_ = "SELECT 1 FROM complaints FORCE INDEX (idx_complaints_" + st.col + ") WHERE " + st.col + " = ?"
+	}
+}
 `
 	fset := token.NewFileSet()
 	f, err := parser.ParseFile(fset, "p.go", src, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	hints, problems := hintsInFile(fset, f)
+	hints, problems := hintsInFile(fset, f, packageVars([]*ast.File{f}))
 	var got []string
 	for _, h := range hints {
 		got = append(got, h.table+"."+h.index)
 	}
-	want := "users.idx_a bookings.PRIMARY bookings.idx_b complaints.idx_c1 complaints.idx_c2"
+	want := "users.idx_a bookings.PRIMARY bookings.idx_b complaints.idx_c1 complaints.idx_c2 complaints.idx_complaints_a_bucket complaints.idx_complaints_b_bucket"
 	if strings.Join(got, " ") != want {
 		t.Errorf("hints %q, want %q", strings.Join(got, " "), want)
 	}
