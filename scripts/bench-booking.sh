@@ -29,12 +29,7 @@ PAY_PORT="${PAY_PORT:-18501}"
 PAY_KEY="benchPayKey0123456789abcdefABCDE"
 PAY_PID=""
 
-if ! command -v wrk >/dev/null 2>&1; then
-  echo "installing wrk (Debian package)..."
-  if [ "$(id -u)" -eq 0 ]; then apt-get install -y wrk >/dev/null || { apt-get update >/dev/null && apt-get install -y wrk >/dev/null; }
-  else sudo apt-get install -y wrk >/dev/null || { sudo apt-get update >/dev/null && sudo apt-get install -y wrk >/dev/null; }; fi
-fi
-
+ensure_wrk
 ensure_mysql
 ensure_redis
 
@@ -43,14 +38,13 @@ DB="nantian_bench_${RUN}"
 PREFIX="bench:${RUN}:"
 WORK=$(mktemp -d)
 SERVER_PID=""
-SECRET="bench-jwt-secret-at-least-32-bytes-long-xx"
+BENCH_SECRET="bench-jwt-secret-at-least-32-bytes-long-xx"
 DSN="root:@tcp(${MYSQL_HOST}:${MYSQL_PORT})/${DB}?parseTime=true&loc=UTC&charset=utf8mb4"
 
 cleanup() {
-  [ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null && wait "$SERVER_PID" 2>/dev/null || true
-  [ -n "$PAY_PID" ] && kill "$PAY_PID" 2>/dev/null && wait "$PAY_PID" 2>/dev/null || true
-  mysql_cmd -e "DROP DATABASE IF EXISTS \`$DB\`" || true
-  redis-cli -h "$REDIS_HOST" -p "$REDIS_PORT" --scan --pattern "${PREFIX}*" | xargs -r -n 500 redis-cli -h "$REDIS_HOST" -p "$REDIS_PORT" DEL >/dev/null 2>&1 || true
+  bench_stop "$SERVER_PID"
+  bench_stop "$PAY_PID"
+  bench_drop "$DB" "$PREFIX"
   rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -64,24 +58,18 @@ PAY_PID=$!
 for _ in $(seq 1 50); do [ -f "$WORK/ca.pem" ] && grep -q listening "$WORK/fakepay.out" && break; sleep 0.1; done
 
 start_server() { # start_server GATE
-  APP_ENV=test HTTP_ADDR="127.0.0.1:${PORT}" MYSQL_DSN="$DSN" REDIS_ADDR="${REDIS_HOST}:${REDIS_PORT}" \
-  REDIS_KEY_PREFIX="$PREFIX" JWT_SECRET="$SECRET" WECHAT_API_BASE="http://127.0.0.1:9" BOOKING_GATE="$1" \
-  WECHATPAY_MCHID=1900000109 WECHATPAY_API_KEY="$PAY_KEY" WECHATPAY_CERT_P12="$WORK/apiclient_cert.p12" \
-  WECHATPAY_API_CA="$WORK/ca.pem" WECHATPAY_API_BASE="https://127.0.0.1:${PAY_PORT}" WECHATPAY_NOTIFY_BASE="http://127.0.0.1:${PORT}" \
-  GIN_MODE=release "$WORK/nantian" serve >/dev/null 2>"$WORK/server.err" &
-  SERVER_PID=$!
+  bench_serve "$WORK/nantian" "127.0.0.1:${PORT}" "$DSN" "$PREFIX" "$WORK/server.err" BOOKING_GATE="$1" \
+    WECHATPAY_MCHID=1900000109 WECHATPAY_API_KEY="$PAY_KEY" WECHATPAY_CERT_P12="$WORK/apiclient_cert.p12" \
+    WECHATPAY_API_CA="$WORK/ca.pem" WECHATPAY_API_BASE="https://127.0.0.1:${PAY_PORT}" WECHATPAY_NOTIFY_BASE="http://127.0.0.1:${PORT}"
+  SERVER_PID=$BENCH_PID
   # Up to 60 s: on a busy machine the first start migrates a fresh database.
-  for _ in $(seq 1 600); do
-    curl -fsS "http://127.0.0.1:${PORT}/readyz" >/dev/null 2>&1 && return 0
-    sleep 0.1
-  done
-  echo "server did not start:"; cat "$WORK/server.err"; exit 1
+  bench_wait_ready "http://127.0.0.1:${PORT}" 60 "$WORK/server.err" || exit 1
 }
-stop_server() { kill "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null || true; SERVER_PID=""; }
+stop_server() { bench_stop "$SERVER_PID"; SERVER_PID=""; }
 
 BASE="http://127.0.0.1:${PORT}"
 start_server true
-"$WORK/bench" setup -dsn "$DSN" -secret "$SECRET" -n "$RESIDENTS" -dir "$WORK"
+"$WORK/bench" setup -dsn "$DSN" -secret "$BENCH_SECRET" -n "$RESIDENTS" -dir "$WORK"
 eval "$("$WORK/bench" prepare -url "$BASE" -dir "$WORK")"
 SOLDOUT_TOKEN=$(head -1 "$WORK/residents.tokens")
 
@@ -99,10 +87,8 @@ run_wrk() {
   if [ -n "$script" ]; then out=$(wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --latency -s "$script" "$url")
   else out=$(wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --latency "$url"); fi
   local rps p99 non2xx
-  rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
-  p99=$(echo "$out" | awk '$1=="99%" {v=$2; if (v ~ /us$/) {sub(/us/,"",v); v=v/1000} else if (v ~ /ms$/) {sub(/ms/,"",v)} else if (v ~ /s$/) {sub(/s/,"",v); v=v*1000}; print v}')
-  non2xx=$(echo "$out" | awk '/Non-2xx/ {print $NF}')
-  printf "%-22s req/s=%-10s p99_ms=%-8s non2xx=%s\n" "$label" "$rps" "$p99" "${non2xx:-0}"
+  read -r rps p99 non2xx <<<"$(wrk_figures <<<"$out")"
+  printf "%-22s req/s=%-10s p99_ms=%-8s non2xx=%s\n" "$label" "$rps" "$p99" "$non2xx"
   eval "${label//[^A-Za-z0-9]/_}_RPS=$rps"
 }
 

@@ -38,14 +38,13 @@ DB="nantian_bench_${RUN}"
 PREFIX="bench:${RUN}:"
 WORK=$(mktemp -d)
 SERVER_PID=""
-SECRET="bench-jwt-secret-at-least-32-bytes-long-xx"
+BENCH_SECRET="bench-jwt-secret-at-least-32-bytes-long-xx"
 DATA_KEY="bench-console-data-key-0123456789"
 DSN="root:@tcp(${MYSQL_HOST}:${MYSQL_PORT})/${DB}?parseTime=true&loc=UTC&charset=utf8mb4"
 
 cleanup() {
-  [ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null && wait "$SERVER_PID" 2>/dev/null || true
-  mysql_cmd -e "DROP DATABASE IF EXISTS \`$DB\`" || true
-  redis-cli -h "$REDIS_HOST" -p "$REDIS_PORT" --scan --pattern "${PREFIX}*" | xargs -r -n 500 redis-cli -h "$REDIS_HOST" -p "$REDIS_PORT" DEL >/dev/null 2>&1 || true
+  bench_stop "$SERVER_PID"
+  bench_drop "$DB" "$PREFIX"
   rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -55,15 +54,9 @@ go build -o "$WORK/nantian" ./server
 [ -n "${SERVER_BIN:-}" ] && cp "$SERVER_BIN" "$WORK/nantian"  # e.g. a build with net/http/pprof, to profile the pages
 go build -o "$WORK/benchconsole" ./scripts/benchconsole
 
-APP_ENV=test HTTP_ADDR="127.0.0.1:${PORT}" MYSQL_DSN="$DSN" REDIS_ADDR="${REDIS_HOST}:${REDIS_PORT}" \
-REDIS_KEY_PREFIX="$PREFIX" JWT_SECRET="$SECRET" DATA_KEY="$DATA_KEY" WECHAT_API_BASE="http://127.0.0.1:9" \
-GIN_MODE=release "$WORK/nantian" serve >/dev/null 2>"$WORK/server.err" &
-SERVER_PID=$!
-for _ in $(seq 1 600); do  # up to 60 s: a loaded machine starts it slowly
-  curl -fsS "http://127.0.0.1:${PORT}/readyz" >/dev/null 2>&1 && break
-  sleep 0.1
-done
-curl -fsS "http://127.0.0.1:${PORT}/readyz" >/dev/null || { echo "server did not start:"; cat "$WORK/server.err"; exit 1; }
+bench_serve "$WORK/nantian" "127.0.0.1:${PORT}" "$DSN" "$PREFIX" "$WORK/server.err" DATA_KEY="$DATA_KEY"
+SERVER_PID=$BENCH_PID
+bench_wait_ready "http://127.0.0.1:${PORT}" 60 "$WORK/server.err" || exit 1  # up to 60 s: a loaded machine starts it slowly
 
 BASE="http://127.0.0.1:${PORT}"
 eval "$("$WORK/benchconsole" seed -dsn "$DSN" -url "$BASE" -dir "$WORK" -data-key "$DATA_KEY")"

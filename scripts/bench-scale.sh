@@ -14,6 +14,11 @@
 # p99 and non-2xx for demo and district, and district/demo req/s; then resident
 # throughput on the district server alone and while two staff loop the heaviest
 # reports (annual report, points stats, complaint stats).
+#
+# It leaves nothing running on MariaDB: before each measurement it waits for the
+# databases to go idle (and stops, with KILL QUERY, what the servers' own
+# connections still run after 120 s), and at exit, however it exits, it stops
+# the servers and then whatever their connections were still running.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
@@ -26,20 +31,26 @@ DEMO_DB="${DEMO_DB:-nantian_scale_demo}"
 DISTRICT_DB="${DISTRICT_DB:-nantian_scale}"
 DEMO_PORT="${DEMO_PORT:-18210}"
 DISTRICT_PORT="${DISTRICT_PORT:-18211}"
-SECRET="bench-jwt-secret-at-least-32-bytes-long-xx"
+BENCH_SECRET="bench-jwt-secret-at-least-32-bytes-long-xx"
 
-if ! command -v wrk >/dev/null 2>&1; then
-  echo "installing wrk (Debian package)..."
-  if [ "$(id -u)" -eq 0 ]; then apt-get install -y wrk >/dev/null || { apt-get update >/dev/null && apt-get install -y wrk >/dev/null; }
-  else sudo apt-get install -y wrk >/dev/null || { sudo apt-get update >/dev/null && sudo apt-get install -y wrk >/dev/null; }; fi
-fi
+ensure_wrk
 ensure_mysql
 ensure_redis
 
 WORK=$(mktemp -d)
-PIDS=()
+PIDS=()     # the two servers
+LOOPERS=()  # the staff report loops of a run
+# cleanup leaves nothing of the run behind, on MariaDB either: a statement a
+# server was running when it stopped (an abandoned report, a request cut by the
+# shutdown) would keep running for nobody on a shared machine, so whatever
+# the servers' connections still run after they exit is stopped (KILL QUERY).
 cleanup() {
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null && wait "$p" 2>/dev/null || true; done
+  local hosts left
+  for p in "${LOOPERS[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null || true; done
+  hosts=$(mysql_hosts_of "${PIDS[@]}")
+  for p in "${PIDS[@]}"; do bench_stop "$p"; done
+  left=$(kill_queries_of "$hosts")
+  [ "$left" = 0 ] || echo "stopped ${left} statements the servers left running"
   rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -55,25 +66,19 @@ for db in "$DEMO_DB" "$DISTRICT_DB"; do
 done
 
 start_server() { # start_server DB PORT
-  APP_ENV=test HTTP_ADDR="127.0.0.1:$2" METRICS_ADDR=off MYSQL_DSN="$(dsn "$1")" REDIS_ADDR="${REDIS_HOST}:${REDIS_PORT}" \
-  REDIS_KEY_PREFIX="scale:$1:" JWT_SECRET="$SECRET" WECHAT_API_BASE="http://127.0.0.1:9" NOTIFY_WORKER=false \
-  GIN_MODE=release "$WORK/nantian" serve >/dev/null 2>"$WORK/server-$1.err" &
-  PIDS+=($!)
+  bench_serve "$WORK/nantian" "127.0.0.1:$2" "$(dsn "$1")" "scale:$1:" "$WORK/server-$1.err" METRICS_ADDR=off NOTIFY_WORKER=false
+  PIDS+=("$BENCH_PID")
 }
 wait_ready() { # wait_ready DB PORT: up to 10 minutes (the first start on a fresh seed applies later migrations' backfills)
-  for _ in $(seq 1 6000); do
-    curl -fsS "http://127.0.0.1:$2/readyz" >/dev/null 2>&1 && return 0
-    sleep 0.1
-  done
-  echo "server on $1 did not start:"; cat "$WORK/server-$1.err"; exit 1
+  bench_wait_ready "http://127.0.0.1:$2" 600 "$WORK/server-$1.err" || exit 1
 }
 start_server "$DEMO_DB" "$DEMO_PORT"
 start_server "$DISTRICT_DB" "$DISTRICT_PORT"
 wait_ready "$DEMO_DB" "$DEMO_PORT"
 wait_ready "$DISTRICT_DB" "$DISTRICT_PORT"
 mkdir -p "$WORK/demo" "$WORK/district"
-"$WORK/benchscale" -dsn "$(dsn "$DEMO_DB")" -secret "$SECRET" -dir "$WORK/demo"
-"$WORK/benchscale" -dsn "$(dsn "$DISTRICT_DB")" -secret "$SECRET" -dir "$WORK/district"
+"$WORK/benchscale" -dsn "$(dsn "$DEMO_DB")" -secret "$BENCH_SECRET" -dir "$WORK/demo"
+"$WORK/benchscale" -dsn "$(dsn "$DISTRICT_DB")" -secret "$BENCH_SECRET" -dir "$WORK/district"
 
 YEAR=$(TZ=Asia/Shanghai date +%Y)
 CAT=$(python3 -c 'import urllib.parse; print(urllib.parse.quote("物业管理"))')
@@ -99,26 +104,23 @@ lua() { # lua TOKENFILE → a wrk script sending the bearer token
 }
 # wrk_once URL LUA [CONNS] → "rps p99ms non2xx"
 wrk_once() {
-  local out
-  out=$(wrk -t"$THREADS" -c"${3:-$CONNS}" -d"$DURATION" --latency --timeout 15s -s "$2" "$1")
-  local rps p99 non2xx
-  rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
-  p99=$(echo "$out" | awk '$1=="99%" {v=$2; if (v ~ /us$/) {sub(/us/,"",v); v=v/1000} else if (v ~ /ms$/) {sub(/ms/,"",v)} else if (v ~ /s$/) {sub(/s/,"",v); v=v*1000}; print v}')
-  non2xx=$(echo "$out" | awk '/Non-2xx/ {print $NF}')
-  echo "${rps:-0} ${p99:-0} ${non2xx:-0}"
+  wrk -t"$THREADS" -c"${3:-$CONNS}" -d"$DURATION" --latency --timeout 15s -s "$2" "$1" | wrk_figures
 }
 
 # settle waits (up to 120 s) until neither database runs a query: a request wrk
 # gave up on may leave its query running in MariaDB, which would load the next
-# measurement. Prints how many were still running if it gave up.
+# measurement. If the servers' own connections still run statements then, it
+# stops them (KILL QUERY) and says how many: no measurement starts with the
+# last one's work still running.
 settle() {
-  local n=0
+  local n=0 hosts
   for _ in $(seq 1 240); do
     n=$(mysql_cmd -N -e "SELECT COUNT(*) FROM information_schema.processlist WHERE command = 'Query' AND db IN ('${DEMO_DB}', '${DISTRICT_DB}')")
     [ "$n" = 0 ] && return 0
     sleep 0.5
   done
-  echo "   (still ${n} queries running after 120 s)"
+  hosts=$(mysql_hosts_of "${PIDS[@]}")
+  echo "   (still ${n} queries running after 120 s; stopped the servers' $(kill_queries_of "$hosts"))"
 }
 
 echo "== $(date -u +%FT%TZ) $(nproc) cores, load: $(uptime | sed 's/.*load average/load average/')"
@@ -143,7 +145,6 @@ for run in $(seq 1 "$RUNS"); do
   settle
   read -r alone_rps alone_p99 _ <<<"$(wrk_once "http://127.0.0.1:${DISTRICT_PORT}/api/v1/bookings" "$RES_LUA")"
   STAFF_TOKEN=$(cat "$WORK/district/staff.token")
-  LOOPERS=()
   for s in 1 2; do
     (
       while :; do
@@ -157,6 +158,7 @@ for run in $(seq 1 "$RUNS"); do
   sleep 1
   read -r busy_rps busy_p99 _ <<<"$(wrk_once "http://127.0.0.1:${DISTRICT_PORT}/api/v1/bookings" "$RES_LUA")"
   for p in "${LOOPERS[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null || true; done
+  LOOPERS=()
   drop=$(awk -v a="$alone_rps" -v b="$busy_rps" 'BEGIN { if (a > 0) printf "%.1f", (a - b) / a * 100; else print "-" }')
   printf "resident alone: %s req/s p99 %sms; with two staff looping reports: %s req/s p99 %sms; drop %s%%\n" \
     "$alone_rps" "$alone_p99" "$busy_rps" "$busy_p99" "$drop"
