@@ -163,11 +163,12 @@ func (c *killConn) limited(ctx context.Context) error {
 // its rows are closed (the server may still be computing a long result while
 // the first rows are read).
 //
-// The kill belongs to this one statement. stop cancels a kill not yet begun
-// and waits for one under way, so the connection goes back to the pool (and
-// runs another request's statement) only after any KILL QUERY sent for it has
-// landed; one that lands after the statement ended finds the connection idle,
-// which MariaDB ignores. (A kill decided by a connection-wide "is anything
+// The kill belongs to this one statement. stop waits for a kill under way, and
+// sends it itself when the context has ended but the kill has not begun (the
+// driver, which drops the connection on cancel, often returns first), so the
+// connection goes back to the pool (and runs another request's statement)
+// only after any KILL QUERY sent for it has landed; one that lands after the
+// statement ended finds the connection idle, which MariaDB ignores. (A kill decided by a connection-wide "is anything
 // running" count, as before, could fire late, when the count was already the
 // next statement's, and stop that one with error 1317: the payment flash crowd
 // test saw it under load.)
@@ -183,6 +184,13 @@ func (c *killConn) watch(ctx context.Context) (stop func(error)) {
 	return func(error) {
 		if !cancelKill() {
 			<-killed // the kill began: wait until it has landed
+			return
+		}
+		if ctx.Err() != nil {
+			// The context ended and the statement returned before the kill
+			// began: most often it returned because of that (the driver drops
+			// the connection on cancel, and MySQL runs on), so kill it here.
+			c.k.kill(c.id)
 		}
 	}
 }

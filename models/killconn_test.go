@@ -25,6 +25,20 @@ func runningLike(t *testing.T, marker string) int {
 	return n
 }
 
+// waitRunning waits up to within until a statement containing marker runs on
+// the server (running) or none does (!running); false if it never came to that.
+func waitRunning(t *testing.T, marker string, running bool, within time.Duration) bool {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for (runningLike(t, marker) > 0) != running {
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return true
+}
+
 // A statement that runs past the pool's StatementTimeout is stopped by the
 // server (MariaDB max_statement_time) with error 1969, not left running.
 func TestStatementTimeoutKillsSlowQuery(t *testing.T) {
@@ -81,15 +95,13 @@ func TestCancelledQueryStopsOnServer(t *testing.T) {
 	go func() {
 		var v int
 		// An argument, so the statement takes the prepared path database/sql uses
-		// for most queries.
-		done <- db.QueryRowContext(ctx, `SELECT SLEEP(30) /* `+marker+` */ + ?`, 0).Scan(&v)
+		// for most queries. BENCHMARK, not SLEEP: MariaDB's SLEEP notices a
+		// closed client connection by itself (every 5 s), a computation does
+		// not, so only a KILL stops it early.
+		done <- db.QueryRowContext(ctx, `SELECT BENCHMARK(100000000, MD5(?)) /* `+marker+` */`, "x").Scan(&v)
 	}()
-	deadline := time.Now().Add(5 * time.Second)
-	for runningLike(t, marker) == 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("the slow statement never showed in the process list")
-		}
-		time.Sleep(20 * time.Millisecond)
+	if !waitRunning(t, marker, true, 5*time.Second) {
+		t.Fatal("the slow statement never showed in the process list")
 	}
 	cancel()
 	if err := <-done; !errors.Is(err, context.Canceled) {
@@ -97,12 +109,9 @@ func TestCancelledQueryStopsOnServer(t *testing.T) {
 	}
 	// A kill takes milliseconds; 10 s leaves room for a machine under heavy
 	// load (the first kill also opens the kill pool's connection).
-	deadline = time.Now().Add(10 * time.Second)
-	for runningLike(t, marker) > 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("the cancelled statement is still running on the server 10 s later (it would sleep 30 s)")
-		}
-		time.Sleep(20 * time.Millisecond)
+	if !waitRunning(t, marker, false, 10*time.Second) {
+		killLike(t, marker) // it would compute for tens of seconds more
+		t.Fatal("the cancelled statement is still running on the server 10 s later")
 	}
 	// The pool still works afterwards.
 	var one int
@@ -154,25 +163,16 @@ func TestCancelledQueryStopsOnServerWhileRowsAreRead(t *testing.T) {
 	if took := <-returned; took > 5*time.Second {
 		t.Fatalf("QueryContext took %s: the server computed every row before answering, so this test proves nothing", took)
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for runningLike(t, marker) == 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("the statement never showed in the process list")
-		}
-		time.Sleep(20 * time.Millisecond)
+	if !waitRunning(t, marker, true, 5*time.Second) {
+		t.Fatal("the statement never showed in the process list")
 	}
 	cancel()
 	if err := <-done; !errors.Is(err, context.Canceled) {
 		t.Fatalf("reading the cancelled query's rows: %v, want context.Canceled", err)
 	}
-	deadline = time.Now().Add(10 * time.Second)
-	for runningLike(t, marker) > 0 {
-		if time.Now().After(deadline) {
-			// Stop it here: it would compute for tens of seconds more.
-			killLike(t, marker)
-			t.Fatal("the statement whose rows were being read is still running on the server 10 s after its context ended")
-		}
-		time.Sleep(20 * time.Millisecond)
+	if !waitRunning(t, marker, false, 10*time.Second) {
+		killLike(t, marker) // it would compute for tens of seconds more
+		t.Fatal("the statement whose rows were being read is still running on the server 10 s after its context ended")
 	}
 }
 
