@@ -82,12 +82,66 @@ func (s *Complaints) Stats(ctx context.Context, from, to models.Date) (Complaint
 	return ComputeComplaintStats(ctx, s.DB, s.Loc, from, to, s.Now())
 }
 
-// ComputeComplaintStats is Stats for callers without a Complaints store (the annual
-// report): the local dates from..to inclusive in loc, judged as of now.
+// StatsFromRecords is Stats computed from the complaints themselves (no rollups).
+func (s *Complaints) StatsFromRecords(ctx context.Context, from, to models.Date) (ComplaintStats, error) {
+	return ComputeComplaintStatsFromRecords(ctx, s.DB, s.Loc, from, to, s.Now())
+}
+
+// ComputeComplaintStats is Stats for callers without a Complaints store: the
+// local dates from..to inclusive in loc, judged as of now. It reads the rollups
+// of migration 0034 (complaints_stats_rollups.go) when loc is UTC+8 over the
+// range and the six months the rising categories compare, and otherwise
+// computes from the records (ComputeComplaintStatsFromRecords, the definition
+// the rollups reproduce).
 func ComputeComplaintStats(ctx context.Context, db *sql.DB, loc *time.Location, from, to models.Date, now time.Time) (ComplaintStats, error) {
+	start, end := statsBounds(loc, from, to)
+	prevStart, recentEnd := risingBounds(loc, end)
+	lo, hi := start, end
+	if prevStart.Before(lo) {
+		lo = prevStart
+	}
+	if recentEnd.After(hi) {
+		hi = recentEnd
+	}
+	if !models.RollupDaysFit(loc, lo, hi) {
+		return ComputeComplaintStatsFromRecords(ctx, db, loc, from, to, now)
+	}
+	return statsFromRollups(ctx, db, loc, start, end, now)
+}
+
+// statsBounds is [local midnight of from, local midnight after to).
+func statsBounds(loc *time.Location, from, to models.Date) (time.Time, time.Time) {
 	ft, tt := from.Time(), to.Time()
 	start := time.Date(ft.Year(), ft.Month(), ft.Day(), 0, 0, 0, 0, loc)
 	end := time.Date(tt.Year(), tt.Month(), tt.Day(), 0, 0, 0, 0, loc).AddDate(0, 0, 1)
+	return start, end
+}
+
+// newStats is the empty answer for [start, end): every category, status and
+// estate (of the estates table) at zero, one trend entry per month touched.
+func newStats(ctx context.Context, q models.Querier, loc *time.Location, start, end time.Time) (ComplaintStats, map[string]*ComplaintMonth, error) {
+	st, months := emptyStats(loc, start, end)
+	estates, err := q.QueryContext(ctx, `SELECT name FROM estates ORDER BY id`)
+	if err != nil {
+		return st, nil, fmt.Errorf("list estates: %w", err)
+	}
+	for estates.Next() {
+		var name string
+		if err := estates.Scan(&name); err != nil {
+			estates.Close()
+			return st, nil, fmt.Errorf("scan estate: %w", err)
+		}
+		st.ByEstate[name] = 0
+	}
+	if err := closeRows(estates); err != nil {
+		return st, nil, fmt.Errorf("list estates: %w", err)
+	}
+	return st, months, nil
+}
+
+// emptyStats is newStats without the estates: every category and status at
+// zero, one trend entry per month touched (and the index of those by YYYY-MM).
+func emptyStats(loc *time.Location, start, end time.Time) (ComplaintStats, map[string]*ComplaintMonth) {
 	st := ComplaintStats{
 		From: start.Format("2006-01-02"), To: end.AddDate(0, 0, -1).Format("2006-01-02"),
 		ByCategory: map[string]int{}, ByEstate: map[string]int{}, ByStatus: map[string]int{},
@@ -100,20 +154,6 @@ func ComputeComplaintStats(ctx context.Context, db *sql.DB, loc *time.Location, 
 	for _, s := range ComplaintStatuses {
 		st.ByStatus[s] = 0
 	}
-	estates, err := db.QueryContext(ctx, `SELECT name FROM estates ORDER BY id`)
-	if err != nil {
-		return st, fmt.Errorf("list estates: %w", err)
-	}
-	for estates.Next() {
-		var name string
-		if err := estates.Scan(&name); err != nil {
-			estates.Close()
-			return st, fmt.Errorf("scan estate: %w", err)
-		}
-		st.ByEstate[name] = 0
-	}
-	estates.Close()
-
 	months := map[string]*ComplaintMonth{}
 	for m := time.Date(start.Year(), start.Month(), 1, 0, 0, 0, 0, loc); m.Before(end); m = m.AddDate(0, 1, 0) {
 		st.Monthly = append(st.Monthly, ComplaintMonth{Month: m.Format("2006-01")})
@@ -121,7 +161,29 @@ func ComputeComplaintStats(ctx context.Context, db *sql.DB, loc *time.Location, 
 	for i := range st.Monthly {
 		months[st.Monthly[i].Month] = &st.Monthly[i]
 	}
+	return st, months
+}
 
+// onTimeRate is one limit's figure with its rate rounded to 4 places.
+func onTimeRate(due, onTime int) OnTimeRate {
+	r := OnTimeRate{Due: due, OnTime: onTime}
+	if due > 0 {
+		v := math.Round(float64(onTime)/float64(due)*10000) / 10000
+		r.Rate = &v
+	}
+	return r
+}
+
+// ComputeComplaintStatsFromRecords computes ComplaintStats from every complaint
+// of the range, read into Go: the definition (see ComplaintStats), the reference
+// TestComplaintStatsEqualRecords compares the rollups with, and the path for a
+// zone the rollups' days do not fit.
+func ComputeComplaintStatsFromRecords(ctx context.Context, db *sql.DB, loc *time.Location, from, to models.Date, now time.Time) (ComplaintStats, error) {
+	start, end := statsBounds(loc, from, to)
+	st, months, err := newStats(ctx, db, loc, start, end)
+	if err != nil {
+		return st, err
+	}
 	rows, err := db.QueryContext(ctx, `SELECT category, estate, status, created_at, cycle_started_at, accept_due_at,
 		contact_due_at, resolve_due_at, accepted_at, contacted_at, resolved_at, mediation_agreement
 		FROM complaints WHERE created_at >= ? AND created_at < ?`, start.UTC(), end.UTC())
@@ -178,32 +240,28 @@ func ComputeComplaintStats(ctx context.Context, db *sql.DB, loc *time.Location, 
 		judge(&con, contactedAt, contactedAt != nil, conDue)
 		judge(&res, resolvedAt, closed, resDue)
 		if acceptedAt != nil {
-			accMin = append(accMin, acceptedAt.Sub(cycle).Minutes())
+			accMin = append(accMin, stepMinutes(cycle, *acceptedAt))
 		}
 		if contactedAt != nil {
-			conMin = append(conMin, contactedAt.Sub(cycle).Minutes())
+			conMin = append(conMin, stepMinutes(cycle, *contactedAt))
 		}
 		if closed && resolvedAt != nil {
-			resMin = append(resMin, resolvedAt.Sub(cycle).Minutes())
+			resMin = append(resMin, stepMinutes(cycle, *resolvedAt))
 		}
 	}
 	if err := rows.Err(); err != nil {
 		return st, fmt.Errorf("complaint stats: %w", err)
 	}
-	rate := func(l limit) OnTimeRate {
-		r := OnTimeRate{Due: l.due, OnTime: l.onTime}
-		if l.due > 0 {
-			v := math.Round(float64(l.onTime)/float64(l.due)*10000) / 10000
-			r.Rate = &v
-		}
-		return r
-	}
-	st.OnTime["accept"], st.OnTime["contact"], st.OnTime["resolve"] = rate(acc), rate(con), rate(res)
+	st.OnTime["accept"], st.OnTime["contact"], st.OnTime["resolve"] = onTimeRate(acc.due, acc.onTime), onTimeRate(con.due, con.onTime), onTimeRate(res.due, res.onTime)
 	st.MedianMinutes["accept"], st.MedianMinutes["contact"], st.MedianMinutes["resolve"] = median(accMin), median(conMin), median(resMin)
 
 	st.Rising, err = risingCategories(ctx, db, loc, end)
 	return st, err
 }
+
+// stepMinutes is how long a step took from the start of its handling cycle, in
+// minutes, as both paths compute it (so their medians are the same float).
+func stepMinutes(cycle, at time.Time) float64 { return at.Sub(cycle).Minutes() }
 
 // median returns the median rounded to 0.1, or nil for no values.
 func median(v []float64) *float64 {
@@ -219,18 +277,59 @@ func median(v []float64) *float64 {
 	return &m
 }
 
-// risingCategories compares the three calendar months ending with the month that
-// contains the last instant before end against the three months before them.
-func risingCategories(ctx context.Context, db *sql.DB, loc *time.Location, end time.Time) (RisingComplaintsCategory, error) {
+// risingBounds are the start of the three months before the recent three and
+// the end of the recent three: the recent ones end with the month that contains
+// the last instant before end.
+func risingBounds(loc *time.Location, end time.Time) (prevStart, recentEnd time.Time) {
 	last := end.Add(-time.Nanosecond).In(loc)
-	recentEnd := time.Date(last.Year(), last.Month(), 1, 0, 0, 0, 0, loc).AddDate(0, 1, 0)
-	recentStart := recentEnd.AddDate(0, -3, 0)
-	prevStart := recentStart.AddDate(0, -3, 0)
-	out := RisingComplaintsCategory{
+	recentEnd = time.Date(last.Year(), last.Month(), 1, 0, 0, 0, 0, loc).AddDate(0, 1, 0)
+	return recentEnd.AddDate(0, -6, 0), recentEnd
+}
+
+// newRising is the empty comparison for the months before end.
+func newRising(loc *time.Location, end time.Time) (out RisingComplaintsCategory, prevStart, recentStart, recentEnd time.Time) {
+	prevStart, recentEnd = risingBounds(loc, end)
+	recentStart = recentEnd.AddDate(0, -3, 0)
+	out = RisingComplaintsCategory{
 		RecentFrom: recentStart.Format("2006-01"), RecentTo: recentEnd.AddDate(0, -1, 0).Format("2006-01"),
 		PreviousFrom: prevStart.Format("2006-01"), PreviousTo: recentStart.AddDate(0, -1, 0).Format("2006-01"),
 		Items: []RisingCounts{},
 	}
+	return out, prevStart, recentStart, recentEnd
+}
+
+// addRising adds one category's counts to out if it rose.
+func addRising(out *RisingComplaintsCategory, r RisingCounts) {
+	r.Increase = r.Recent - r.Previous
+	if r.Increase <= 0 {
+		return
+	}
+	if r.Previous > 0 {
+		g := math.Round(float64(r.Increase)/float64(r.Previous)*10000) / 10000
+		r.Growth = &g
+	}
+	out.Items = append(out.Items, r)
+}
+
+// sortRising orders the items biggest increase first.
+func sortRising(out *RisingComplaintsCategory) {
+	sort.Slice(out.Items, func(i, j int) bool {
+		a, b := out.Items[i], out.Items[j]
+		if a.Increase != b.Increase {
+			return a.Increase > b.Increase
+		}
+		if a.Recent != b.Recent {
+			return a.Recent > b.Recent
+		}
+		return a.Category < b.Category
+	})
+}
+
+// risingCategories compares the three calendar months ending with the month that
+// contains the last instant before end against the three months before them,
+// from the complaints themselves.
+func risingCategories(ctx context.Context, db *sql.DB, loc *time.Location, end time.Time) (RisingComplaintsCategory, error) {
+	out, prevStart, recentStart, recentEnd := newRising(loc, end)
 	rows, err := db.QueryContext(ctx, `SELECT category,
 		SUM(created_at >= ?) AS recent, SUM(created_at < ?) AS previous
 		FROM complaints WHERE created_at >= ? AND created_at < ? GROUP BY category`,
@@ -244,28 +343,11 @@ func risingCategories(ctx context.Context, db *sql.DB, loc *time.Location, end t
 		if err := rows.Scan(&r.Category, &r.Recent, &r.Previous); err != nil {
 			return out, fmt.Errorf("scan rising category: %w", err)
 		}
-		r.Increase = r.Recent - r.Previous
-		if r.Increase <= 0 {
-			continue
-		}
-		if r.Previous > 0 {
-			g := math.Round(float64(r.Increase)/float64(r.Previous)*10000) / 10000
-			r.Growth = &g
-		}
-		out.Items = append(out.Items, r)
+		addRising(&out, r)
 	}
 	if err := rows.Err(); err != nil {
 		return out, fmt.Errorf("rising categories: %w", err)
 	}
-	sort.Slice(out.Items, func(i, j int) bool {
-		a, b := out.Items[i], out.Items[j]
-		if a.Increase != b.Increase {
-			return a.Increase > b.Increase
-		}
-		if a.Recent != b.Recent {
-			return a.Recent > b.Recent
-		}
-		return a.Category < b.Category
-	})
+	sortRising(&out)
 	return out, nil
 }
