@@ -486,6 +486,7 @@ func (c Config) LogValue() slog.Value {
 		slog.String("mysql_dsn", MaskDSN(string(c.MySQLDSN))),
 		slog.String("mysql_replica_dsn", MaskDSN(string(c.Database.ReplicaDSN))),
 		slog.Duration("mysql_statement_timeout", c.Database.StatementTimeout),
+		slog.Duration("mysql_tx_statement_timeout", c.Database.TxStatementTimeout),
 		slog.String("redis_addr", c.RedisAddr),
 		slog.Any("redis_sentinel_addrs", c.RedisSentinelAddrs),
 		slog.String("redis_master_name", c.RedisMasterName),

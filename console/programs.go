@@ -215,17 +215,27 @@ type programView struct {
 }
 
 func (c *Console) programPage(w http.ResponseWriter, r *http.Request) {
-	id, ok := c.programID(w, r)
+	v, ok := c.program(w, r)
 	if !ok {
-		return
-	}
-	v, err := c.programData(r, id)
-	if err != nil {
-		c.failErr(w, r, err)
 		return
 	}
 	v.Series = defaultSeries(time.Now().In(c.d.Loc))
 	c.page(w, r, http.StatusOK, "program", c.newView(r, v.Program.Title, "programs", v))
+}
+
+// program reads the program of the path's id with its sessions, answering
+// the error page itself when it cannot.
+func (c *Console) program(w http.ResponseWriter, r *http.Request) (programView, bool) {
+	id, ok := c.programID(w, r)
+	if !ok {
+		return programView{}, false
+	}
+	v, err := c.programData(r, id)
+	if err != nil {
+		c.failErr(w, r, err)
+		return programView{}, false
+	}
+	return v, true
 }
 
 func (c *Console) programData(r *http.Request, id int64) (programView, error) {
@@ -390,13 +400,8 @@ func (c *Console) seriesSpec(f seriesForm) (desk.SeriesSpec, error) {
 // those in the past (never created) and those clashing with another session
 // (left unticked) marked. Nothing is written.
 func (c *Console) seriesPreview(w http.ResponseWriter, r *http.Request) {
-	id, ok := c.programID(w, r)
+	v, ok := c.program(w, r)
 	if !ok {
-		return
-	}
-	v, err := c.programData(r, id)
-	if err != nil {
-		c.failErr(w, r, err)
 		return
 	}
 	v.Series = readSeriesForm(r.URL.Query())

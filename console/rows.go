@@ -40,15 +40,27 @@ func (m *markup) html() template.HTML {
 	return template.HTML(m.String()) // every value went through text, id or num
 }
 
+// rowsOf writes one table body, a row of each item; size is about how many
+// bytes a row takes, so the builder grows once.
+func rowsOf[T any](items []T, size int, row func(m *markup, item T)) template.HTML {
+	var m markup
+	m.Grow(len(items) * size)
+	for _, it := range items {
+		row(&m, it)
+	}
+	return m.html()
+}
+
+// stamp formats the local date and time of t as the tables show it ("01-02 15:04").
+func (c *Console) stamp(t time.Time) string { return t.In(c.d.Loc).Format("01-02 15:04") }
+
 // clock formats the local wall-clock time of t, as the templates' hm does.
 func (c *Console) clock(t time.Time) string { return t.In(c.d.Loc).Format("15:04") }
 
 // daySessionRows is the body of a day's session table. board adds Today's
 // extra columns (the fill meter and the pending approvals).
 func (c *Console) daySessionRows(sessions []desk.DaySession, board bool) template.HTML {
-	var m markup
-	m.Grow(len(sessions) * 700)
-	for _, s := range sessions {
+	return rowsOf(sessions, 700, func(m *markup, s desk.DaySession) {
 		if s.Status == catalog.SessionCancelled {
 			m.raw(`<tr class="dim">`)
 		} else {
@@ -106,8 +118,7 @@ func (c *Console) daySessionRows(sessions []desk.DaySession, board bool) templat
 		m.id(s.ID)
 		m.raw(`">签到台</a></td></tr>`)
 		m.raw("\n")
-	}
-	return m.html()
+	})
 }
 
 // fillPct is how full a session is, 0–100 (the templates' pct).
@@ -120,9 +131,7 @@ func fillPct(a, b int) int {
 
 // rosterRows is the body of the desk's roster table.
 func (c *Console) rosterRows(rows []booking.RosterRow) template.HTML {
-	var m markup
-	m.Grow(len(rows) * 300)
-	for _, r := range rows {
+	return rowsOf(rows, 300, func(m *markup, r booking.RosterRow) {
 		m.raw(`<tr data-code="`)
 		m.text(r.Code)
 		m.raw(`"><td><code>`)
@@ -152,23 +161,20 @@ func (c *Console) rosterRows(rows []booking.RosterRow) template.HTML {
 		m.text(bookingStatusText[r.Status])
 		m.raw(`</span></td><td>`)
 		if r.CheckedInAt != nil {
-			m.raw(r.CheckedInAt.In(c.d.Loc).Format("01-02 15:04"))
+			m.raw(c.stamp(*r.CheckedInAt))
 		}
 		m.raw("</td></tr>\n")
-	}
-	return m.html()
+	})
 }
 
 // approvalRows is the body of the approval queue's table.
 func (c *Console) approvalRows(items []desk.PendingBooking) template.HTML {
-	var m markup
-	m.Grow(len(items) * 1400)
-	for _, b := range items {
+	return rowsOf(items, 1400, func(m *markup, b desk.PendingBooking) {
 		id := strconv.FormatInt(b.ID, 10)
 		m.raw(`<tr data-booking="` + id + `">`)
 		m.raw(`<td class="check"><input type="checkbox" name="ids" value="` + id + `" aria-label="选择 #` + id + `"></td>`)
 		m.raw(`<td class="time">`)
-		m.raw(b.CreatedAt.In(c.d.Loc).Format("01-02 15:04"))
+		m.raw(c.stamp(b.CreatedAt))
 		m.raw(`</td><td><b>`)
 		m.text(b.ProgramTitle)
 		m.raw(`</b> <span class="tag">`)
@@ -203,16 +209,13 @@ func (c *Console) approvalRows(items []desk.PendingBooking) template.HTML {
 		m.raw(`<input name="reason-` + id + `" placeholder="拒绝原因" maxlength="200" size="14" aria-label="#` + id + ` 拒绝原因">`)
 		m.raw(`<button class="btn small danger" type="submit" name="reject" value="` + id + `" formaction="/console/approvals/reject">拒绝</button>`)
 		m.raw("</div></td></tr>\n")
-	}
-	return m.html()
+	})
 }
 
 // complaintRows is the body of the complaint queue's table; now is the
 // moment the countdowns start from.
 func (c *Console) complaintRows(items []complaint.QueueItem, now time.Time) template.HTML {
-	var m markup
-	m.Grow(len(items) * 900)
-	for _, it := range items {
+	return rowsOf(items, 900, func(m *markup, it complaint.QueueItem) {
 		id := strconv.FormatInt(it.ID, 10)
 		class := ""
 		switch {
@@ -229,7 +232,7 @@ func (c *Console) complaintRows(items []complaint.QueueItem, now time.Time) temp
 			m.raw(`</span> <b data-due="` + strconv.FormatInt(it.DueAt.UnixMilli(), 10) + `">`)
 			m.text(remainText(it.DueAt, now))
 			m.raw(`</b> <small>`)
-			m.raw(it.DueAt.In(c.d.Loc).Format("01-02 15:04"))
+			m.raw(c.stamp(it.DueAt))
 			m.raw(`</small>`)
 		} else {
 			m.raw(`<span class="muted">—</span>`)
@@ -256,19 +259,16 @@ func (c *Console) complaintRows(items []complaint.QueueItem, now time.Time) temp
 			m.raw(` <span class="tag">` + strconv.Itoa(n) + ` 张照片</span>`)
 		}
 		m.raw(`</td><td class="time">`)
-		m.raw(it.CreatedAt.In(c.d.Loc).Format("01-02 15:04"))
+		m.raw(c.stamp(it.CreatedAt))
 		m.raw(`</td><td><a class="btn small" href="/console/complaints/` + id + `">处理</a></td></tr>`)
 		m.raw("\n")
-	}
-	return m.html()
+	})
 }
 
 // waitingRows is the body of the points desk's list of rewards waiting to be
 // picked up.
 func (c *Console) waitingRows(items []points.Redemption) template.HTML {
-	var m markup
-	m.Grow(len(items) * 260)
-	for _, d := range items {
+	return rowsOf(items, 260, func(m *markup, d points.Redemption) {
 		m.raw(`<tr><td class="code">`)
 		m.text(d.PickupCode)
 		m.raw(`</td><td class="wrap">`)
@@ -276,23 +276,20 @@ func (c *Console) waitingRows(items []points.Redemption) template.HTML {
 		m.raw(`</td><td class="num">`)
 		m.num(d.CostPoints)
 		m.raw(`</td><td class="nw">`)
-		m.raw(d.CreatedAt.In(c.d.Loc).Format("01-02 15:04"))
+		m.raw(c.stamp(d.CreatedAt))
 		by := d.PickupBy.In(c.d.Loc)
 		m.raw(`</td><td class="nw" title="` + by.Format("2006-01-02") + `">` + by.Format("01-02") + "</td></tr>\n")
-	}
-	return m.html()
+	})
 }
 
 // userRows is the body of the admin's user table, each line with its role
 // form (carrying the session's form token, and the search to come back to).
 func (c *Console) userRows(users []account.User, roles []string, meID int64, query, csrf string) template.HTML {
-	var m markup
-	m.Grow(len(users) * 1100)
 	back := "/console/admin/users"
 	if query != "" {
 		back += "?q=" + query
 	}
-	for _, u := range users {
+	return rowsOf(users, 1100, func(m *markup, u account.User) {
 		id := strconv.FormatInt(u.ID, 10)
 		m.raw(`<tr data-user="` + id + `"><td class="num">#` + id + `</td><td><b>`)
 		m.text(residentName(u))
@@ -330,6 +327,5 @@ func (c *Console) userRows(users []account.User, roles []string, meID int64, que
 			m.raw(`</option>`)
 		}
 		m.raw(`</select><button class="btn small" type="submit">保存</button></form></td></tr>` + "\n")
-	}
-	return m.html()
+	})
 }

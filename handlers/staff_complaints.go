@@ -44,6 +44,16 @@ func parseDay(c *gin.Context, name string) (models.Date, bool, bool) {
 	return d, true, true
 }
 
+// parseDays reads the ?from= and ?to= local dates of a list or a report (each
+// optional), answering 400 itself when one is malformed.
+func parseDays(c *gin.Context) (from models.Date, hasFrom bool, to models.Date, hasTo bool, ok bool) {
+	if from, hasFrom, ok = parseDay(c, "from"); !ok {
+		return
+	}
+	to, hasTo, ok = parseDay(c, "to")
+	return
+}
+
 // localMidnight is the start of the local day d in loc.
 func localMidnight(d models.Date, loc *time.Location) time.Time {
 	t := d.Time()
@@ -75,11 +85,7 @@ func (h *StaffComplaintsHandler) List(c *gin.Context) {
 			return
 		}
 	}
-	from, hasFrom, ok := parseDay(c, "from")
-	if !ok {
-		return
-	}
-	to, hasTo, ok := parseDay(c, "to")
+	from, hasFrom, to, hasTo, ok := parseDays(c)
 	if !ok {
 		return
 	}
@@ -170,11 +176,7 @@ func (h *StaffComplaintsHandler) Resolve(c *gin.Context) {
 // Stats answers ?from=&to= (local dates, inclusive). Without them: the twelve
 // calendar months up to today.
 func (h *StaffComplaintsHandler) Stats(c *gin.Context) {
-	from, hasFrom, ok := parseDay(c, "from")
-	if !ok {
-		return
-	}
-	to, hasTo, ok := parseDay(c, "to")
+	from, hasFrom, to, hasTo, ok := parseDays(c)
 	if !ok {
 		return
 	}

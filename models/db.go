@@ -31,6 +31,17 @@ type PoolOptions struct {
 	// It must stay below the driver's read timeout (10 s unless the DSN says
 	// otherwise), or the driver gives up first and leaves the statement running.
 	StatementTimeout time.Duration
+	// TxStatementTimeout is the same limit for statements inside a transaction.
+	// It is separate because a statement there may rightly wait for a row lock
+	// another request holds (a flash crowd on one session, concurrent deposits on
+	// one account): such a wait lasts as long as the holders' transactions, a few
+	// milliseconds each, queued. A longer wait means a holder is stuck, and
+	// without a limit the waiter outlives its request: the driver gives up at its
+	// read timeout and drops the connection, while MySQL keeps the statement
+	// waiting (innodb_lock_wait_timeout is 50 s by default) with the
+	// transaction's earlier locks held, stalling the next requests behind it. So
+	// it too must stay below the read timeout. 0: no limit inside transactions.
+	TxStatementTimeout time.Duration
 	// MaxOpen caps the pool (default 50).
 	MaxOpen int
 	// Wrap, when set, wraps the connector the pool is built on; tests use it to
@@ -39,7 +50,8 @@ type PoolOptions struct {
 }
 
 // OpenDB opens the MySQL pool without a statement time limit (one-shot commands,
-// scripts, tests); the server uses OpenDBWith and MYSQL_STATEMENT_TIMEOUT.
+// scripts, tests); the server uses OpenDBWith, MYSQL_STATEMENT_TIMEOUT and
+// MYSQL_TX_STATEMENT_TIMEOUT.
 func OpenDB(ctx context.Context, dsn string) (*sql.DB, error) {
 	return OpenDBWith(ctx, dsn, PoolOptions{})
 }
@@ -73,34 +85,46 @@ func OpenDBWith(ctx context.Context, dsn string, opt PoolOptions) (*sql.DB, erro
 	if cfg.WriteTimeout == 0 {
 		cfg.WriteTimeout = 10 * time.Second
 	}
-	if opt.StatementTimeout > 0 && opt.StatementTimeout >= cfg.ReadTimeout {
-		return nil, fmt.Errorf("statement timeout %s must be below the MySQL read timeout %s", opt.StatementTimeout, cfg.ReadTimeout)
+	for _, l := range []struct {
+		name string
+		d    time.Duration
+	}{{"statement timeout", opt.StatementTimeout}, {"transaction statement timeout", opt.TxStatementTimeout}} {
+		if l.d > 0 && l.d >= cfg.ReadTimeout {
+			return nil, fmt.Errorf("%s %s must be below the MySQL read timeout %s", l.name, l.d, cfg.ReadTimeout)
+		}
 	}
-	db, err := openPool(ctx, cfg, opt, "max_statement_time", strconv.FormatFloat(opt.StatementTimeout.Seconds(), 'f', 3, 64))
+	mariadb := func(d time.Duration) string { return strconv.FormatFloat(d.Seconds(), 'f', 3, 64) }
+	db, err := openPool(ctx, cfg, opt, "max_statement_time", mariadb)
 	var me *mysql.MySQLError
-	if opt.StatementTimeout > 0 && errors.As(err, &me) && me.Number == 1193 {
+	if (opt.StatementTimeout > 0 || opt.TxStatementTimeout > 0) && errors.As(err, &me) && me.Number == 1193 {
 		// 1193 unknown system variable: MySQL, not MariaDB. Its limit covers
 		// SELECTs only, in milliseconds.
-		db, err = openPool(ctx, cfg, opt, "max_execution_time", strconv.FormatInt(opt.StatementTimeout.Milliseconds(), 10))
+		mysqlMs := func(d time.Duration) string { return strconv.FormatInt(d.Milliseconds(), 10) }
+		db, err = openPool(ctx, cfg, opt, "max_execution_time", mysqlMs)
 	}
 	return db, err
 }
 
-func openPool(ctx context.Context, base *mysql.Config, opt PoolOptions, limitVar, limit string) (*sql.DB, error) {
+// openPool opens the pool with limitVar set per session: to the statement
+// limit on connect (the DSN, which also finds out whether the server knows the
+// variable), switched by the killing connector to the transaction limit for a
+// transaction's statements when the two differ.
+func openPool(ctx context.Context, base *mysql.Config, opt PoolOptions, limitVar string, value func(time.Duration) string) (*sql.DB, error) {
 	cfg := base.Clone()
-	if opt.StatementTimeout > 0 {
-		cfg.Params[limitVar] = limit
+	limited := opt.StatementTimeout > 0 || opt.TxStatementTimeout > 0
+	if limited {
+		cfg.Params[limitVar] = value(opt.StatementTimeout)
 	}
 	connector, err := mysql.NewConnector(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("mysql connector: %w", err)
 	}
 	kc := newKillingConnector(connector)
-	if opt.StatementTimeout > 0 {
-		kc.limitOn = "SET SESSION " + limitVar + " = " + limit
-		kc.limitOff = "SET SESSION " + limitVar + " = 0"
+	if limited && opt.StatementTimeout != opt.TxStatementTimeout {
+		kc.limitOn = "SET SESSION " + limitVar + " = " + value(opt.StatementTimeout)
+		kc.limitTx = "SET SESSION " + limitVar + " = " + value(opt.TxStatementTimeout)
 	}
-	var c driver.Connector = kc
+	c := kc.connector()
 	if opt.Wrap != nil {
 		c = opt.Wrap(c)
 	}

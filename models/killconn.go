@@ -6,10 +6,10 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
-	"io"
 	"sync"
-	"sync/atomic"
 	"time"
+
+	"nantian/models/dbwrap"
 )
 
 // When a request's context ends while its statement runs (the client hung up, a
@@ -22,21 +22,26 @@ import (
 // milliseconds. MYSQL_STATEMENT_TIMEOUT (PoolOptions) is the backstop for a
 // statement whose context never ends.
 //
-// That limit covers statements outside transactions: the reads of lists,
-// reports and lookups, where a long statement is a plan gone wrong. Inside a
-// transaction a statement may rightly wait for a row lock another booking holds
-// (flash crowds, concurrent deposits); killing it there would turn a wait into
-// a 503. Those stay bounded by innodb_lock_wait_timeout and the driver's read
-// timeout, as before, and the limit comes back on the connection's next
-// statement outside a transaction (one SET per switch, not per statement).
+// Statements inside a transaction get a limit of their own,
+// MYSQL_TX_STATEMENT_TIMEOUT (PoolOptions.TxStatementTimeout), longer by
+// default: there a statement may rightly wait for a row lock another booking
+// holds (flash crowds, concurrent deposits), and cutting that wait at the
+// read-path limit would turn a short queue into 503s. When the two limits
+// differ, the connection switches the session's limit at BeginTx and back on
+// its next statement outside a transaction (one SET per switch, not per
+// statement).
 
 // killTimeout bounds the KILL QUERY itself.
 const killTimeout = 5 * time.Second
 
+// killingConnector holds what a pool's connections share: the statement limit's
+// SET statements and the small pool the kills go out on.
 type killingConnector struct {
 	base driver.Connector
-	// limitOn and limitOff set the session's statement limit ("" without one).
-	limitOn, limitOff string
+	// limitOn sets the session's statement limit for statements outside a
+	// transaction, limitTx for those inside one ("" both when the limits are the
+	// same: the DSN set it on connect and nothing switches).
+	limitOn, limitTx string
 
 	once   sync.Once
 	killer *sql.DB // opened on the first kill, from the same connector settings
@@ -46,33 +51,30 @@ func newKillingConnector(base driver.Connector) *killingConnector {
 	return &killingConnector{base: base}
 }
 
-func (k *killingConnector) Driver() driver.Driver { return k.base.Driver() }
-
-// Connect opens a connection and learns its server thread id.
-func (k *killingConnector) Connect(ctx context.Context) (driver.Conn, error) {
-	c, err := k.base.Connect(ctx)
-	if err != nil {
-		return nil, err
-	}
-	id, err := connectionID(ctx, c)
-	if err != nil {
-		c.Close()
-		return nil, fmt.Errorf("read connection id: %w", err)
-	}
-	return &killConn{conn: c, id: id, k: k}, nil // the DSN set the limit on connect
+// connector is the pool's connector: base's connections, each with its thread id
+// and the hooks of a killConn (the forwarding is dbwrap's).
+func (k *killingConnector) connector() driver.Connector {
+	return dbwrap.Connector(k.base, dbwrap.Wrapper{Conn: k.connect, Close: k.close})
 }
 
-// Close closes the kill pool with the main pool (sql.DB.Close calls it).
-func (k *killingConnector) Close() error {
-	var err error
+// connect learns a new connection's server thread id.
+func (k *killingConnector) connect(ctx context.Context, dc driver.Conn) (dbwrap.Hooks, error) {
+	id, err := connectionID(ctx, dc)
+	if err != nil {
+		return dbwrap.Hooks{}, fmt.Errorf("read connection id: %w", err)
+	}
+	c := &killConn{conn: dc, id: id, k: k} // the DSN set the limit on connect
+	return dbwrap.Hooks{Prepare: c.prepare, Run: c.run, Begin: c.begin, End: c.end}, nil
+}
+
+// close closes the kill pool with the main pool (sql.DB.Close calls it; dbwrap
+// closes base after).
+func (k *killingConnector) close() error {
 	k.once.Do(func() {}) // no kill pool may open after this
 	if k.killer != nil {
-		err = k.killer.Close()
+		return k.killer.Close()
 	}
-	if c, ok := k.base.(io.Closer); ok {
-		err = errors.Join(err, c.Close())
-	}
-	return err
+	return nil
 }
 
 // kill stops the statement running on server thread id. It runs after the
@@ -119,18 +121,18 @@ func connectionID(ctx context.Context, c driver.Conn) (uint64, error) {
 	return 0, fmt.Errorf("connection id of type %T", dest[0])
 }
 
-// killConn is one connection with its thread id. It forwards everything to the
-// driver's connection and watches the context of each statement.
+// killConn is one connection's state: its thread id, whether a transaction is
+// open and which limit the session has. Its methods are the connection's dbwrap
+// hooks.
 type killConn struct {
-	conn   driver.Conn
-	id     uint64
-	k      *killingConnector
-	killed atomic.Bool // a KILL QUERY was sent to it: never reuse it
+	conn driver.Conn
+	id   uint64
+	k    *killingConnector
 
 	// A connection is used by one goroutine at a time (database/sql), so these
 	// need no lock.
-	inTx      bool // between BeginTx and Commit/Rollback
-	unlimited bool // the session's statement limit is off (set for a transaction)
+	inTx    bool // between BeginTx and Commit/Rollback
+	txLimit bool // the session has the transaction limit (set by a BeginTx)
 }
 
 // session runs a SET on the connection itself.
@@ -143,232 +145,72 @@ func (c *killConn) session(ctx context.Context, stmt string) error {
 	return err
 }
 
-// limited turns the statement limit back on before a statement outside a
-// transaction, if a transaction turned it off.
+// limited puts the statement limit back before a statement outside a
+// transaction, if a transaction switched the session to its own.
 func (c *killConn) limited(ctx context.Context) error {
-	if c.inTx || !c.unlimited || c.k.limitOn == "" {
+	if c.inTx || !c.txLimit {
 		return nil
 	}
 	if err := c.session(ctx, c.k.limitOn); err != nil {
 		return err
 	}
-	c.unlimited = false
+	c.txLimit = false
 	return nil
 }
 
 // watch kills the connection's statement if ctx ends before the returned stop
-// is called.
+// is called; dbwrap calls stop when the statement is over, for a query when
+// its rows are closed (the server may still be computing a long result while
+// the first rows are read).
 //
-// The kill must never reach another statement. KILL QUERY names a connection, not
-// a statement, and a request's context ends as a matter of course just after its
-// last statement (Go's HTTP server cancels it when the handler returns), often
-// before this goroutine has even run on a busy machine: it then finds both its
-// channels ready. So: done wins over ctx when both are ready; stop waits until the
-// goroutine has finished, so a kill it decided on is sent and answered before the
-// connection can go back to the pool; and a connection a kill was sent to is not
-// reused at all (IsValid, ResetSession), in case the kill landed just after its
-// statement ended. Before this, bench-scale.sh saw one "Error 1317 Query execution
-// was interrupted" 500 in about 2,000 list requests, none of them cancelled.
-func (c *killConn) watch(ctx context.Context) (stop func()) {
+// The kill belongs to this one statement. stop cancels a kill not yet begun
+// and waits for one under way, so the connection goes back to the pool (and
+// runs another request's statement) only after any KILL QUERY sent for it has
+// landed; one that lands after the statement ended finds the connection idle,
+// which MariaDB ignores. (A kill decided by a connection-wide "is anything
+// running" count, as before, could fire late, when the count was already the
+// next statement's, and stop that one with error 1317: the payment flash crowd
+// test saw it under load.)
+func (c *killConn) watch(ctx context.Context) (stop func(error)) {
 	if ctx.Done() == nil {
-		return func() {}
+		return nil
 	}
-	done := make(chan struct{})
-	exited := make(chan struct{})
-	go func() {
-		defer close(exited)
-		if watchStartDelay > 0 {
-			time.Sleep(watchStartDelay) // tests: the scheduler ran this late
+	killed := make(chan struct{})
+	cancelKill := context.AfterFunc(ctx, func() {
+		defer close(killed)
+		c.k.kill(c.id)
+	})
+	return func(error) {
+		if !cancelKill() {
+			<-killed // the kill began: wait until it has landed
 		}
-		select {
-		case <-done:
-			return
-		default:
-		}
-		select {
-		case <-ctx.Done():
-			select {
-			case <-done: // the statement ended as the context did: nothing to stop
-			default:
-				c.killed.Store(true)
-				c.k.kill(c.id)
-			}
-		case <-done:
-		}
-	}()
-	return func() {
-		close(done)
-		<-exited
 	}
 }
 
-// watchStartDelay holds each watcher goroutine back before it looks at its
-// channels (0 outside tests; see export_test.go).
-var watchStartDelay time.Duration
+// prepare: a statement prepared outside a transaction gets that limit back.
+func (c *killConn) prepare(ctx context.Context, _ string) error { return c.limited(ctx) }
 
-func (c *killConn) Prepare(query string) (driver.Stmt, error) {
-	return c.PrepareContext(context.Background(), query)
-}
-
-func (c *killConn) PrepareContext(ctx context.Context, query string) (driver.Stmt, error) {
-	if err := c.limited(ctx); err != nil {
-		return nil, err
-	}
-	var s driver.Stmt
-	var err error
-	if p, ok := c.conn.(driver.ConnPrepareContext); ok {
-		s, err = p.PrepareContext(ctx, query)
-	} else {
-		s, err = c.conn.Prepare(query)
-	}
-	if err != nil {
-		return nil, err
-	}
-	return &killStmt{stmt: s, c: c}, nil
-}
-
-func (c *killConn) Close() error { return c.conn.Close() }
-
-func (c *killConn) Begin() (driver.Tx, error) {
-	return c.BeginTx(context.Background(), driver.TxOptions{})
-}
-
-func (c *killConn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, error) {
-	if c.k.limitOff != "" && !c.unlimited {
-		if err := c.session(ctx, c.k.limitOff); err != nil {
+// run watches a statement's context while it runs; one sent directly first
+// gets the limit back (a prepared one got it when it was prepared).
+func (c *killConn) run(ctx context.Context, s dbwrap.Stmt) (func(error), error) {
+	if !s.Prepared {
+		if err := c.limited(ctx); err != nil {
 			return nil, err
 		}
-		c.unlimited = true
 	}
-	var tx driver.Tx
-	var err error
-	if b, ok := c.conn.(driver.ConnBeginTx); ok {
-		tx, err = b.BeginTx(ctx, opts)
-	} else {
-		tx, err = c.conn.Begin() //nolint:staticcheck // fallback for drivers without BeginTx
-	}
-	if err != nil {
-		return nil, err
-	}
-	c.inTx = true
-	return &killTx{tx: tx, c: c}, nil
+	return c.watch(ctx), nil
 }
 
-// killTx marks the end of the connection's transaction.
-type killTx struct {
-	tx driver.Tx
-	c  *killConn
-}
-
-func (t *killTx) Commit() error {
-	t.c.inTx = false
-	return t.tx.Commit()
-}
-
-func (t *killTx) Rollback() error {
-	t.c.inTx = false
-	return t.tx.Rollback()
-}
-
-func (c *killConn) QueryContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
-	q, ok := c.conn.(driver.QueryerContext)
-	if !ok {
-		return nil, driver.ErrSkip
+// begin gives the transaction's statements the transaction limit.
+func (c *killConn) begin(ctx context.Context) (func(error), error) {
+	if c.k.limitTx != "" && !c.txLimit {
+		if err := c.session(ctx, c.k.limitTx); err != nil {
+			return nil, err
+		}
+		c.txLimit = true
 	}
-	if err := c.limited(ctx); err != nil {
-		return nil, err
-	}
-	defer c.watch(ctx)()
-	return q.QueryContext(ctx, query, args)
+	return func(err error) { c.inTx = err == nil }, nil
 }
 
-func (c *killConn) ExecContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
-	e, ok := c.conn.(driver.ExecerContext)
-	if !ok {
-		return nil, driver.ErrSkip
-	}
-	if err := c.limited(ctx); err != nil {
-		return nil, err
-	}
-	defer c.watch(ctx)()
-	return e.ExecContext(ctx, query, args)
-}
-
-func (c *killConn) Ping(ctx context.Context) error {
-	if p, ok := c.conn.(driver.Pinger); ok {
-		return p.Ping(ctx)
-	}
-	return nil
-}
-
-func (c *killConn) ResetSession(ctx context.Context) error {
-	if c.killed.Load() {
-		return driver.ErrBadConn
-	}
-	if r, ok := c.conn.(driver.SessionResetter); ok {
-		return r.ResetSession(ctx)
-	}
-	return nil
-}
-
-func (c *killConn) IsValid() bool {
-	if c.killed.Load() {
-		return false
-	}
-	if v, ok := c.conn.(driver.Validator); ok {
-		return v.IsValid()
-	}
-	return true
-}
-
-// CheckNamedValue keeps the driver's own argument conversion (uint64, Valuers).
-func (c *killConn) CheckNamedValue(nv *driver.NamedValue) error {
-	if ch, ok := c.conn.(driver.NamedValueChecker); ok {
-		return ch.CheckNamedValue(nv)
-	}
-	return driver.ErrSkip
-}
-
-// killStmt is a prepared statement of a killConn (database/sql prepares every
-// statement with arguments, so most queries run here).
-type killStmt struct {
-	stmt driver.Stmt
-	c    *killConn
-}
-
-func (s *killStmt) Close() error  { return s.stmt.Close() }
-func (s *killStmt) NumInput() int { return s.stmt.NumInput() }
-
-func (s *killStmt) Exec(args []driver.Value) (driver.Result, error) {
-	return s.stmt.Exec(args) //nolint:staticcheck // required by driver.Stmt
-}
-
-func (s *killStmt) Query(args []driver.Value) (driver.Rows, error) {
-	return s.stmt.Query(args) //nolint:staticcheck // required by driver.Stmt
-}
-
-func (s *killStmt) ExecContext(ctx context.Context, args []driver.NamedValue) (driver.Result, error) {
-	e, ok := s.stmt.(driver.StmtExecContext)
-	if !ok {
-		return nil, errors.New("driver statement cannot ExecContext")
-	}
-	defer s.c.watch(ctx)()
-	return e.ExecContext(ctx, args)
-}
-
-func (s *killStmt) QueryContext(ctx context.Context, args []driver.NamedValue) (driver.Rows, error) {
-	q, ok := s.stmt.(driver.StmtQueryContext)
-	if !ok {
-		return nil, errors.New("driver statement cannot QueryContext")
-	}
-	defer s.c.watch(ctx)()
-	return q.QueryContext(ctx, args)
-}
-
-// CheckNamedValue, as on the connection.
-func (s *killStmt) CheckNamedValue(nv *driver.NamedValue) error {
-	if ch, ok := s.stmt.(driver.NamedValueChecker); ok {
-		return ch.CheckNamedValue(nv)
-	}
-	return driver.ErrSkip
-}
+// end marks the end of the connection's transaction.
+func (c *killConn) end() { c.inTx = false }

@@ -31,6 +31,18 @@ func CheckSaneDate(field string, d *Date) error {
 	return nil
 }
 
+// CheckBirthDate refuses a birth date outside the sane years or after now (a
+// resident's own, a child's): the two rules every form with one applies.
+func CheckBirthDate(field string, d *Date, now time.Time) error {
+	if err := CheckSaneDate(field, d); err != nil {
+		return err
+	}
+	if d != nil && d.Time().After(now) {
+		return Invalid(field, "不能晚于今天")
+	}
+	return nil
+}
+
 // InLoc is t in loc, for display, unless that would carry it outside the years
 // JSON can write (0–9999): a stored 9999-12-31T23:59:59Z stays in UTC, the same
 // instant, instead of failing the page that shows it.

@@ -93,9 +93,10 @@ type appOptions struct {
 }
 
 // openPools opens the primary pool and, with MYSQL_REPLICA_DSN, the replica pool
-// the reports read; both bound every statement by MYSQL_STATEMENT_TIMEOUT.
+// the reports read; both bound every statement by MYSQL_STATEMENT_TIMEOUT, and
+// those inside a transaction by MYSQL_TX_STATEMENT_TIMEOUT.
 func openPools(ctx context.Context, cfg config.Config, opt appOptions) (db, reportDB *sql.DB, err error) {
-	po := models.PoolOptions{StatementTimeout: cfg.Database.StatementTimeout, Wrap: opt.wrapDB}
+	po := models.PoolOptions{StatementTimeout: cfg.Database.StatementTimeout, TxStatementTimeout: cfg.Database.TxStatementTimeout, Wrap: opt.wrapDB}
 	if db, err = models.OpenDBWith(ctx, cfg.MySQLDSN.Reveal(), po); err != nil {
 		return nil, nil, err
 	}

@@ -238,3 +238,63 @@ func TestReportsReadReplicaWhenSet(t *testing.T) {
 		t.Fatalf("primary complaints: %d %v", onPrimary, err)
 	}
 }
+
+// Statements inside a request's transaction carry MYSQL_TX_STATEMENT_TIMEOUT: a
+// booking whose transaction waits on the session's row lock waits while the
+// holder is quick, and is stopped by MySQL at the limit when the holder is
+// stuck, answering the contract's 503 `unavailable` (no booking made), instead
+// of waiting out innodb_lock_wait_timeout past the driver's read timeout.
+func TestTxStatementLimitBoundsARequestsLockWait(t *testing.T) {
+	a := newTestApp(t, map[string]string{"MYSQL_TX_STATEMENT_TIMEOUT": "1s"})
+	staff, _ := a.staff("txlimit-staff")
+	first, _ := a.resident("txlimit-first")
+	second, _ := a.resident("txlimit-second")
+	prog := a.createProgram(staff, map[string]any{"kind": "activity", "title": "锁等待"})
+	sess := a.createSession(staff, prog, 48*time.Hour, 10)
+
+	ctx := context.Background()
+	holderDB, err := sql.Open("mysql", testDSN) // a plain pool: no limits of the app's
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer holderDB.Close()
+	// hold locks the session's row for d and returns when it is locked.
+	hold := func(d time.Duration) <-chan error {
+		locked, done := make(chan struct{}), make(chan error, 1)
+		go func() {
+			done <- models.InTx(ctx, holderDB, func(tx *sql.Tx) error {
+				_, err := tx.ExecContext(ctx, `SELECT id FROM sessions WHERE id = ? FOR UPDATE`, sess)
+				close(locked)
+				if err == nil {
+					time.Sleep(d)
+				}
+				return err
+			})
+		}()
+		<-locked
+		return done
+	}
+
+	held := hold(400 * time.Millisecond)
+	start := time.Now()
+	wantStatus(t, book(a, first, map[string]any{"session_id": sess}), 201, "")
+	if took := time.Since(start); took < 300*time.Millisecond {
+		t.Fatalf("the booking took %s: it did not wait for the session's lock, so this test proves nothing", took)
+	}
+	if err := <-held; err != nil {
+		t.Fatal(err)
+	}
+
+	held = hold(6 * time.Second)
+	start = time.Now()
+	wantStatus(t, book(a, second, map[string]any{"session_id": sess}), 503, "unavailable")
+	if took := time.Since(start); took > 4*time.Second {
+		t.Fatalf("the stuck lock wait answered after %s, want about the 1 s limit", took)
+	}
+	if err := <-held; err != nil {
+		t.Fatal(err)
+	}
+	if n := a.liveBookings(sess); n != 1 {
+		t.Fatalf("%d live bookings after the stopped one, want 1", n)
+	}
+}

@@ -104,11 +104,8 @@ func (s *Children) Create(ctx context.Context, guardianID int64, in ChildInput) 
 		return Child{}, models.Invalid("name", "不能为空")
 	}
 	now := s.Now()
-	if err := models.CheckSaneDate("birth_date", in.BirthDate); err != nil {
+	if err := models.CheckBirthDate("birth_date", in.BirthDate, now); err != nil {
 		return Child{}, err
-	}
-	if in.BirthDate.Time().After(now) {
-		return Child{}, models.Invalid("birth_date", "不能晚于今天")
 	}
 	// The sealed columns are bound to the row's id, which exists only after the
 	// insert: both happen in one transaction, so no row is ever visible without
@@ -189,11 +186,8 @@ func (s *Children) Update(ctx context.Context, guardianID, id int64, p ChildPatc
 		add("name_enc", enc)
 	}
 	if p.BirthDate != nil {
-		if err := models.CheckSaneDate("birth_date", p.BirthDate); err != nil {
+		if err := models.CheckBirthDate("birth_date", p.BirthDate, s.Now()); err != nil {
 			return Child{}, err
-		}
-		if p.BirthDate.Time().After(s.Now()) {
-			return Child{}, models.Invalid("birth_date", "不能晚于今天")
 		}
 		add("birth_date", p.BirthDate.Time())
 	}

@@ -226,11 +226,8 @@ func (s *Users) UpdateProfile(ctx context.Context, id int64, p ProfilePatch) (Us
 		add("real_name", strings.TrimSpace(*p.RealName))
 	}
 	if p.BirthDate != nil {
-		if err := models.CheckSaneDate("birth_date", p.BirthDate); err != nil {
+		if err := models.CheckBirthDate("birth_date", p.BirthDate, s.Now()); err != nil {
 			return User{}, err
-		}
-		if p.BirthDate.Time().After(s.Now()) {
-			return User{}, models.Invalid("birth_date", "不能晚于今天")
 		}
 		add("birth_date", p.BirthDate.Time())
 	}

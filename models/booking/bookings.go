@@ -479,6 +479,19 @@ func ageBand(min, max *int) string {
 	return "不限"
 }
 
+// admit is the start of every new booking's transaction: a walk-in booked on
+// their behalf is share-locked first (lockWalkIn: a merge into a WeChat account
+// finishes before, or moves the booking after), then the participant is
+// checked against the session's rules.
+func (b *Bookings) admit(ctx context.Context, tx *sql.Tx, userID int64, in BookInput, m sessionMeta, now time.Time) error {
+	if in.onBehalf {
+		if err := lockWalkIn(ctx, tx, userID); err != nil {
+			return err
+		}
+	}
+	return b.checkParticipant(ctx, tx, userID, in.ChildID, m, now)
+}
+
 // guard is the MySQL side: the conditional UPDATE that can never take booked past
 // capacity, and the insert whose unique key stops a second live booking of the
 // same participant, in one short transaction.
@@ -487,30 +500,17 @@ func (b *Bookings) guard(ctx context.Context, userID int64, in BookInput, m sess
 	status := b.placeStatus(m)
 	err := b.tx(ctx, func(tx *sql.Tx) error {
 		now := b.Now()
-		if in.onBehalf {
-			if err := lockWalkIn(ctx, tx, userID); err != nil {
-				return err
-			}
-		}
-		if err := b.checkParticipant(ctx, tx, userID, in.ChildID, m, now); err != nil {
+		if err := b.admit(ctx, tx, userID, in, m, now); err != nil {
 			return err
 		}
 		if err := b.takeSeat(ctx, tx, m.SessionID, 1, now); err != nil {
 			return heldOr(ctx, tx, err, part, m.SessionID)
 		}
 		var err error
-		id, err = b.insert(ctx, tx, userID, in.ChildID, m, part, status, now)
-		if err != nil {
+		if id, err = b.insert(ctx, tx, userID, in.ChildID, m, part, status, now); err != nil {
 			return err
 		}
-		if status == BookingAwaitingPayment {
-			_, err = b.openOrder(ctx, tx, userID, []sessionMeta{m}, []int64{id}, now)
-			return err
-		}
-		if status == BookingConfirmed {
-			return b.notify(ctx, tx, userID, id, m, "booking_confirmed", "已确认")
-		}
-		return nil
+		return b.placed(ctx, tx, userID, id, m, status, now)
 	})
 	if err != nil {
 		return Booking{}, err
@@ -608,6 +608,22 @@ func (b *Bookings) insert(ctx context.Context, tx *sql.Tx, userID int64, childID
 	return 0, errors.New("insert booking: no unique code after 5 tries")
 }
 
+// placed does, in the new booking's transaction, what its status asks for: a
+// booking awaiting payment gets its order (placed at WeChat Pay), a confirmed
+// one its confirmation message; pending and waitlisted ones nothing yet. Both
+// ways into a place (the guard and the waiting list that finds a seat free)
+// end with it.
+func (b *Bookings) placed(ctx context.Context, tx *sql.Tx, userID, id int64, m sessionMeta, status string, now time.Time) error {
+	switch status {
+	case BookingAwaitingPayment:
+		_, err := b.openOrder(ctx, tx, userID, []sessionMeta{m}, []int64{id}, now)
+		return err
+	case BookingConfirmed:
+		return b.notify(ctx, tx, userID, id, m, "booking_confirmed", "已确认")
+	}
+	return nil
+}
+
 // joinWaitlist puts the participant in line. It locks the session row, so if a
 // place is in fact free (the gate was behind) the participant gets it instead.
 func (b *Bookings) joinWaitlist(ctx context.Context, userID int64, in BookInput, m sessionMeta, part string) (Booking, error) {
@@ -615,12 +631,7 @@ func (b *Bookings) joinWaitlist(ctx context.Context, userID int64, in BookInput,
 	var gotPlace bool
 	err := b.tx(ctx, func(tx *sql.Tx) error {
 		now := b.Now()
-		if in.onBehalf {
-			if err := lockWalkIn(ctx, tx, userID); err != nil {
-				return err
-			}
-		}
-		if err := b.checkParticipant(ctx, tx, userID, in.ChildID, m, now); err != nil {
+		if err := b.admit(ctx, tx, userID, in, m, now); err != nil {
 			return err
 		}
 		var capacity, booked int
@@ -647,14 +658,7 @@ func (b *Bookings) joinWaitlist(ctx context.Context, userID int64, in BookInput,
 		if id, err = b.insert(ctx, tx, userID, in.ChildID, m, part, st, now); err != nil {
 			return err
 		}
-		if st == BookingAwaitingPayment {
-			_, err = b.openOrder(ctx, tx, userID, []sessionMeta{m}, []int64{id}, now)
-			return err
-		}
-		if st == BookingConfirmed {
-			return b.notify(ctx, tx, userID, id, m, "booking_confirmed", "已确认")
-		}
-		return nil
+		return b.placed(ctx, tx, userID, id, m, st, now)
 	})
 	if err != nil {
 		return Booking{}, err

@@ -39,18 +39,7 @@ type Reconciler struct {
 
 // Run reconciles every Every until ctx ends.
 func (r *Reconciler) Run(ctx context.Context) {
-	t := time.NewTicker(r.Every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			if err := r.Pass(ctx); err != nil && ctx.Err() == nil {
-				r.Log.WarnContext(ctx, "reconcile pass failed", "err", err)
-			}
-		}
-	}
+	models.EveryTick(ctx, r.Every, r.Log, "reconcile pass failed", r.Pass)
 }
 
 // Pass runs one reconciliation if this instance gets the lease (or Redis is down).
@@ -73,6 +62,27 @@ func lockSkip(ctx context.Context, tx *sql.Tx, sessionID int64) (bool, error) {
 	return err == nil, err
 }
 
+// onSession runs fn in a transaction holding the session's row, with the
+// session's meta, unless another transaction holds the row (a booking or a
+// staff change under way: the next pass comes back to it). It returns the meta
+// read, the zero meta when it skipped.
+func (r *Reconciler) onSession(ctx context.Context, id int64, fn func(tx *sql.Tx, m sessionMeta) error) (sessionMeta, error) {
+	var m sessionMeta
+	err := r.B.tx(ctx, func(tx *sql.Tx) error {
+		m = sessionMeta{} // a retried transaction starts afresh
+		if ok, err := lockSkip(ctx, tx, id); !ok || err != nil {
+			return err
+		}
+		meta, err := r.B.loadMeta(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		m = meta
+		return fn(tx, m)
+	})
+	return m, err
+}
+
 func (r *Reconciler) expire(ctx context.Context) error {
 	now := r.B.Now()
 	ids, err := models.QueryColumn[int64](ctx, r.B.DB, `SELECT DISTINCT b.session_id FROM bookings b JOIN sessions s ON s.id = b.session_id
@@ -81,15 +91,7 @@ func (r *Reconciler) expire(ctx context.Context) error {
 		return fmt.Errorf("find expired: %w", err)
 	}
 	for _, id := range ids {
-		var m sessionMeta
-		err := r.B.tx(ctx, func(tx *sql.Tx) error {
-			if ok, err := lockSkip(ctx, tx, id); !ok || err != nil {
-				return err
-			}
-			var err error
-			if m, err = r.B.loadMeta(ctx, tx, id); err != nil {
-				return err
-			}
+		m, err := r.onSession(ctx, id, func(tx *sql.Tx, _ sessionMeta) error {
 			var pending, waiting int
 			if err := tx.QueryRowContext(ctx, `SELECT COALESCE(SUM(status = 'pending'), 0), COALESCE(SUM(status = 'waitlisted'), 0)
 				FROM bookings WHERE session_id = ? AND status IN ('pending', 'waitlisted')`, id).Scan(&pending, &waiting); err != nil {
@@ -99,7 +101,7 @@ func (r *Reconciler) expire(ctx context.Context) error {
 				WHERE session_id = ? AND status IN ('pending', 'waitlisted')`, now, id); err != nil {
 				return fmt.Errorf("expire bookings: %w", err)
 			}
-			_, err = tx.ExecContext(ctx, `UPDATE sessions SET booked = booked - ?, waitlisted = waitlisted - ?, updated_at = ? WHERE id = ?`, pending, waiting, now, id)
+			_, err := tx.ExecContext(ctx, `UPDATE sessions SET booked = booked - ?, waitlisted = waitlisted - ?, updated_at = ? WHERE id = ?`, pending, waiting, now, id)
 			return err
 		})
 		if err != nil {
@@ -119,16 +121,9 @@ func (r *Reconciler) promote(ctx context.Context) error {
 		return fmt.Errorf("find promotable: %w", err)
 	}
 	for _, id := range ids {
-		var m sessionMeta
 		var promoted []promotion
-		err := r.B.tx(ctx, func(tx *sql.Tx) error {
-			if ok, err := lockSkip(ctx, tx, id); !ok || err != nil {
-				return err
-			}
+		m, err := r.onSession(ctx, id, func(tx *sql.Tx, m sessionMeta) error {
 			var err error
-			if m, err = r.B.loadMeta(ctx, tx, id); err != nil {
-				return err
-			}
 			promoted, err = r.B.fillFromWaitlist(ctx, tx, m, now)
 			return err
 		})

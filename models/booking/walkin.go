@@ -175,11 +175,8 @@ func (w *WalkIns) Create(ctx context.Context, staffID int64, in ResidentInput) (
 	now := w.Now()
 	var birth any
 	if in.BirthDate != nil {
-		if err := models.CheckSaneDate("birth_date", in.BirthDate); err != nil {
+		if err := models.CheckBirthDate("birth_date", in.BirthDate, now); err != nil {
 			return Resident{}, err
-		}
-		if in.BirthDate.Time().After(now) {
-			return Resident{}, models.Invalid("birth_date", "不能晚于今天")
 		}
 		birth = in.BirthDate.Time()
 	}

@@ -413,16 +413,11 @@ func (s *Complaints) timeline(ctx context.Context, id int64) ([]ComplaintEvent, 
 	if err != nil {
 		return nil, fmt.Errorf("complaint timeline: %w", err)
 	}
-	defer rows.Close()
-	out := []ComplaintEvent{}
-	for rows.Next() {
+	return models.ScanAll(rows, "scan complaint event", func(r models.RowScanner) (ComplaintEvent, error) {
 		var e ComplaintEvent
-		if err := rows.Scan(&e.Status, &e.At, &e.ActorRole, &e.ActorID, &e.Note); err != nil {
-			return nil, fmt.Errorf("scan complaint event: %w", err)
-		}
-		out = append(out, e)
-	}
-	return out, rows.Err()
+		err := r.Scan(&e.Status, &e.At, &e.ActorRole, &e.ActorID, &e.Note)
+		return e, err
+	})
 }
 
 // ComplaintFilter narrows a list. UserID > 0 limits it to one filer (a resident's

@@ -19,18 +19,7 @@ import (
 // closing abandoned orders, reconciliation of orders whose notification never
 // came, the refund outbox, and once a day the totals check.
 func (s *Service) Run(ctx context.Context) {
-	t := time.NewTicker(s.Every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			if err := s.Pass(ctx); err != nil && ctx.Err() == nil {
-				s.Log.WarnContext(ctx, "payment pass failed", "err", err)
-			}
-		}
-	}
+	models.EveryTick(ctx, s.Every, s.Log, "payment pass failed", s.Pass)
 }
 
 var unlockLease = redis.NewScript(`if redis.call("GET", KEYS[1]) == ARGV[1] then return redis.call("DEL", KEYS[1]) end return 0`)

@@ -147,17 +147,12 @@ func (p *Privacy) uploads(ctx context.Context, userID int64) ([]complaint.Upload
 	if err != nil {
 		return nil, fmt.Errorf("export uploads: %w", err)
 	}
-	defer rows.Close()
-	out := []complaint.Upload{}
-	for rows.Next() {
+	return models.ScanAll(rows, "scan upload", func(r models.RowScanner) (complaint.Upload, error) {
 		var u complaint.Upload
-		if err := rows.Scan(&u.ID, &u.ContentType, &u.Size, &u.CreatedAt); err != nil {
-			return nil, fmt.Errorf("scan upload: %w", err)
-		}
+		err := r.Scan(&u.ID, &u.ContentType, &u.Size, &u.CreatedAt)
 		u.UserID, u.URL = userID, complaint.UploadURL(u.ID)
-		out = append(out, u)
-	}
-	return out, rows.Err()
+		return u, err
+	})
 }
 
 func (p *Privacy) grants(ctx context.Context, userID int64) ([]SubscriptionGrant, error) {
@@ -165,16 +160,11 @@ func (p *Privacy) grants(ctx context.Context, userID int64) ([]SubscriptionGrant
 	if err != nil {
 		return nil, fmt.Errorf("export grants: %w", err)
 	}
-	defer rows.Close()
-	out := []SubscriptionGrant{}
-	for rows.Next() {
+	return models.ScanAll(rows, "scan grant", func(r models.RowScanner) (SubscriptionGrant, error) {
 		var g SubscriptionGrant
-		if err := rows.Scan(&g.TemplateID, &g.Remaining, &g.UpdatedAt); err != nil {
-			return nil, fmt.Errorf("scan grant: %w", err)
-		}
-		out = append(out, g)
-	}
-	return out, rows.Err()
+		err := r.Scan(&g.TemplateID, &g.Remaining, &g.UpdatedAt)
+		return g, err
+	})
 }
 
 // DeletionResult says what a deletion did.

@@ -362,10 +362,11 @@ func (s *Imports) importOnce(ctx context.Context, conn *sql.Conn, staffID int64,
 	}
 	err = func() error {
 		out = ImportResult{}
-		seen, err := existingHashes(ctx, tx, rows)
+		fresh, skipped, err := newRows(ctx, tx, rows)
 		if err != nil {
 			return err
 		}
+		out.SkippedDuplicates = skipped
 		programs := map[programKey]int64{}
 		insSession, err := tx.PrepareContext(ctx, `INSERT INTO sessions (program_id, starts_at, ends_at, venue, capacity, booked, waitlisted, status, created_at, updated_at)
 			VALUES (?, ?, ?, ?, ?, 0, 0, 'closed', ?, ?)`)
@@ -379,13 +380,8 @@ func (s *Imports) importOnce(ctx context.Context, conn *sql.Conn, staffID int64,
 			return fmt.Errorf("prepare import insert: %w", err)
 		}
 		defer insImport.Close()
-		for _, r := range rows {
-			h := r.Hash()
-			if seen[h] {
-				out.SkippedDuplicates++
-				continue
-			}
-			seen[h] = true
+		for _, f := range fresh {
+			r, h := f.row, f.hash
 			k := programKey{r.Kind, r.Title, r.Category, r.Audience, r.Venue}
 			pid, ok := programs[k]
 			if !ok {
@@ -417,6 +413,34 @@ func (s *Imports) importOnce(ctx context.Context, conn *sql.Conn, staffID int64,
 		return ImportResult{}, fmt.Errorf("import: commit: %w", err)
 	}
 	return out, nil
+}
+
+// freshRow is a row to import, with its hash.
+type freshRow struct {
+	row  ImportRow
+	hash string
+}
+
+// newRows keeps the rows not imported before and not repeating an earlier row
+// of the file, in file order, and counts the others: what an import writes
+// and what its preview announces.
+func newRows(ctx context.Context, q models.Querier, rows []ImportRow) ([]freshRow, int, error) {
+	seen, err := existingHashes(ctx, q, rows)
+	if err != nil {
+		return nil, 0, err
+	}
+	fresh := make([]freshRow, 0, len(rows))
+	skipped := 0
+	for _, r := range rows {
+		h := r.Hash()
+		if seen[h] {
+			skipped++
+			continue
+		}
+		seen[h] = true
+		fresh = append(fresh, freshRow{r, h})
+	}
+	return fresh, skipped, nil
 }
 
 // existingHashes returns which of the rows' hashes are already stored.

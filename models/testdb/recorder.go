@@ -4,8 +4,9 @@ import (
 	"context"
 	"database/sql/driver"
 	"errors"
-	"io"
 	"sync"
+
+	"nantian/models/dbwrap"
 )
 
 // Statement is one query a recorded pool ran, with the arguments as the driver
@@ -55,155 +56,22 @@ func (r *Recorder) record(query string, args []driver.NamedValue) {
 	r.stmts = append(r.stmts, Statement{Query: query, Args: vals})
 }
 
-// Wrap wraps a connector so its queries are recorded.
+// Wrap wraps a connector so its queries are recorded: every query the driver
+// ran, prepared or sent directly (one the driver skipped, driver.ErrSkip, comes
+// back prepared and is recorded then). Execs are not recorded: the plan test
+// EXPLAINs reads.
 func (r *Recorder) Wrap(c driver.Connector) driver.Connector {
-	return &recConnector{base: c, r: r}
-}
-
-type recConnector struct {
-	base driver.Connector
-	r    *Recorder
-}
-
-func (c *recConnector) Driver() driver.Driver { return c.base.Driver() }
-
-func (c *recConnector) Connect(ctx context.Context) (driver.Conn, error) {
-	conn, err := c.base.Connect(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return &recConn{conn: conn, r: c.r}, nil
-}
-
-func (c *recConnector) Close() error {
-	if cl, ok := c.base.(io.Closer); ok {
-		return cl.Close()
-	}
-	return nil
-}
-
-type recConn struct {
-	conn driver.Conn
-	r    *Recorder
-}
-
-func (c *recConn) Prepare(query string) (driver.Stmt, error) {
-	return c.PrepareContext(context.Background(), query)
-}
-
-func (c *recConn) PrepareContext(ctx context.Context, query string) (driver.Stmt, error) {
-	var s driver.Stmt
-	var err error
-	if p, ok := c.conn.(driver.ConnPrepareContext); ok {
-		s, err = p.PrepareContext(ctx, query)
-	} else {
-		s, err = c.conn.Prepare(query)
-	}
-	if err != nil {
-		return nil, err
-	}
-	return &recStmt{stmt: s, query: query, r: c.r}, nil
-}
-
-func (c *recConn) Close() error { return c.conn.Close() }
-
-func (c *recConn) Begin() (driver.Tx, error) {
-	return c.BeginTx(context.Background(), driver.TxOptions{})
-}
-
-func (c *recConn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, error) {
-	if b, ok := c.conn.(driver.ConnBeginTx); ok {
-		return b.BeginTx(ctx, opts)
-	}
-	return nil, errors.New("driver connection cannot BeginTx")
-}
-
-// QueryContext records a query the driver runs directly (no arguments, or
-// client-side interpolation); one it skips comes back through PrepareContext.
-func (c *recConn) QueryContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
-	q, ok := c.conn.(driver.QueryerContext)
-	if !ok {
-		return nil, driver.ErrSkip
-	}
-	rows, err := q.QueryContext(ctx, query, args)
-	if !errors.Is(err, driver.ErrSkip) {
-		c.r.record(query, args)
-	}
-	return rows, err
-}
-
-func (c *recConn) ExecContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
-	e, ok := c.conn.(driver.ExecerContext)
-	if !ok {
-		return nil, driver.ErrSkip
-	}
-	return e.ExecContext(ctx, query, args)
-}
-
-func (c *recConn) Ping(ctx context.Context) error {
-	if p, ok := c.conn.(driver.Pinger); ok {
-		return p.Ping(ctx)
-	}
-	return nil
-}
-
-func (c *recConn) ResetSession(ctx context.Context) error {
-	if r, ok := c.conn.(driver.SessionResetter); ok {
-		return r.ResetSession(ctx)
-	}
-	return nil
-}
-
-func (c *recConn) IsValid() bool {
-	if v, ok := c.conn.(driver.Validator); ok {
-		return v.IsValid()
-	}
-	return true
-}
-
-func (c *recConn) CheckNamedValue(nv *driver.NamedValue) error {
-	if ch, ok := c.conn.(driver.NamedValueChecker); ok {
-		return ch.CheckNamedValue(nv)
-	}
-	return driver.ErrSkip
-}
-
-type recStmt struct {
-	stmt  driver.Stmt
-	query string
-	r     *Recorder
-}
-
-func (s *recStmt) Close() error  { return s.stmt.Close() }
-func (s *recStmt) NumInput() int { return s.stmt.NumInput() }
-
-func (s *recStmt) Exec(args []driver.Value) (driver.Result, error) {
-	return s.stmt.Exec(args) //nolint:staticcheck // required by driver.Stmt
-}
-
-func (s *recStmt) Query(args []driver.Value) (driver.Rows, error) {
-	return s.stmt.Query(args) //nolint:staticcheck // required by driver.Stmt
-}
-
-func (s *recStmt) ExecContext(ctx context.Context, args []driver.NamedValue) (driver.Result, error) {
-	if e, ok := s.stmt.(driver.StmtExecContext); ok {
-		return e.ExecContext(ctx, args)
-	}
-	return nil, errors.New("driver statement cannot ExecContext")
-}
-
-func (s *recStmt) QueryContext(ctx context.Context, args []driver.NamedValue) (driver.Rows, error) {
-	q, ok := s.stmt.(driver.StmtQueryContext)
-	if !ok {
-		return nil, errors.New("driver statement cannot QueryContext")
-	}
-	s.r.record(s.query, args)
-	return q.QueryContext(ctx, args)
-}
-
-func (s *recStmt) CheckNamedValue(nv *driver.NamedValue) error {
-	if ch, ok := s.stmt.(driver.NamedValueChecker); ok {
-		return ch.CheckNamedValue(nv)
-	}
-	return driver.ErrSkip
+	hooks := dbwrap.Hooks{Run: func(_ context.Context, s dbwrap.Stmt) (func(error), error) {
+		if !s.Rows {
+			return nil, nil
+		}
+		return func(err error) {
+			if !errors.Is(err, driver.ErrSkip) {
+				r.record(s.Query, s.Args)
+			}
+		}, nil
+	}}
+	return dbwrap.Connector(c, dbwrap.Wrapper{Conn: func(context.Context, driver.Conn) (dbwrap.Hooks, error) {
+		return hooks, nil
+	}})
 }

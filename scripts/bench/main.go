@@ -27,28 +27,15 @@ import (
 
 	"nantian/models"
 	"nantian/models/account"
+	"nantian/scripts/internal/subcmd"
 )
 
 func main() {
-	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: bench setup|prepare|flash [flags]")
-		os.Exit(2)
-	}
-	var err error
-	switch os.Args[1] {
-	case "setup":
-		err = setup(os.Args[2:])
-	case "prepare":
-		err = prepare(os.Args[2:])
-	case "flash":
-		err = flash(os.Args[2:])
-	default:
-		err = fmt.Errorf("unknown command %q", os.Args[1])
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "bench:", err)
-		os.Exit(1)
-	}
+	subcmd.Main("bench",
+		subcmd.Cmd{Name: "setup", Run: setup},
+		subcmd.Cmd{Name: "prepare", Run: prepare},
+		subcmd.Cmd{Name: "flash", Run: flash},
+	)
 }
 
 // setup creates a staff user and n residents with access tokens, directly in the

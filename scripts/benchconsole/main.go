@@ -36,28 +36,15 @@ import (
 	"time"
 
 	"nantian/models"
+	"nantian/scripts/internal/subcmd"
 )
 
 func main() {
-	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: benchconsole seed|scan [flags]")
-		os.Exit(2)
-	}
-	var err error
-	switch os.Args[1] {
-	case "seed":
-		err = seed(os.Args[2:])
-	case "scan":
-		err = scan(os.Args[2:])
-	case "pages":
-		err = pages(os.Args[2:])
-	default:
-		err = fmt.Errorf("unknown command %q", os.Args[1])
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "benchconsole:", err)
-		os.Exit(1)
-	}
+	subcmd.Main("benchconsole",
+		subcmd.Cmd{Name: "seed", Run: seed},
+		subcmd.Cmd{Name: "scan", Run: scan},
+		subcmd.Cmd{Name: "pages", Run: pages},
+	)
 }
 
 const (
