@@ -57,7 +57,8 @@ func (h *CatalogHandler) GetProgram(c *gin.Context) {
 		if err != nil {
 			return nil, err
 		}
-		return json.Marshal(p)
+		b, err := json.Marshal(p)
+		return LocalJSON(c, b), err
 	}
 	var body []byte
 	var err error
@@ -70,7 +71,7 @@ func (h *CatalogHandler) GetProgram(c *gin.Context) {
 		Fail(c, err)
 		return
 	}
-	c.Data(http.StatusOK, "application/json; charset=utf-8", body)
+	WriteLocalJSON(c, http.StatusOK, body)
 }
 
 // GetSession returns one session.
@@ -85,7 +86,7 @@ func (h *CatalogHandler) GetSession(c *gin.Context) {
 			return nil, 0, err
 		}
 		b, err := json.Marshal(s)
-		return b, s.ProgramID, err
+		return LocalJSON(c, b), s.ProgramID, err
 	}
 	var body []byte
 	var err error
@@ -98,7 +99,7 @@ func (h *CatalogHandler) GetSession(c *gin.Context) {
 		Fail(c, err)
 		return
 	}
-	c.Data(http.StatusOK, "application/json; charset=utf-8", body)
+	WriteLocalJSON(c, http.StatusOK, body)
 }
 
 // CreateProgram (staff) publishes a program.

@@ -74,6 +74,37 @@ func TestLocalTimesMiddleware(t *testing.T) {
 	}
 }
 
+// TestWriteLocalJSON: a body localized once with LocalJSON (as the catalogue cache
+// stores it) goes out as is, and the door does not scan it again; without the
+// middleware LocalJSON changes nothing.
+func TestWriteLocalJSON(t *testing.T) {
+	gin.SetMode(gin.TestMode)
+	const utc = `{"at":"2026-01-02T03:04:05Z"}`
+	r := gin.New()
+	r.Use(LocalTimes(shanghai(t)))
+	r.GET("/cached", func(c *gin.Context) { WriteLocalJSON(c, http.StatusOK, LocalJSON(c, []byte(utc))) })
+	// Proves the pass-through: a UTC body handed to WriteLocalJSON is not rewritten
+	// (which is why only LocalJSON's output may be).
+	r.GET("/unscanned", func(c *gin.Context) { WriteLocalJSON(c, http.StatusOK, []byte(utc)) })
+	for path, want := range map[string]string{
+		"/cached":    `{"at":"2026-01-02T11:04:05+08:00"}`,
+		"/unscanned": utc,
+	} {
+		w := httptest.NewRecorder()
+		r.ServeHTTP(w, httptest.NewRequest("GET", path, nil))
+		if got := w.Body.String(); got != want || w.Code != http.StatusOK {
+			t.Errorf("%s: %d %s, want 200 %s", path, w.Code, got, want)
+		}
+	}
+	bare := gin.New()
+	bare.GET("/", func(c *gin.Context) {
+		if got := string(LocalJSON(c, []byte(utc))); got != utc {
+			t.Errorf("LocalJSON without LocalTimes: %s", got)
+		}
+	})
+	bare.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/", nil))
+}
+
 // FuzzLocalizeJSONTimes: the rewrite never breaks JSON, and changes nothing but
 // RFC 3339 strings, each into the same instant.
 func FuzzLocalizeJSONTimes(f *testing.F) {

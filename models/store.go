@@ -109,6 +109,22 @@ func InTxRetry(ctx context.Context, db *sql.DB, fn func(tx *sql.Tx) error) error
 	return RetryDeadlock(ctx, func() error { return InTx(ctx, db, fn) })
 }
 
+// ExecRetry is one autocommit statement run again when InnoDB chose it as a
+// deadlock victim (the statement rolled back whole). Statements on the tables the
+// report rollups watch (sessions, bookings, complaints, bin_deposits) need it even
+// alone: their triggers upsert the shared day and month rows, so a session created
+// or a check-in made while residents' payments land can meet another transaction
+// in those rows' gaps (scripts/drill.sh's payments drill got a 503 "Deadlock
+// found" creating a session that way).
+func ExecRetry(ctx context.Context, db *sql.DB, query string, args ...any) (sql.Result, error) {
+	var res sql.Result
+	err := RetryDeadlock(ctx, func() (err error) {
+		res, err = db.ExecContext(ctx, query, args...)
+		return err
+	})
+	return res, err
+}
+
 // RowScanner is what *sql.Row and *sql.Rows have in common.
 type RowScanner = interface{ Scan(...any) error }
 

@@ -163,16 +163,46 @@ func newTestAppWithPrefix(t *testing.T, prefix string, overrides map[string]stri
 }
 
 // startTestApp starts an app; logs go to logTo when given (else nowhere, or stderr
-// with TEST_LOG=1).
+// with TEST_LOG=1). Without logTo the app's warnings and errors are kept and
+// printed when the test fails: a 500 in a crowd of a loaded CI run is otherwise a
+// status with no cause, and such runs are not repeatable on demand.
 func startTestApp(t *testing.T, prefix string, overrides map[string]string, logTo io.Writer) *testApp {
 	t.Helper()
+	var kept *testdb.SyncBuffer
+	if logTo == nil && os.Getenv("TEST_LOG") == "" {
+		kept = &testdb.SyncBuffer{}
+		logTo = kept
+	}
 	ta, stop, err := launchApp(prefix, overrides, logTo)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ta.t = t
 	t.Cleanup(stop)
+	if kept != nil {
+		t.Cleanup(func() {
+			if t.Failed() {
+				printWarnings(t, kept.String())
+			}
+		})
+	}
 	return ta
+}
+
+// printWarnings logs the WARN and ERROR lines of an app's JSON log (the last 40).
+func printWarnings(t *testing.T, log string) {
+	var lines []string
+	for _, l := range strings.Split(log, "\n") {
+		if strings.Contains(l, `"level":"ERROR"`) || strings.Contains(l, `"level":"WARN"`) {
+			lines = append(lines, l)
+		}
+	}
+	if len(lines) > 40 {
+		lines = lines[len(lines)-40:]
+	}
+	for _, l := range lines {
+		t.Log("server:", l)
+	}
 }
 
 // launchApp starts an app and returns it with the function that stops it; the

@@ -318,7 +318,7 @@ func (b *Bookings) CheckIn(ctx context.Context, code string) (Booking, error) {
 	if err := b.checkInWindow(now, startsAt, endsAt); err != nil {
 		return Booking{}, err
 	}
-	res, err := b.DB.ExecContext(ctx, `UPDATE bookings SET status = 'attended', checked_in_at = ?, updated_at = ? WHERE id = ? AND status = 'confirmed'`, now, now, id)
+	res, err := models.ExecRetry(ctx, b.DB, `UPDATE bookings SET status = 'attended', checked_in_at = ?, updated_at = ? WHERE id = ? AND status = 'confirmed'`, now, now, id)
 	if err != nil {
 		return Booking{}, fmt.Errorf("check in: %w", err)
 	}

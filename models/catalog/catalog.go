@@ -357,7 +357,7 @@ func (s *Catalog) CreateSession(ctx context.Context, programID int64, in Session
 		venue = p.Venue
 	}
 	now := s.Now()
-	res, err := s.DB.ExecContext(ctx, `INSERT INTO sessions (program_id, starts_at, ends_at, venue, capacity, booked, waitlisted, status, booking_opens_at, created_at, updated_at)
+	res, err := models.ExecRetry(ctx, s.DB, `INSERT INTO sessions (program_id, starts_at, ends_at, venue, capacity, booked, waitlisted, status, booking_opens_at, created_at, updated_at)
 		VALUES (?, ?, ?, ?, ?, 0, 0, 'open', ?, ?, ?)`, programID, in.StartsAt.UTC(), in.EndsAt.UTC(), venue, in.Capacity, models.NullTime(in.BookingOpensAt), now, now)
 	if err != nil {
 		return Session{}, fmt.Errorf("insert session: %w", err)
@@ -417,7 +417,7 @@ func (s *Catalog) PatchSession(ctx context.Context, id int64, p SessionPatch) (S
 		where += " AND booked <= ?"
 		args2 = append(args2, *p.Capacity)
 	}
-	res, err := s.DB.ExecContext(ctx, `UPDATE sessions SET `+strings.Join(sets, ", ")+` WHERE `+where, append(args, args2...)...)
+	res, err := models.ExecRetry(ctx, s.DB, `UPDATE sessions SET `+strings.Join(sets, ", ")+` WHERE `+where, append(args, args2...)...)
 	if err != nil {
 		return Session{}, fmt.Errorf("update session: %w", err)
 	}

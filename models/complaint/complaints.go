@@ -267,7 +267,8 @@ func (s *Complaints) Create(ctx context.Context, userID int64, in ComplaintInput
 	}
 	now := s.Now()
 	var id int64
-	err := models.InTx(ctx, s.DB, func(tx *sql.Tx) error {
+	// InTxRetry: the insert's rollup trigger upserts shared day rows (ExecRetry).
+	err := models.InTxRetry(ctx, s.DB, func(tx *sql.Tx) error {
 		var phone []byte
 		if err := tx.QueryRowContext(ctx, `SELECT phone_enc FROM users WHERE id = ? FOR UPDATE`, userID).Scan(&phone); err != nil {
 			if errors.Is(err, sql.ErrNoRows) {
@@ -534,7 +535,9 @@ func (s *Complaints) apply(ctx context.Context, st step, now time.Time) (Complai
 }
 
 func (s *Complaints) applyAt(ctx context.Context, st step, now time.Time) error {
-	return models.InTx(ctx, s.DB, func(tx *sql.Tx) error {
+	// InTxRetry: the update's rollup trigger upserts shared day rows (ExecRetry);
+	// everything here, the outbox entry included, is in the transaction.
+	return models.InTxRetry(ctx, s.DB, func(tx *sql.Tx) error {
 		marks := strings.TrimSuffix(strings.Repeat("?,", len(st.from)), ",")
 		args := []any{st.to, now}
 		args = append(args, st.args...)
