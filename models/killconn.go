@@ -168,10 +168,10 @@ func (c *killConn) limited(ctx context.Context) error {
 // driver, which drops the connection on cancel, often returns first), so the
 // connection goes back to the pool (and runs another request's statement)
 // only after any KILL QUERY sent for it has landed; one that lands after the
-// statement ended finds the connection idle, which MariaDB ignores. (A kill decided by a connection-wide "is anything
-// running" count, as before, could fire late, when the count was already the
-// next statement's, and stop that one with error 1317: the payment flash crowd
-// test saw it under load.)
+// statement ended finds the connection idle, which MariaDB ignores. (A kill
+// decided by a connection-wide "is anything running" count, as before, could
+// fire late, when the count was already the next statement's, and stop that
+// one with error 1317: the payment flash crowd test saw it under load.)
 func (c *killConn) watch(ctx context.Context) (stop func(error)) {
 	if ctx.Done() == nil {
 		return nil

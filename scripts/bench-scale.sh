@@ -114,15 +114,17 @@ wrk_once() {
   wrk -t"$THREADS" -c"${3:-$CONNS}" -d"$DURATION" --latency --timeout 15s -s "$2" "$1" | wrk_figures
 }
 
-# settle waits (up to 120 s) until neither database runs a query: a request wrk
-# gave up on may leave its query running in MariaDB, which would load the next
-# measurement. If the servers' own connections still run statements then, it
-# stops them (KILL QUERY) and says how many: no measurement starts with the
-# last one's work still running.
+# settle waits (up to 120 s) until neither database runs a statement: a request
+# wrk gave up on may leave its statement running in MariaDB, which would load
+# the next measurement. Every state but Sleep counts: the servers' statements
+# are prepared, so they show as Execute, not Query (which is all it counted
+# before). If the servers' own connections still run statements then, it stops
+# them (KILL QUERY) and says how many: no measurement starts with the last
+# one's work still running.
 settle() {
   local n=0 hosts
   for _ in $(seq 1 240); do
-    n=$(mysql_cmd -N -e "SELECT COUNT(*) FROM information_schema.processlist WHERE command = 'Query' AND db IN ('${DEMO_DB}', '${DISTRICT_DB}')")
+    n=$(mysql_cmd -N -e "SELECT COUNT(*) FROM information_schema.processlist WHERE command NOT IN ('Sleep', 'Daemon') AND id <> CONNECTION_ID() AND db IN ('${DEMO_DB}', '${DISTRICT_DB}')")
     [ "$n" = 0 ] && return 0
     sleep 0.5
   done
