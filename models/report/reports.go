@@ -140,7 +140,15 @@ const heldSessions = `
 	       COALESCE(SUM(x.live_att + x.imp_att), 0),
 	       COALESCE(SUM(x.live_fees + x.imp_fees), 0)
 	FROM (
-		SELECT s.id,
+		SELECT s.id,` + sessionFigures + `
+		WHERE p.kind = ? AND (? = '' OR p.audience = ?)
+		  AND s.status <> 'cancelled' AND s.ends_at >= ? AND s.ends_at < ?
+	) x`
+
+// sessionFigures is one session's attendances and fees, live and imported, with
+// the joins they need: the select list's tail and FROM of both queries above and
+// below, so the two cannot come to define a held session's figures differently.
+const sessionFigures = `
 		       (SELECT COUNT(*) FROM bookings b WHERE b.session_id = s.id AND b.status = 'attended') AS live_att,
 		       (SELECT COALESCE(SUM(CASE
 		            WHEN b.order_id IS NULL THEN IF(b.status IN ('confirmed', 'attended'), b.fee_fen, 0)
@@ -152,9 +160,7 @@ const heldSessions = `
 		FROM sessions s
 		JOIN programs p ON p.id = s.program_id
 		LEFT JOIN session_imports i ON i.session_id = s.id
-		WHERE p.kind = ? AND (? = '' OR p.audience = ?)
-		  AND s.status <> 'cancelled' AND s.ends_at >= ? AND s.ends_at < ?
-	) x`
+`
 
 // heldSessionsByKind is heldSessions for every program kind and audience at
 // once, grouped by them (each session belongs to one program, so each group's
@@ -165,18 +171,7 @@ const heldSessionsByKind = `
 	       COALESCE(SUM(x.live_att + x.imp_att), 0),
 	       COALESCE(SUM(x.live_fees + x.imp_fees), 0)
 	FROM (
-		SELECT p.kind, p.audience,
-		       (SELECT COUNT(*) FROM bookings b WHERE b.session_id = s.id AND b.status = 'attended') AS live_att,
-		       (SELECT COALESCE(SUM(CASE
-		            WHEN b.order_id IS NULL THEN IF(b.status IN ('confirmed', 'attended'), b.fee_fen, 0)
-		            ELSE IF(EXISTS (SELECT 1 FROM payment_ledger lp WHERE lp.order_id = b.order_id AND lp.kind = 'paid'), b.fee_fen, 0)
-		               - (SELECT COALESCE(SUM(lr.amount_fen), 0) FROM payment_ledger lr WHERE lr.booking_id = b.id AND lr.kind = 'refunded')
-		            END), 0) FROM bookings b WHERE b.session_id = s.id) AS live_fees,
-		       COALESCE(i.attendances, 0) AS imp_att,
-		       COALESCE(i.fees_fen, 0) AS imp_fees
-		FROM sessions s
-		JOIN programs p ON p.id = s.program_id
-		LEFT JOIN session_imports i ON i.session_id = s.id
+		SELECT p.kind, p.audience,` + sessionFigures + `
 		WHERE s.status <> 'cancelled' AND s.ends_at >= ? AND s.ends_at < ?
 	) x
 	GROUP BY x.kind, x.audience`
