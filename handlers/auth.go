@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
-	"log/slog"
 	"net/http"
 
 	"github.com/gin-gonic/gin"
@@ -112,7 +111,7 @@ func failWeChat(c *gin.Context, err error, refused codeRefusal) {
 	case errors.Is(err, wechat.ErrCodeUsed):
 		Abort(c, refused.status, "wechat_code_invalid", refused.used)
 	default:
-		slog.WarnContext(c.Request.Context(), "wechat call failed", "request_id", RequestID(c), "err", err)
+		Logger(c).WarnContext(c.Request.Context(), "wechat call failed", "request_id", RequestID(c), "err", err)
 		Abort(c, http.StatusServiceUnavailable, "unavailable", "微信服务暂时不可用，请稍后再试")
 	}
 }

@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"reflect"
@@ -64,7 +63,7 @@ func Fail(c *gin.Context, err error) {
 		// work (killconn.go stops the statement on the server). Nothing is written
 		// (nobody reads it); the status is nginx's 499 so the access log and
 		// http_requests_total show a disconnect, not a 500.
-		slog.InfoContext(c.Request.Context(), "client closed request", "request_id", RequestID(c), "err", err)
+		Logger(c).InfoContext(c.Request.Context(), "client closed request", "request_id", RequestID(c), "err", err)
 		c.AbortWithStatus(StatusClientClosed)
 		return
 	}
@@ -74,7 +73,7 @@ func Fail(c *gin.Context, err error) {
 			status = http.StatusInternalServerError
 		}
 		if status >= 500 {
-			slog.WarnContext(c.Request.Context(), "request failed", "request_id", RequestID(c), "err", err)
+			Logger(c).WarnContext(c.Request.Context(), "request failed", "request_id", RequestID(c), "err", err)
 		}
 		Abort(c, status, e.Code, e.Message)
 		return
@@ -85,11 +84,11 @@ func Fail(c *gin.Context, err error) {
 		return
 	}
 	if IsUnavailable(err) {
-		slog.WarnContext(c.Request.Context(), "dependency unavailable", "request_id", RequestID(c), "err", err)
+		Logger(c).WarnContext(c.Request.Context(), "dependency unavailable", "request_id", RequestID(c), "err", err)
 		Abort(c, http.StatusServiceUnavailable, "unavailable", "服务暂时不可用，请稍后再试")
 		return
 	}
-	slog.ErrorContext(c.Request.Context(), "internal error", "request_id", RequestID(c), "err", err)
+	Logger(c).ErrorContext(c.Request.Context(), "internal error", "request_id", RequestID(c), "err", err)
 	Abort(c, http.StatusInternalServerError, "internal", "服务器内部错误")
 }
 

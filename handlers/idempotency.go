@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"log/slog"
 	"net/http"
 	"strconv"
 
@@ -90,7 +89,7 @@ func Idempotent(store *models.Idempotency) gin.HandlerFunc {
 		ctx := c.Request.Context()
 		rec, started, err := store.Begin(ctx, scope, key, hash)
 		if err != nil {
-			slog.WarnContext(ctx, "idempotency store unavailable; running without it", "request_id", RequestID(c), "err", err)
+			Logger(c).WarnContext(ctx, "idempotency store unavailable; running without it", "request_id", RequestID(c), "err", err)
 			c.Next()
 			return
 		}
@@ -127,7 +126,7 @@ func Idempotent(store *models.Idempotency) gin.HandlerFunc {
 		}
 		err = store.Finish(ctx, scope, key, models.IdempotencyRecord{Hash: hash, Status: status, ContentType: rw.Header().Get("Content-Type"), Body: rw.buf.Bytes()})
 		if err != nil {
-			slog.WarnContext(ctx, "idempotency outcome not stored", "request_id", RequestID(c), "err", errors.Unwrap(err))
+			Logger(c).WarnContext(ctx, "idempotency outcome not stored", "request_id", RequestID(c), "err", errors.Unwrap(err))
 			store.Abandon(ctx, scope, key)
 		}
 	}

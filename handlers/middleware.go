@@ -45,7 +45,7 @@ func Recover() gin.HandlerFunc {
 				if r == http.ErrAbortHandler {
 					panic(r)
 				}
-				slog.ErrorContext(c.Request.Context(), "panic", "request_id", RequestID(c), "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+				Logger(c).ErrorContext(c.Request.Context(), "panic", "request_id", RequestID(c), "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
 				if !c.Writer.Written() {
 					Abort(c, http.StatusInternalServerError, "internal", "服务器内部错误")
 				} else {
@@ -96,9 +96,29 @@ func (m *Metrics) Middleware() gin.HandlerFunc {
 // AccessLog writes one JSON line per request. It logs the route template and the
 // ids in the path (pathAttrs), never the raw path, headers, bodies or query
 // strings, where tokens and codes travel.
+// loggerKey holds the app's logger in a request's gin context (set by AccessLog).
+const loggerKey = "nantian.logger"
+
+// Logger is the app's logger for this request: what a handler logs (a failure's
+// cause, a dependency down) goes where the access log goes, with the app's
+// handler and level, not to the process-wide slog default. In production the two
+// are the same logger (serve sets it as the default); a test's app keeps its own,
+// so the cause of a failed request is in that app's log beside its access line
+// (and printed when the test fails), whatever another test set as the default.
+// slog.Default() before AccessLog has run (a panic in earlier middleware).
+func Logger(c *gin.Context) *slog.Logger {
+	if l, ok := c.Get(loggerKey); ok {
+		if logger, ok := l.(*slog.Logger); ok {
+			return logger
+		}
+	}
+	return slog.Default()
+}
+
 func AccessLog(logger *slog.Logger) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		start := time.Now()
+		c.Set(loggerKey, logger)
 		c.Next()
 		status := c.Writer.Status()
 		level := slog.LevelInfo

@@ -1,7 +1,6 @@
 package handlers
 
 import (
-	"log/slog"
 	"net/http"
 
 	"github.com/gin-gonic/gin"
@@ -43,7 +42,7 @@ func (h *PrivacyHandler) Delete(c *gin.Context) {
 		return
 	}
 	h.Cache.InvalidateUser(ctx, uid)
-	slog.InfoContext(ctx, "account deleted", "request_id", RequestID(c), "user_id", uid,
+	Logger(c).InfoContext(ctx, "account deleted", "request_id", RequestID(c), "user_id", uid,
 		"bookings_cancelled", res.BookingsCancelled, "uploads_removed", res.UploadsRemoved)
 	c.Status(http.StatusNoContent)
 }

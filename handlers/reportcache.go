@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"log/slog"
 	"net/http"
 	"time"
 
@@ -64,7 +63,7 @@ func ReportCache(r *models.Redis, ttl time.Duration) gin.HandlerFunc {
 			return
 		}
 		if err := r.Client.Set(ctx, key, raw, ttl).Err(); err != nil {
-			slog.WarnContext(ctx, "report cache not stored", "request_id", RequestID(c), "err", err)
+			Logger(c).WarnContext(ctx, "report cache not stored", "request_id", RequestID(c), "err", err)
 		}
 	}
 }

@@ -430,7 +430,8 @@ func TestMalformedInput(t *testing.T) {
 func TestLogsCarryNoSecrets(t *testing.T) {
 	var buf safeBuffer
 	a := startTestApp(t, "test:logs:"+uniqueName(t, "p")+":", nil, &buf)
-	// Handlers log failures through the default logger, as serve sets it up.
+	// Handlers log through the app's logger (handlers.Logger); the rest of the
+	// app through the default one, which serve sets to the same logger.
 	prev := slog.Default()
 	slog.SetDefault(a.app.logger)
 	defer slog.SetDefault(prev)

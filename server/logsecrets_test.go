@@ -17,7 +17,7 @@ import (
 func TestRouteMatrixLogsCarryNoSecrets(t *testing.T) {
 	pay := newPayApp(t) // with a (fake) merchant: the payment routes answer for real
 	a, logs := pay.testApp, pay.logs
-	prev := slog.Default() // handlers log failures through the default logger
+	prev := slog.Default() // what is not a handler logs through the default logger
 	slog.SetDefault(a.app.logger)
 	defer slog.SetDefault(prev)
 	w := buildMatrixWorld(t, a)
