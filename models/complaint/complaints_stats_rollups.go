@@ -73,41 +73,43 @@ const (
 	dayWhere   = `((day >= ? AND day < ?) OR (day >= ? AND day < ?))`
 )
 
+// monthsAndDays is one read of a rollup over a statSpan: the same select list
+// from the table's _months rows (whole months) and its _days rows (the cut
+// months' days), as two UNION ALL branches taking monthArgs then dayArgs. A %s
+// in list stands for the row's date column (month, day) where the list has one.
+func monthsAndDays(list, table, groupBy string) string {
+	branch := func(col, suffix, where string) string {
+		l := list
+		if strings.Contains(l, "%s") {
+			l = fmt.Sprintf(l, col)
+		}
+		return "SELECT " + l + "\n\tFROM " + table + suffix + " WHERE " + where + groupBy
+	}
+	return branch("month", "_months", monthWhere) + "\n\tUNION ALL\n\t" + branch("day", "_days", dayWhere)
+}
+
 // rollupStatsSQL is every rollup row the statistics need, tagged by kind, in
 // one statement: e an estate (s1); t a month's or day's totals (d, v1..v9); o the
 // open steps past their due time (v1..v3); c a count (s1 dim, s2 value, v1);
 // h a histogram bucket (s1 step, n1 bucket, v1); r a category's recent and
 // previous three months (s1, v1, v2). Strings are compared as the exact bytes.
-const rollupStatsSQL = `
+var rollupStatsSQL = `
 	SELECT 'e' AS kind, name COLLATE utf8mb4_nopad_bin AS s1, CAST(NULL AS CHAR CHARACTER SET utf8mb4) COLLATE utf8mb4_nopad_bin AS s2,
 	       CAST(NULL AS SIGNED) AS n1, CAST(NULL AS DATE) AS d,
 	       0 AS v1, 0 AS v2, 0 AS v3, 0 AS v4, 0 AS v5, 0 AS v6, 0 AS v7, 0 AS v8, 0 AS v9
 	FROM estates
 	UNION ALL
-	SELECT 't', NULL, NULL, NULL, month, received, closed, closed_on_time, mediation, accept_done, accept_on_time,
-	       contact_done, contact_on_time, resolve_done
-	FROM report_complaint_stat_months WHERE ` + monthWhere + `
-	UNION ALL
-	SELECT 't', NULL, NULL, NULL, day, received, closed, closed_on_time, mediation, accept_done, accept_on_time,
-	       contact_done, contact_on_time, resolve_done
-	FROM report_complaint_stat_days WHERE ` + dayWhere + `
+	` + monthsAndDays(`'t', NULL, NULL, NULL, %s, received, closed, closed_on_time, mediation, accept_done, accept_on_time,
+	       contact_done, contact_on_time, resolve_done`, "report_complaint_stat", "") + `
 	UNION ALL
 	SELECT 'o', NULL, NULL, NULL, NULL, COALESCE(SUM(accept_open_due < ?), 0), COALESCE(SUM(contact_open_due < ?), 0),
 	       COALESCE(SUM(resolve_open_due < ?), 0), 0, 0, 0, 0, 0, 0
 	FROM complaints FORCE INDEX (idx_complaints_steps_open)
 	WHERE steps_open = 1 AND created_at >= ? AND created_at < ?
 	UNION ALL
-	SELECT 'c', dim, val, NULL, NULL, SUM(n), 0, 0, 0, 0, 0, 0, 0, 0
-	FROM report_complaint_count_months WHERE ` + monthWhere + ` GROUP BY dim, val
+	` + monthsAndDays(`'c', dim, val, NULL, NULL, SUM(n), 0, 0, 0, 0, 0, 0, 0, 0`, "report_complaint_count", " GROUP BY dim, val") + `
 	UNION ALL
-	SELECT 'c', dim, val, NULL, NULL, SUM(n), 0, 0, 0, 0, 0, 0, 0, 0
-	FROM report_complaint_count_days WHERE ` + dayWhere + ` GROUP BY dim, val
-	UNION ALL
-	SELECT 'h', step, NULL, bucket, NULL, SUM(n), 0, 0, 0, 0, 0, 0, 0, 0
-	FROM report_complaint_duration_months WHERE ` + monthWhere + ` GROUP BY step, bucket
-	UNION ALL
-	SELECT 'h', step, NULL, bucket, NULL, SUM(n), 0, 0, 0, 0, 0, 0, 0, 0
-	FROM report_complaint_duration_days WHERE ` + dayWhere + ` GROUP BY step, bucket
+	` + monthsAndDays(`'h', step, NULL, bucket, NULL, SUM(n), 0, 0, 0, 0, 0, 0, 0, 0`, "report_complaint_duration", " GROUP BY step, bucket") + `
 	UNION ALL
 	SELECT 'r', val, NULL, NULL, NULL, SUM(IF(month >= ?, n, 0)), SUM(IF(month < ?, n, 0)), 0, 0, 0, 0, 0, 0, 0
 	FROM report_complaint_count_months WHERE month >= ? AND month < ? AND dim = 'category' GROUP BY val`
